@@ -1,0 +1,61 @@
+#include <catch2/catch.hpp>
+
+#include "sla/deadline_queue.hpp"
+
+using zonecall::sla::Deadline;
+using zonecall::sla::DeadlineQueue;
+
+TEST_CASE("deadline queue pops in due order, ties by incident then kind") {
+  DeadlineQueue q;
+  q.arm({300, 1, 3});
+  q.arm({100, 7, 1});
+  q.arm({100, 2, 2});
+  q.arm({100, 2, 1});
+  REQUIRE(q.size() == 4);
+  std::vector<std::pair<std::uint64_t, int>> order;
+  while (auto d = q.pop_passed(1000)) {
+    order.emplace_back(d->incident_id, d->kind);
+  }
+  CHECK(order == std::vector<std::pair<std::uint64_t, int>>{{2, 1}, {2, 2}, {7, 1}, {1, 3}});
+  CHECK(q.size() == 0);
+}
+
+TEST_CASE("a deadline has passed only strictly after its due time") {
+  DeadlineQueue q;
+  q.arm({500, 9, 1});
+  CHECK_FALSE(q.pop_passed(499));
+  CHECK_FALSE(q.pop_passed(500));  // met exactly at the deadline is on time
+  auto d = q.pop_passed(501);
+  REQUIRE(d);
+  CHECK(d->due == 500);
+  CHECK(d->incident_id == 9);
+  CHECK(d->kind == 1);
+}
+
+TEST_CASE("next() peeks the earliest without popping") {
+  DeadlineQueue q;
+  CHECK_FALSE(q.next());
+  q.arm({42, 1, 1});
+  q.arm({41, 5, 2});
+  REQUIRE(q.next());
+  CHECK(q.next()->due == 41);
+  CHECK(q.size() == 2);
+}
+
+TEST_CASE("incident ids above 2^32 survive the key packing") {
+  DeadlineQueue q;
+  const std::uint64_t big = (std::uint64_t{1} << 40) + 3;
+  q.arm({1, big, 3});
+  auto d = q.pop_passed(2);
+  REQUIRE(d);
+  CHECK(d->incident_id == big);
+  CHECK(d->kind == 3);
+}
+
+TEST_CASE("an entry costs 16 bytes") {
+  DeadlineQueue q;
+  for (std::uint64_t i = 0; i < 1024; ++i) {
+    q.arm({static_cast<zonecall::sla::Millis>(i), i, 1});
+  }
+  CHECK(q.memory_bytes() == 1024 * 16);
+}

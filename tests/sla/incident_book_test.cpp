@@ -1,0 +1,270 @@
+#include <catch2/catch.hpp>
+
+#include "book_harness.hpp"
+
+using namespace zonecall;
+using sla::kMinute;
+using testing::BookHarness;
+
+namespace {
+std::uint64_t reported_id(const sla::Decision& d) {
+  REQUIRE(d.ok());
+  REQUIRE(d.events.size() == 1);
+  return d.events.front().incident_id();
+}
+}  // namespace
+
+TEST_CASE("a report starts all three clocks at the alarm time, 1/5/15 by default") {
+  BookHarness h;
+  auto id = reported_id(h.report("fire"));
+  const auto& inc = h.incident(id);
+  CHECK(inc.state == v1::REPORTED);
+  CHECK(inc.reported_at == BookHarness::kStart);
+  CHECK(inc.severity == v1::CRITICAL);  // the category's default
+  CHECK(inc.stage(v1::DISCOVER).deadline == BookHarness::kStart + 1 * kMinute);
+  CHECK(inc.stage(v1::RESPOND).deadline == BookHarness::kStart + 5 * kMinute);
+  CHECK(inc.stage(v1::RESOLVE).deadline == BookHarness::kStart + 15 * kMinute);
+  CHECK(h.book.deadlines().size() == 3);
+}
+
+TEST_CASE("the reporter's claimed time is stored but never drives a deadline") {
+  BookHarness h;
+  v1::Report r;
+  r.set_zone_id("Z1");
+  r.set_category("fire");
+  r.set_occurred_at_ms(BookHarness::kStart - 10 * kMinute);
+  auto d = h.run(h.book.report({"z1-grid-1", 1}, r, h.clock.now()));
+  REQUIRE(d.ok());
+  CHECK(d.events[0].reported().claimed_occurred_at_ms() == BookHarness::kStart - 10 * kMinute);
+  CHECK(d.events[0].reported().discover_deadline_ms() == BookHarness::kStart + kMinute);
+}
+
+TEST_CASE("every forward transition in turn") {
+  BookHarness h;
+  auto id = reported_id(h.report("fire"));
+  h.clock.advance(30'000);
+  auto d = h.advance(id, v1::DISCOVERED, "I have it");
+  REQUIRE(d.ok());
+  CHECK(h.incident(id).state == v1::DISCOVERED);
+  CHECK(h.incident(id).stage(v1::DISCOVER).met_at == BookHarness::kStart + 30'000);
+  h.clock.advance(60'000);
+  REQUIRE(h.advance(id, v1::RESPONDING).ok());
+  CHECK(h.incident(id).state == v1::RESPONDING);
+  CHECK(h.incident(id).stage(v1::RESPOND).met_at == BookHarness::kStart + 90'000);
+  h.clock.advance(60'000);
+  REQUIRE(h.advance(id, v1::RESOLVED, "fire out").ok());
+  CHECK(h.incident(id).state == v1::RESOLVED);
+  CHECK_FALSE(h.incident(id).open());
+  CHECK(h.incident(id).stage(v1::RESOLVE).met_at == BookHarness::kStart + 150'000);
+  for (auto s : sla::kStages) {
+    CHECK_FALSE(h.incident(id).stage(s).breached);
+  }
+  // Resolved: nothing left to fall due, even long after.
+  h.clock.advance(60 * kMinute);
+  CHECK(h.tick().empty());
+}
+
+TEST_CASE("a stage met exactly at its deadline is on time; 1 ms later it is late") {
+  for (auto stage : sla::kStages) {
+    const v1::IncidentState target = stage == v1::DISCOVER   ? v1::DISCOVERED
+                                     : stage == v1::RESPOND ? v1::RESPONDING
+                                                            : v1::RESOLVED;
+    SECTION("on time: " + v1::Stage_Name(stage)) {
+      BookHarness h;
+      auto id = reported_id(h.report("fire"));
+      h.clock.set(h.incident(id).stage(stage).deadline);
+      auto d = h.advance(id, target);
+      REQUIRE(d.ok());
+      const auto& met = d.events[0].advanced().met();
+      REQUIRE(met.size() > 0);
+      CHECK(met.rbegin()->stage() == stage);
+      CHECK(met.rbegin()->late_by_ms() == 0);
+      CHECK_FALSE(h.incident(id).stage(stage).breached);
+    }
+    SECTION("1 ms late: " + v1::Stage_Name(stage)) {
+      BookHarness h;
+      auto id = reported_id(h.report("fire"));
+      const auto deadline = h.incident(id).stage(stage).deadline;
+      h.clock.set(deadline + 1);
+      auto d = h.advance(id, target);
+      REQUIRE(d.ok());
+      const auto& met = d.events[0].advanced().met();
+      REQUIRE(met.size() == static_cast<int>(stage));
+      CHECK(met.rbegin()->stage() == stage);
+      CHECK(met.rbegin()->late_by_ms() == 1);
+      // The tick before the command recorded the breach, dated at the deadline.
+      CHECK(h.incident(id).stage(stage).breached);
+      bool found = false;
+      for (const auto& e : h.timeline) {
+        if (e.has_breached() && e.breached().stage() == stage) {
+          found = true;
+          CHECK(e.breached().deadline_ms() == deadline);
+          CHECK(e.at_ms() == deadline + 1);
+          CHECK(e.actor_id() == "engine");
+        }
+      }
+      CHECK(found);
+    }
+  }
+}
+
+TEST_CASE("an unmet deadline breaches once, dated at the deadline, fired when noticed") {
+  BookHarness h;
+  auto id = reported_id(h.report("fire"));
+  h.clock.set(h.incident(id).stage(v1::DISCOVER).deadline);
+  CHECK(h.tick().empty());
+  // The engine was down: it notices four minutes late.
+  h.clock.advance(4 * kMinute);
+  auto fired = h.tick();
+  REQUIRE(fired.size() == 1);
+  CHECK(fired[0].breached().stage() == v1::DISCOVER);
+  CHECK(fired[0].breached().deadline_ms() == BookHarness::kStart + kMinute);
+  CHECK(fired[0].at_ms() == BookHarness::kStart + 5 * kMinute);
+  CHECK(h.tick().empty());  // once only
+  h.clock.advance(20 * kMinute);
+  auto later = h.tick();
+  REQUIRE(later.size() == 2);  // respond, then resolve, in deadline order
+  CHECK(later[0].breached().stage() == v1::RESPOND);
+  CHECK(later[1].breached().stage() == v1::RESOLVE);
+  CHECK(later[1].seq() == later[0].seq() + 1);
+  CHECK(h.incident(id).stage(v1::RESOLVE).breached);
+  // A breached stage can still be met, late, and records its lateness.
+  auto d = h.advance(id, v1::RESOLVED);
+  REQUIRE(d.ok());
+  CHECK(d.events[0].advanced().met_size() == 3);
+  CHECK(d.events[0].advanced().met(2).late_by_ms() == 10 * kMinute);
+}
+
+TEST_CASE("a step may be skipped forward, meeting every stage it passes") {
+  BookHarness h;
+  auto id = reported_id(h.report("fire"));
+  h.clock.advance(10'000);
+  auto d = h.advance(id, v1::RESPONDING, "patrol already on site");
+  REQUIRE(d.ok());
+  const auto& met = d.events[0].advanced().met();
+  REQUIRE(met.size() == 2);
+  CHECK(met[0].stage() == v1::DISCOVER);
+  CHECK(met[1].stage() == v1::RESPOND);
+  CHECK(h.incident(id).stage(v1::DISCOVER).met_at == BookHarness::kStart + 10'000);
+  CHECK(h.incident(id).stage(v1::RESPOND).met_at == BookHarness::kStart + 10'000);
+  CHECK_FALSE(h.incident(id).stage(v1::RESOLVE).met());
+
+  auto id2 = reported_id(h.report("fire"));
+  auto d2 = h.advance(id2, v1::RESOLVED);
+  REQUIRE(d2.ok());
+  CHECK(d2.events[0].advanced().met_size() == 3);
+}
+
+TEST_CASE("illegal transitions are typed errors and produce no events") {
+  BookHarness h;
+  auto id = reported_id(h.report("fire"));
+  REQUIRE(h.advance(id, v1::RESPONDING).ok());
+  const auto before = h.timeline.size();
+  const auto seq_before = h.book.next_seq();
+
+  auto back = h.advance(id, v1::DISCOVERED);
+  REQUIRE_FALSE(back.ok());
+  CHECK(back.error->code == v1::INVALID_TRANSITION);
+  CHECK(back.events.empty());
+
+  auto repeat = h.advance(id, v1::RESPONDING);
+  REQUIRE_FALSE(repeat.ok());
+  CHECK(repeat.error->code == v1::INVALID_TRANSITION);
+
+  auto to_reported = h.advance(id, v1::REPORTED);
+  CHECK(to_reported.error->code == v1::INVALID_TRANSITION);
+
+  auto missing = h.advance(id + 100, v1::DISCOVERED);
+  REQUIRE_FALSE(missing.ok());
+  CHECK(missing.error->code == v1::NOT_FOUND);
+
+  REQUIRE(h.advance(id, v1::RESOLVED).ok());
+  auto after_resolve = h.advance(id, v1::RESOLVED);
+  CHECK(after_resolve.error->code == v1::INVALID_TRANSITION);
+
+  CHECK(h.timeline.size() == before + 1);
+  CHECK(h.book.next_seq() == seq_before + 1);
+  CHECK(h.incident(id).state == v1::RESOLVED);
+}
+
+TEST_CASE("budgets come from the category and the severity") {
+  BookHarness h;
+  SECTION("category override of one stage, the others inherit") {
+    auto id = reported_id(h.report("noise"));
+    const auto& inc = h.incident(id);
+    CHECK(inc.severity == v1::LOW);
+    CHECK(inc.stage(v1::DISCOVER).deadline == BookHarness::kStart + 1 * kMinute);
+    CHECK(inc.stage(v1::RESPOND).deadline == BookHarness::kStart + 5 * kMinute);
+    CHECK(inc.stage(v1::RESOLVE).deadline == BookHarness::kStart + 30 * kMinute);
+  }
+  SECTION("severity override on top of the category") {
+    auto id = reported_id(h.report("noise", v1::MAJOR));
+    const auto& inc = h.incident(id);
+    CHECK(inc.severity == v1::MAJOR);
+    CHECK(inc.stage(v1::DISCOVER).deadline == BookHarness::kStart + 30'000);
+    CHECK(inc.stage(v1::RESOLVE).deadline == BookHarness::kStart + 30 * kMinute);
+  }
+  SECTION("a policy default changes every category that does not override") {
+    auto config = testing::two_category_config();
+    config.mutable_policy()->mutable_default_budgets()->set_discover_ms(2 * kMinute);
+    BookHarness h2(config);
+    auto id = reported_id(h2.report("fire"));
+    CHECK(h2.incident(id).stage(v1::DISCOVER).deadline == BookHarness::kStart + 2 * kMinute);
+    CHECK(h2.incident(id).stage(v1::RESPOND).deadline == BookHarness::kStart + 5 * kMinute);
+  }
+  SECTION("the policy version is recorded with the incident") {
+    auto d = h.report("fire");
+    CHECK(d.events[0].reported().policy_version() == 1);
+  }
+}
+
+TEST_CASE("unknown categories and severities are refused") {
+  BookHarness h;
+  auto d = h.report("alien-invasion");
+  REQUIRE_FALSE(d.ok());
+  CHECK(d.error->code == v1::NOT_FOUND);
+  auto bad = h.report("fire", static_cast<v1::Severity>(99));
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.error->code == v1::BAD_REQUEST);
+  CHECK(h.timeline.empty());
+}
+
+TEST_CASE("seq and incident ids are gap-free and the fold matches the live state") {
+  BookHarness h;
+  auto a = reported_id(h.report("fire"));
+  auto b = reported_id(h.report("noise"));
+  CHECK(b == a + 1);
+  h.advance(a, v1::DISCOVERED);
+  h.clock.advance(20 * kMinute);
+  h.tick();
+  for (std::size_t i = 0; i < h.timeline.size(); ++i) {
+    CHECK(h.timeline[i].seq() == i + 1);
+  }
+  sla::IncidentBook folded(&h.policy);
+  for (const auto& e : h.timeline) {
+    folded.apply(e);
+  }
+  CHECK(folded.incidents() == h.book.incidents());
+  CHECK(folded.next_seq() == h.book.next_seq());
+  CHECK(folded.next_incident_id() == h.book.next_incident_id());
+}
+
+TEST_CASE("restore() undoes an uncommitted change and re-arms its deadlines") {
+  BookHarness h;
+  auto id = reported_id(h.report("fire"));
+  const auto before = *h.book.find(id);
+  const auto seq = h.book.next_seq();
+  h.clock.advance(2 * kMinute);
+  REQUIRE(h.tick().size() == 1);  // the discover breach, say its commit failed
+  h.book.restore(id, before);
+  h.book.rewind(seq, id + 1);
+  CHECK_FALSE(h.incident(id).stage(v1::DISCOVER).breached);
+  auto again = h.tick();
+  REQUIRE(again.size() == 1);
+  CHECK(again[0].seq() == seq);
+  CHECK(again[0].breached().stage() == v1::DISCOVER);
+  CHECK(h.tick().empty());  // the duplicate entries are skipped
+
+  h.book.restore(id, std::nullopt);  // an uncommitted report vanishes
+  CHECK(h.book.find(id) == nullptr);
+}
