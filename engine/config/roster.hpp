@@ -1,0 +1,34 @@
+#pragma once
+// Who the staff are and which zones exist, from a validated config.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
+#include <vector>
+
+#include "sla/permissions.hpp"
+#include "zonecall/v1/config.pb.h"
+
+namespace zonecall {
+
+class Roster {
+ public:
+  explicit Roster(const v1::Config& config);
+
+  // The staff member whose token this is. Every stored hash is compared in
+  // constant time, so timing says nothing about which hash came close.
+  std::optional<sla::Principal> authenticate(std::string_view token) const;
+  bool has_zone(std::string_view zone_id) const;
+  const std::vector<std::string>& zone_ids() const { return zone_ids_; }
+
+ private:
+  struct Entry {
+    std::string token_sha256;
+    sla::Principal principal;
+  };
+  std::vector<Entry> entries_;
+  std::vector<std::string> zone_ids_;
+  std::unordered_set<std::string> zones_;
+};
+
+}  // namespace zonecall

@@ -1,0 +1,226 @@
+// zonecall: serve | replay | check-config | print-default-config | hash-token
+#include <boost/asio/signal_set.hpp>
+
+#include <csignal>
+#include <cstring>
+#include <iostream>
+#include <map>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "engine/config/config.hpp"
+#include "engine/log.hpp"
+#include "engine/server.hpp"
+#include "engine/store/timeline_reader.hpp"
+#include "engine/token.hpp"
+#include "sla/replay.hpp"
+
+namespace {
+
+using namespace zonecall;
+
+constexpr const char* kUsage = R"(zonecall: real-time incident dispatch with 1/5/15 SLA clocks
+
+usage:
+  zonecall serve [--config FILE] [--db PATH] [--listen HOST:PORT]
+                 [--synchronous full|normal] [--max-frame-bytes N]
+                 [--max-send-queue-bytes N] [--idle-timeout-s N]
+                 [--log-level debug|info|warn|error]
+      Serve WebSocket clients at ws://HOST:PORT/v1/ws (default 127.0.0.1:8080,
+      database ./zonecall.db, the embedded Jincheng topology).
+  zonecall replay [--db PATH]
+      Re-run the whole timeline through the SLA state machine and report every
+      event that differs from what the recorded policy dictates. Exit 0 if none.
+  zonecall check-config FILE     Parse and validate a config; errors name the line.
+  zonecall print-default-config  Print the embedded Jincheng config.
+  zonecall hash-token TOKEN      Print the SHA-256 a config stores for a token.
+)";
+
+struct Args {
+  std::map<std::string, std::string> options;
+  std::vector<std::string> positional;
+};
+
+Args parse_args(int argc, char** argv, int first) {
+  Args a;
+  for (int i = first; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg.rfind("--", 0) == 0) {
+      if (i + 1 >= argc) {
+        throw std::invalid_argument("option " + arg + " needs a value");
+      }
+      a.options[arg.substr(2)] = argv[++i];
+    } else {
+      a.positional.push_back(arg);
+    }
+  }
+  return a;
+}
+
+std::string take(Args& a, const std::string& key, const std::string& fallback) {
+  auto it = a.options.find(key);
+  if (it == a.options.end()) {
+    return fallback;
+  }
+  std::string v = it->second;
+  a.options.erase(it);
+  return v;
+}
+
+void reject_leftovers(const Args& a) {
+  if (!a.options.empty()) {
+    throw std::invalid_argument("unknown option --" + a.options.begin()->first);
+  }
+}
+
+std::size_t to_size(const std::string& s, const char* what) {
+  try {
+    std::size_t used = 0;
+    auto v = std::stoull(s, &used);
+    if (used == s.size() && v > 0) {
+      return v;
+    }
+  } catch (const std::exception&) {
+  }
+  throw std::invalid_argument(std::string(what) + " must be a positive number, not '" + s + "'");
+}
+
+// The demo roster's tokens are "demo-<staff id>": print the ones that match.
+void print_demo_tokens(const v1::Config& config) {
+  std::cout << "Demo staff tokens (embedded default; replace them in any deployment):\n";
+  for (const auto& s : config.staff()) {
+    const std::string token = "demo-" + s.id();
+    if (sha256_hex(token) == s.token_sha256()) {
+      std::cout << "  " << token << "  " << v1::Role_Name(s.role())
+                << (s.zone_id().empty() ? "" : " " + s.zone_id()) << "  " << s.name() << "\n";
+    }
+  }
+  std::cout << std::flush;
+}
+
+int serve(Args args) {
+  ServerOptions options;
+  const std::string config_path = take(args, "config", "");
+  options.config = config_path.empty()
+                       ? config::parse(config::default_config_text(), "embedded default")
+                       : config::load_file(config_path);
+  options.db_path = take(args, "db", "zonecall.db");
+  const std::string listen = take(args, "listen", "127.0.0.1:8080");
+  const auto colon = listen.rfind(':');
+  if (colon == std::string::npos) {
+    throw std::invalid_argument("--listen wants HOST:PORT, not '" + listen + "'");
+  }
+  options.address = listen.substr(0, colon);
+  const std::string port = listen.substr(colon + 1);
+  options.port = port == "0" ? 0 : static_cast<unsigned short>(to_size(port, "port"));
+  const std::string sync = take(args, "synchronous", "full");
+  if (sync != "full" && sync != "normal") {
+    throw std::invalid_argument("--synchronous is full or normal");
+  }
+  options.synchronous_full = sync == "full";
+  options.limits.max_frame_bytes =
+      to_size(take(args, "max-frame-bytes", std::to_string(options.limits.max_frame_bytes)),
+              "--max-frame-bytes");
+  options.limits.max_send_queue_bytes = to_size(
+      take(args, "max-send-queue-bytes", std::to_string(options.limits.max_send_queue_bytes)),
+      "--max-send-queue-bytes");
+  options.limits.idle_timeout = std::chrono::seconds(to_size(
+      take(args, "idle-timeout-s", std::to_string(options.limits.idle_timeout.count())),
+      "--idle-timeout-s"));
+  const std::string level = take(args, "log-level", "info");
+  log::set_min_level(level == "debug" ? log::Level::debug
+                     : level == "warn"  ? log::Level::warn
+                     : level == "error" ? log::Level::error
+                                        : log::Level::info);
+  reject_leftovers(args);
+
+  const bool demo = config_path.empty();
+  Server server(std::move(options));
+  if (demo) {
+    print_demo_tokens(config::parse(config::default_config_text(), "embedded default"));
+  }
+  std::cout << "zonecall listening on ws://" << listen.substr(0, colon) << ":" << server.port()
+            << "/v1/ws" << std::endl;
+
+  // Signals are caught on their own io_context so the server's stays its own.
+  boost::asio::io_context signal_io;
+  boost::asio::signal_set signals(signal_io, SIGINT, SIGTERM);
+  signals.async_wait([&](const boost::system::error_code& ec, int) {
+    if (!ec) {
+      server.stop();
+    }
+  });
+  std::thread signal_thread([&] { signal_io.run(); });
+  server.run();
+  signal_io.stop();
+  signal_thread.join();
+  return 0;
+}
+
+int replay(Args args) {
+  const std::string db = take(args, "db", "zonecall.db");
+  reject_leftovers(args);
+  TimelineReader reader(db);
+  std::map<std::uint32_t, sla::Policy> policies;
+  for (const auto& [version, fingerprint] : reader.policy_versions()) {
+    policies.emplace(version, sla::Policy::from_config(
+                                  config::parse(fingerprint, "policy version " + std::to_string(version)),
+                                  version));
+  }
+  sla::Replayer replayer([&](std::uint32_t v) -> const sla::Policy* {
+    auto it = policies.find(v);
+    return it == policies.end() ? nullptr : &it->second;
+  });
+  reader.for_each_event([&](const v1::TimelineEvent& e) { replayer.feed(e); });
+  replayer.finish();
+  for (const auto& d : replayer.discrepancies()) {
+    std::cout << "seq " << d.seq << " incident " << d.incident_id << ": " << d.what << "\n";
+  }
+  std::cout << replayer.events_checked() << " events replayed, "
+            << replayer.discrepancies().size() << " discrepancies\n";
+  return replayer.discrepancies().empty() ? 0 : 1;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
+    std::cout << kUsage;
+    return argc < 2 ? 2 : 0;
+  }
+  const std::string command = argv[1];
+  try {
+    if (command == "serve") {
+      return serve(parse_args(argc, argv, 2));
+    }
+    if (command == "replay") {
+      return replay(parse_args(argc, argv, 2));
+    }
+    if (command == "check-config" && argc == 3) {
+      const auto c = config::load_file(argv[2]);
+      std::cout << argv[2] << ": ok, " << c.zones_size() << " zones, " << c.staff_size()
+                << " staff, " << c.categories_size() << " categories\n";
+      return 0;
+    }
+    if (command == "print-default-config" && argc == 2) {
+      std::cout << config::default_config_text();
+      return 0;
+    }
+    if (command == "hash-token" && argc == 3) {
+      std::cout << sha256_hex(argv[2]) << "\n";
+      return 0;
+    }
+    std::cerr << kUsage;
+    return 2;
+  } catch (const config::ConfigError& e) {
+    std::cerr << "zonecall: config error: " << e.what() << "\n";
+    return 2;
+  } catch (const std::invalid_argument& e) {
+    std::cerr << "zonecall: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "zonecall: " << e.what() << "\n";
+    return 1;
+  }
+}

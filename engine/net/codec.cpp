@@ -1,0 +1,50 @@
+#include "engine/net/codec.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+namespace zonecall::net {
+
+Decoded decode_client(std::string_view frame, Encoding encoding) {
+  Decoded out;
+  if (encoding == Encoding::binary) {
+    if (!out.message.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+      out.error = sla::CommandError{v1::BAD_REQUEST, "malformed protobuf frame"};
+      return out;
+    }
+  } else {
+    google::protobuf::util::JsonParseOptions options;
+    options.ignore_unknown_fields = false;
+    const auto status =
+        google::protobuf::util::JsonStringToMessage(std::string(frame), &out.message, options);
+    if (!status.ok()) {
+      out.error = sla::CommandError{v1::BAD_REQUEST,
+                                    "malformed JSON frame: " + std::string(status.message())};
+      return out;
+    }
+  }
+  if (out.message.body_case() == v1::ClientMessage::BODY_NOT_SET) {
+    // A body field this server does not know parses as an unknown field.
+    out.error = sla::CommandError{v1::BAD_REQUEST, "unknown or missing message type"};
+  }
+  return out;
+}
+
+std::string encode(const google::protobuf::Message& message, Encoding encoding) {
+  std::string out;
+  if (encoding == Encoding::binary) {
+    message.SerializeToString(&out);
+  } else {
+    google::protobuf::util::MessageToJsonString(message, &out);
+  }
+  return out;
+}
+
+std::shared_ptr<const std::string> SharedMessage::bytes(Encoding encoding) const {
+  auto& slot = encoding == Encoding::binary ? binary_ : json_;
+  if (!slot) {
+    slot = std::make_shared<const std::string>(encode(message_, encoding));
+  }
+  return slot;
+}
+
+}  // namespace zonecall::net

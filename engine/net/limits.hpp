@@ -1,0 +1,24 @@
+#pragma once
+// Per-connection limits, each with a safe default (listed in the README).
+#include <chrono>
+#include <cstddef>
+
+namespace zonecall::net {
+
+struct Limits {
+  // A frame above this gets Error{TOO_LARGE}; the connection stays open.
+  std::size_t max_frame_bytes = 64 * 1024;
+  // Frames above this are not even read: the WebSocket closes with 1009.
+  std::size_t hard_frame_bytes = 4 * 1024 * 1024;
+  // A client whose unsent replies and pushes exceed this is closed with
+  // policy_error; it resumes later from the timeline.
+  std::size_t max_send_queue_bytes = 4 * 1024 * 1024;
+  // Malformed, oversized or unauthenticated frames before the connection closes.
+  int max_bad_frames = 16;
+  std::chrono::seconds handshake_timeout{10};
+  // Pings go out after half of this; no answer for all of it closes.
+  std::chrono::seconds idle_timeout{60};
+  std::size_t max_http_body_bytes = 8 * 1024;
+};
+
+}  // namespace zonecall::net

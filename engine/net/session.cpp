@@ -1,0 +1,250 @@
+#include "engine/net/session.hpp"
+
+#include "engine/dispatcher.hpp"
+#include "engine/log.hpp"
+
+namespace zonecall::net {
+
+namespace {
+constexpr const char* kWebSocketPath = "/v1/ws";
+constexpr std::size_t kReadChunk = 16 * 1024;
+constexpr auto kHttpTimeout = std::chrono::seconds(30);
+
+// Quiet about the ordinary ways a connection ends.
+bool is_ordinary_end(beast::error_code ec) {
+  return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
+         ec == asio::error::eof || ec == beast::error::timeout ||
+         ec == asio::error::connection_reset || ec == http::error::end_of_stream;
+}
+}  // namespace
+
+// ---- HTTP --------------------------------------------------------------
+
+HttpSession::HttpSession(tcp::socket socket, SessionContext& context)
+    : stream_(std::move(socket)), context_(context) {}
+
+void HttpSession::run() { read_request(); }
+
+void HttpSession::read_request() {
+  parser_.emplace();
+  parser_->body_limit(context_.limits.max_http_body_bytes);
+  stream_.expires_after(kHttpTimeout);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                     self->on_request(ec);
+                   });
+}
+
+void HttpSession::on_request(beast::error_code ec) {
+  if (ec) {
+    if (!is_ordinary_end(ec)) {
+      log::debug("http.read_failed", {{"error", ec.message()}});
+    }
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    return;
+  }
+  auto request = parser_->release();
+  const std::string target(request.target());
+  if (websocket::is_upgrade(request)) {
+    if (target != kWebSocketPath) {
+      respond(http::status::not_found, "the WebSocket endpoint is /v1/ws\n", "text/plain");
+      return;
+    }
+    stream_.expires_never();
+    std::make_shared<WebSocketSession>(std::move(stream_), context_)->run(std::move(request));
+    return;
+  }
+  if (request.method() != http::verb::get) {
+    respond(http::status::method_not_allowed, "GET only\n", "text/plain");
+  } else if (target == "/healthz") {
+    respond(http::status::ok, "ok\n", "text/plain");
+  } else if (target == "/readyz") {
+    const bool ready = context_.dispatcher.ready();
+    respond(ready ? http::status::ok : http::status::service_unavailable,
+            ready ? "ready\n" : "recovering\n", "text/plain");
+  } else {
+    respond(http::status::not_found, "not found\n", "text/plain");
+  }
+}
+
+void HttpSession::respond(http::status status, std::string body, const char* content_type) {
+  response_ = std::make_shared<http::response<http::string_body>>(status, 11);
+  response_->set(http::field::server, "zonecall");
+  response_->set(http::field::content_type, content_type);
+  response_->keep_alive(parser_ && parser_->keep_alive());
+  response_->body() = std::move(body);
+  response_->prepare_payload();
+  http::async_write(stream_, *response_,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      if (ec || !self->response_->keep_alive()) {
+                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+                        return;
+                      }
+                      self->read_request();
+                    });
+}
+
+// ---- WebSocket -----------------------------------------------------------
+
+WebSocketSession::WebSocketSession(beast::tcp_stream stream, SessionContext& context)
+    : ws_(std::move(stream)), context_(context), id_(context.next_session_id++) {}
+
+void WebSocketSession::run(http::request<http::string_body> upgrade) {
+  websocket::stream_base::timeout timeouts{};
+  timeouts.handshake_timeout = context_.limits.handshake_timeout;
+  timeouts.idle_timeout = context_.limits.idle_timeout;
+  timeouts.keep_alive_pings = true;
+  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
+    res.set(http::field::server, "zonecall");
+  }));
+  ws_.read_message_max(context_.limits.hard_frame_bytes);
+  ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
+    self->on_accept(ec);
+  });
+}
+
+void WebSocketSession::on_accept(beast::error_code ec) {
+  if (ec) {
+    return end(ec, "accept");
+  }
+  context_.live[id_] = weak_from_this();
+  context_.dispatcher.attach(shared_from_this());
+  read_more();
+}
+
+void WebSocketSession::read_more() {
+  ws_.async_read_some(buffer_, kReadChunk,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                        self->on_read(ec, n);
+                      });
+}
+
+void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
+  if (ec) {
+    return end(ec, "read");
+  }
+  // Read in chunks so an oversized message is discarded as it arrives
+  // instead of being buffered whole.
+  if (buffer_.size() > context_.limits.max_frame_bytes) {
+    oversized_ = true;
+    buffer_.consume(buffer_.size());
+  }
+  if (!ws_.is_message_done()) {
+    return read_more();
+  }
+  encoding_ = ws_.got_text() ? Encoding::json : Encoding::binary;
+  if (oversized_) {
+    oversized_ = false;
+    reject_frame(v1::TOO_LARGE, "frame exceeds " +
+                                    std::to_string(context_.limits.max_frame_bytes) + " bytes");
+  } else {
+    on_message();
+  }
+  buffer_.consume(buffer_.size());
+  if (!closing_) {
+    read_more();
+  }
+}
+
+void WebSocketSession::on_message() {
+  const auto data = buffer_.cdata();
+  Decoded decoded = decode_client(
+      std::string_view(static_cast<const char*>(data.data()), data.size()), encoding_);
+  if (decoded.error) {
+    reject_frame(decoded.error->code, decoded.error->message);
+    return;
+  }
+  context_.dispatcher.on_message(id_, std::move(decoded.message));
+}
+
+void WebSocketSession::reject_frame(v1::ErrorCode code, const std::string& message) {
+  v1::ServerMessage m;
+  m.mutable_error()->set_code(code);
+  m.mutable_error()->set_message(message);
+  send(SharedMessage(std::move(m)));
+  if (++bad_frames_ >= context_.limits.max_bad_frames) {
+    log::warn("ws.abuse", {{"session", std::to_string(id_)}});
+    close(websocket::close_code::policy_error, "too many bad frames");
+  }
+}
+
+void WebSocketSession::send(const SharedMessage& message) {
+  if (closing_) {
+    return;
+  }
+  auto bytes = message.bytes(encoding_);
+  if (queued_bytes_ + bytes->size() > context_.limits.max_send_queue_bytes) {
+    // Too slow a reader must not hold up anyone else; it resumes later.
+    log::warn("ws.send_queue_overflow", {{"session", std::to_string(id_)},
+                                         {"queued_bytes", std::to_string(queued_bytes_)}});
+    close(websocket::close_code::policy_error, "send queue overflow");
+    return;
+  }
+  queued_bytes_ += bytes->size();
+  queue_.push_back(Outgoing{std::move(bytes), encoding_ == Encoding::binary});
+  if (queue_.size() == 1) {
+    write_next();
+  }
+}
+
+void WebSocketSession::write_next() {
+  ws_.binary(queue_.front().binary);
+  ws_.async_write(asio::buffer(*queue_.front().bytes),
+                  [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                    self->on_write(ec, n);
+                  });
+}
+
+void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
+  if (ec) {
+    return end(ec, "write");
+  }
+  queued_bytes_ -= queue_.front().bytes->size();
+  queue_.pop_front();
+  if (close_after_write_) {
+    auto reason = *close_after_write_;
+    close_after_write_.reset();
+    queue_.clear();
+    ws_.async_close(reason, [self = shared_from_this()](beast::error_code ec) {
+      self->end(ec, "close");
+    });
+    return;
+  }
+  if (!queue_.empty()) {
+    write_next();
+  }
+}
+
+void WebSocketSession::close(websocket::close_code code, const std::string& reason) {
+  if (closing_ || ended_) {
+    return;
+  }
+  closing_ = true;
+  websocket::close_reason why(code, reason);
+  if (!queue_.empty()) {
+    // Finish the write in flight, drop the rest, then close.
+    queue_.erase(queue_.begin() + 1, queue_.end());
+    close_after_write_ = why;
+    return;
+  }
+  ws_.async_close(why, [self = shared_from_this()](beast::error_code ec) {
+    self->end(ec, "close");
+  });
+}
+
+void WebSocketSession::end(beast::error_code ec, const char* where) {
+  if (ec && !is_ordinary_end(ec)) {
+    log::debug("ws.ended", {{"session", std::to_string(id_)}, {"where", where},
+                            {"error", ec.message()}});
+  }
+  if (ended_) {
+    return;
+  }
+  ended_ = true;
+  closing_ = true;
+  context_.live.erase(id_);
+  context_.dispatcher.detach(id_);
+}
+
+}  // namespace zonecall::net

@@ -1,0 +1,90 @@
+#pragma once
+// Connections: an HTTP session that answers health checks and upgrades
+// /v1/ws to a WebSocket session. Each WebSocket session has its own bounded
+// send queue with exactly one write in flight. All run on the io thread.
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <unordered_map>
+
+#include "engine/client_session.hpp"
+#include "engine/net/beast.hpp"
+#include "engine/net/limits.hpp"
+
+namespace zonecall {
+class Dispatcher;
+}
+
+namespace zonecall::net {
+
+class WebSocketSession;
+
+// What every session shares: the dispatcher, the limits, and the list of
+// live WebSocket sessions (for shutdown).
+struct SessionContext {
+  Dispatcher& dispatcher;
+  Limits limits;
+  std::uint64_t next_session_id = 1;
+  std::unordered_map<std::uint64_t, std::weak_ptr<WebSocketSession>> live;
+};
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, SessionContext& context);
+  void run();
+
+ private:
+  void read_request();
+  void on_request(beast::error_code ec);
+  void respond(http::status status, std::string body, const char* content_type);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  SessionContext& context_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<http::response<http::string_body>> response_;
+};
+
+class WebSocketSession final : public ClientSession,
+                               public std::enable_shared_from_this<WebSocketSession> {
+ public:
+  WebSocketSession(beast::tcp_stream stream, SessionContext& context);
+  void run(http::request<http::string_body> upgrade);
+
+  std::uint64_t id() const override { return id_; }
+  void send(const SharedMessage& message) override;
+  // Closes with the given code and reason once the write in flight is done.
+  void close(websocket::close_code code, const std::string& reason);
+
+ private:
+  void on_accept(beast::error_code ec);
+  void read_more();
+  void on_read(beast::error_code ec, std::size_t bytes);
+  void on_message();
+  void reject_frame(v1::ErrorCode code, const std::string& message);
+  void write_next();
+  void on_write(beast::error_code ec, std::size_t bytes);
+  void end(beast::error_code ec, const char* where);
+
+  struct Outgoing {
+    std::shared_ptr<const std::string> bytes;
+    bool binary;
+  };
+
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  SessionContext& context_;
+  std::uint64_t id_;
+  Encoding encoding_ = Encoding::binary;  // that of the client's latest frame
+  bool oversized_ = false;                // the message being read is over the limit
+  int bad_frames_ = 0;
+  std::deque<Outgoing> queue_;
+  std::size_t queued_bytes_ = 0;
+  bool closing_ = false;
+  std::optional<websocket::close_reason> close_after_write_;
+  bool ended_ = false;
+};
+
+}  // namespace zonecall::net

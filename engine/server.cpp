@@ -1,0 +1,96 @@
+#include "engine/server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "engine/config/config.hpp"
+#include "engine/log.hpp"
+#include "engine/net/listener.hpp"
+#include "engine/net/session.hpp"
+
+namespace zonecall {
+
+namespace {
+constexpr auto kShutdownGrace = std::chrono::seconds(5);
+}
+
+Server::Server(ServerOptions options)
+    : options_(std::move(options)),
+      roster_(options_.config),
+      store_(std::make_unique<SqliteTimelineStore>(
+          SqliteOptions{options_.db_path, options_.synchronous_full})) {
+  const auto version = store_->record_policy(config::policy_fingerprint(options_.config), clock_.now());
+  policy_ = sla::Policy::from_config(options_.config, version);
+  dispatcher_ = std::make_unique<Dispatcher>(io_, *store_, roster_, policy_, clock_);
+  dispatcher_->recover();
+  store_->start();
+  context_ = std::make_unique<net::SessionContext>(net::SessionContext{*dispatcher_, options_.limits});
+  const net::tcp::endpoint endpoint(net::asio::ip::make_address(options_.address), options_.port);
+  listener_ = std::make_shared<net::Listener>(io_, endpoint, *context_);
+  port_ = listener_->port();
+  log::info("server.listening", {{"address", options_.address},
+                                 {"port", std::to_string(port_)},
+                                 {"db", options_.db_path},
+                                 {"policy_version", std::to_string(version)}});
+}
+
+Server::~Server() {
+  // The writer's completions post to io_; stop it before anything they use goes.
+  store_->stop();
+}
+
+void Server::run() {
+  listener_->run();
+  io_.run();
+  store_->stop();
+  log::info("server.stopped");
+}
+
+void Server::stop() {
+  boost::asio::post(io_, [this] { begin_shutdown(); });
+}
+
+void Server::begin_shutdown() {
+  if (shutting_down_) {
+    return;
+  }
+  shutting_down_ = true;
+  log::info("server.stopping");
+  listener_->stop();
+  dispatcher_->stop();  // new commands get UNAVAILABLE; commits in flight finish
+  finish_shutdown();
+}
+
+void Server::finish_shutdown() {
+  // Poll on a short timer: first until in-flight commits are answered, then
+  // until every client has seen its close frame. Each phase is bounded.
+  auto timer = std::make_shared<boost::asio::steady_timer>(io_);
+  auto phase_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
+  bool closing = false;
+  auto poll = std::make_shared<std::function<void()>>();
+  *poll = [this, timer, phase_deadline, closing, poll]() mutable {
+    const bool late = std::chrono::steady_clock::now() > phase_deadline;
+    if (!closing && (!dispatcher_->has_uncommitted() || late)) {
+      closing = true;
+      phase_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
+      for (auto& [id, weak] : context_->live) {
+        if (auto session = weak.lock()) {
+          session->close(net::websocket::close_code::service_restart, "server shutting down");
+        }
+      }
+    } else if (closing && (context_->live.empty() || late)) {
+      io_.stop();
+      *poll = nullptr;  // breaks the self-reference; touch no capture after this
+      return;
+    }
+    timer->expires_after(std::chrono::milliseconds(5));
+    timer->async_wait([poll](auto) {
+      if (*poll) {
+        (*poll)();
+      }
+    });
+  };
+  (*poll)();
+}
+
+}  // namespace zonecall

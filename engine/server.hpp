@@ -1,0 +1,64 @@
+#pragma once
+// Wires one engine together: config, store, dispatcher, listener, and the
+// io_context they run on. Used by `zonecall serve` and by the tests.
+#include <boost/asio/io_context.hpp>
+
+#include <memory>
+#include <string>
+
+#include "engine/config/roster.hpp"
+#include "engine/dispatcher.hpp"
+#include "engine/net/limits.hpp"
+#include "engine/store/timeline_store.hpp"
+#include "engine/system_clock.hpp"
+#include "sla/policy.hpp"
+
+namespace zonecall {
+
+namespace net {
+class Listener;
+struct SessionContext;
+}  // namespace net
+
+struct ServerOptions {
+  std::string address = "127.0.0.1";
+  unsigned short port = 8080;  // 0: any free port (tests)
+  std::string db_path = "zonecall.db";
+  v1::Config config;           // already parsed and validated
+  bool synchronous_full = true;
+  net::Limits limits;
+};
+
+class Server {
+ public:
+  // Opens the store, records the policy version, recovers the state and
+  // binds the port. Throws on failure (bad database, port in use).
+  explicit Server(ServerOptions options);
+  ~Server();
+
+  unsigned short port() const { return port_; }
+  std::uint32_t policy_version() const { return policy_.version(); }
+  // Serves until stop(); fires overdue deadlines first.
+  void run();
+  // Thread-safe. Stops accepting, lets in-flight commits finish and answer,
+  // closes every client with service_restart, then run() returns.
+  void stop();
+
+ private:
+  void begin_shutdown();
+  void finish_shutdown();
+
+  ServerOptions options_;
+  boost::asio::io_context io_{1};
+  SystemClock clock_;
+  Roster roster_;
+  std::unique_ptr<SqliteTimelineStore> store_;
+  sla::Policy policy_;
+  std::unique_ptr<Dispatcher> dispatcher_;
+  std::unique_ptr<net::SessionContext> context_;
+  std::shared_ptr<net::Listener> listener_;
+  unsigned short port_ = 0;
+  bool shutting_down_ = false;
+};
+
+}  // namespace zonecall

@@ -1,0 +1,36 @@
+#include "engine/store/timeline_reader.hpp"
+
+namespace zonecall {
+
+void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each) {
+  sqlite::Statement all(db, "SELECT seq, payload FROM timeline ORDER BY seq");
+  v1::TimelineEvent event;
+  while (all.step()) {
+    const auto bytes = all.column_blob(1);
+    if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
+        event.seq() != static_cast<std::uint64_t>(all.column_int64(0))) {
+      throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(all.column_int64(0)) +
+                                              " does not hold a readable event");
+    }
+    each(event);
+  }
+}
+
+TimelineReader::TimelineReader(const std::string& path) : db_(path, SQLITE_OPEN_READONLY) {
+  sqlite3_busy_timeout(db_.handle(), 5000);
+}
+
+void TimelineReader::for_each_event(const std::function<void(const v1::TimelineEvent&)>& each) {
+  read_all_events(db_, each);
+}
+
+std::map<std::uint32_t, std::string> TimelineReader::policy_versions() {
+  std::map<std::uint32_t, std::string> out;
+  sqlite::Statement q(db_, "SELECT version, fingerprint FROM policy_versions ORDER BY version");
+  while (q.step()) {
+    out.emplace(static_cast<std::uint32_t>(q.column_int64(0)), std::string(q.column_text(1)));
+  }
+  return out;
+}
+
+}  // namespace zonecall

@@ -1,0 +1,29 @@
+#pragma once
+// Read-only access to a timeline database, for `zonecall replay` and the
+// audit. Safe while a server writes to the same file (WAL readers).
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <string>
+
+#include "engine/store/sqlite.hpp"
+#include "zonecall/v1/timeline.pb.h"
+
+namespace zonecall {
+
+// Streams every event of an open database in seq order; throws
+// sqlite::Error (SQLITE_CORRUPT) on a row that holds no readable event.
+void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each);
+
+class TimelineReader {
+ public:
+  explicit TimelineReader(const std::string& path);
+  void for_each_event(const std::function<void(const v1::TimelineEvent&)>& each);
+  // Every policy version the engine has run with: version -> fingerprint.
+  std::map<std::uint32_t, std::string> policy_versions();
+
+ private:
+  sqlite::Database db_;
+};
+
+}  // namespace zonecall

@@ -1,0 +1,245 @@
+#include "engine/store/timeline_store.hpp"
+
+#include "engine/log.hpp"
+#include "engine/store/sqlite.hpp"
+#include "engine/store/timeline_reader.hpp"
+#include "engine/token.hpp"
+
+namespace zonecall {
+
+namespace {
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS timeline (
+  seq         INTEGER PRIMARY KEY,   -- gap-free, in commit order
+  incident_id INTEGER NOT NULL,
+  kind        INTEGER NOT NULL,      -- TimelineEvent.kind field number
+  at_ms       INTEGER NOT NULL,      -- server time
+  actor       TEXT    NOT NULL,
+  payload     BLOB    NOT NULL,      -- the whole zonecall.v1.TimelineEvent
+  hash        BLOB    NOT NULL       -- sha256(previous hash || payload)
+);
+CREATE INDEX IF NOT EXISTS timeline_by_incident ON timeline(incident_id);
+CREATE TABLE IF NOT EXISTS policy_versions (
+  version      INTEGER PRIMARY KEY,
+  fingerprint  TEXT    NOT NULL UNIQUE,  -- config::policy_fingerprint()
+  first_use_ms INTEGER NOT NULL
+);
+)sql";
+}  // namespace
+
+struct SqliteTimelineStore::Job {
+  enum class Kind { append, read_incident, resume } kind;
+  std::vector<v1::TimelineEvent> events;
+  std::uint64_t incident_id = 0;
+  AppendDone append_done;
+  ReadDone read_done;
+};
+
+// Everything that touches the database after start(); lives on the writer thread.
+class SqliteTimelineStore::Writer {
+ public:
+  explicit Writer(const SqliteOptions& o)
+      : db_(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
+    sqlite3_busy_timeout(db_.handle(), o.busy_timeout_ms);
+    db_.exec("PRAGMA journal_mode=WAL");
+    db_.exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    db_.exec(kSchema);
+    insert_ = std::make_unique<sqlite::Statement>(
+        db_, "INSERT INTO timeline(seq, incident_id, kind, at_ms, actor, payload, hash) "
+             "VALUES(?,?,?,?,?,?,?)");
+    by_incident_ = std::make_unique<sqlite::Statement>(
+        db_, "SELECT payload FROM timeline WHERE incident_id = ? ORDER BY seq");
+    sqlite::Statement last(db_, "SELECT seq, hash FROM timeline ORDER BY seq DESC LIMIT 1");
+    if (last.step()) {
+      next_seq_ = static_cast<std::uint64_t>(last.column_int64(0)) + 1;
+      last_hash_ = std::string(last.column_blob(1));
+    }
+  }
+
+  sqlite::Database& db() { return db_; }
+
+  // One transaction for all the events of all the jobs; throws on failure
+  // and then leaves the chain state as it was.
+  void commit(const std::vector<const Job*>& jobs) {
+    const std::uint64_t seq_before = next_seq_;
+    const std::string hash_before = last_hash_;
+    try {
+      sqlite::Transaction tx(db_);
+      std::string payload;
+      for (const Job* job : jobs) {
+        for (const auto& e : job->events) {
+          if (e.seq() != next_seq_) {
+            throw sqlite::Error(SQLITE_MISUSE, "event seq " + std::to_string(e.seq()) +
+                                                   " out of order, expected " +
+                                                   std::to_string(next_seq_));
+          }
+          payload.clear();
+          e.SerializeToString(&payload);
+          last_hash_ = sha256_chain(last_hash_, payload);
+          insert_->bind(1, static_cast<std::int64_t>(e.seq()))
+              .bind(2, static_cast<std::int64_t>(e.incident_id()))
+              .bind(3, static_cast<std::int64_t>(e.kind_case()))
+              .bind(4, e.at_ms())
+              .bind(5, e.actor_id())
+              .bind_blob(6, payload)
+              .bind_blob(7, last_hash_);
+          insert_->step();
+          insert_->reset();
+          ++next_seq_;
+        }
+      }
+      tx.commit();
+    } catch (...) {
+      insert_->reset();
+      next_seq_ = seq_before;
+      last_hash_ = hash_before;
+      throw;
+    }
+  }
+
+  std::vector<v1::TimelineEvent> read_incident(std::uint64_t incident_id) {
+    std::vector<v1::TimelineEvent> out;
+    by_incident_->bind(1, static_cast<std::int64_t>(incident_id));
+    try {
+      while (by_incident_->step()) {
+        const auto bytes = by_incident_->column_blob(0);
+        if (!out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+          throw sqlite::Error(SQLITE_CORRUPT, "unreadable event of incident " +
+                                                  std::to_string(incident_id));
+        }
+      }
+    } catch (...) {
+      by_incident_->reset();
+      throw;
+    }
+    by_incident_->reset();
+    return out;
+  }
+
+ private:
+  sqlite::Database db_;
+  std::unique_ptr<sqlite::Statement> insert_;
+  std::unique_ptr<sqlite::Statement> by_incident_;
+  std::uint64_t next_seq_ = 1;
+  std::string last_hash_;
+};
+
+SqliteTimelineStore::SqliteTimelineStore(SqliteOptions options)
+    : options_(std::move(options)), writer_(std::make_unique<Writer>(options_)) {}
+
+SqliteTimelineStore::~SqliteTimelineStore() { stop(); }
+
+std::uint32_t SqliteTimelineStore::record_policy(const std::string& fingerprint, sla::Millis now) {
+  auto& db = writer_->db();
+  sqlite::Statement find(db, "SELECT version FROM policy_versions WHERE fingerprint = ?");
+  find.bind(1, fingerprint);
+  if (find.step()) {
+    return static_cast<std::uint32_t>(find.column_int64(0));
+  }
+  sqlite::Statement insert(
+      db, "INSERT INTO policy_versions(version, fingerprint, first_use_ms) "
+          "SELECT COALESCE(MAX(version), 0) + 1, ?, ? FROM policy_versions RETURNING version");
+  insert.bind(1, fingerprint).bind(2, now);
+  insert.step();
+  return static_cast<std::uint32_t>(insert.column_int64(0));
+}
+
+void SqliteTimelineStore::load(const std::function<void(const v1::TimelineEvent&)>& each) {
+  read_all_events(writer_->db(), each);
+}
+
+void SqliteTimelineStore::start() {
+  thread_ = std::thread([this] { run(); });
+}
+
+void SqliteTimelineStore::stop() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_one();
+  if (thread_.joinable()) {
+    thread_.join();
+  }
+}
+
+void SqliteTimelineStore::enqueue(Job job) {
+  {
+    std::lock_guard lock(mutex_);
+    queue_.push_back(std::move(job));
+  }
+  wake_.notify_one();
+}
+
+void SqliteTimelineStore::append(std::vector<v1::TimelineEvent> events, AppendDone done) {
+  enqueue(Job{Job::Kind::append, std::move(events), 0, std::move(done), {}});
+}
+
+void SqliteTimelineStore::read_incident(std::uint64_t incident_id, ReadDone done) {
+  enqueue(Job{Job::Kind::read_incident, {}, incident_id, {}, std::move(done)});
+}
+
+void SqliteTimelineStore::resume() { enqueue(Job{Job::Kind::resume, {}, 0, {}, {}}); }
+
+void SqliteTimelineStore::run() {
+  bool failed = false;  // a commit failed and the owner has not resumed yet
+  std::vector<Job> jobs;
+  std::vector<const Job*> appends;
+  for (;;) {
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;  // stopping, and everything queued is done
+      }
+      jobs.swap(queue_);
+    }
+    // Appends between two resume markers commit together; reads run after
+    // the commit, so they see every append queued before them.
+    auto flush = [&] {
+      if (appends.empty()) {
+        return;
+      }
+      StoreError error;
+      if (failed) {
+        error = "an earlier commit failed; refusing later writes until recovered";
+      } else {
+        try {
+          writer_->commit(appends);
+        } catch (const std::exception& e) {
+          failed = true;
+          error = std::string("commit failed: ") + e.what();
+          log::error("store.commit_failed",
+                     {{"error", e.what()}, {"jobs", std::to_string(appends.size())}});
+        }
+      }
+      for (const Job* job : appends) {
+        job->append_done(error);
+      }
+      appends.clear();
+    };
+    for (const Job& job : jobs) {
+      if (job.kind == Job::Kind::append) {
+        appends.push_back(&job);
+      } else if (job.kind == Job::Kind::resume) {
+        flush();
+        failed = false;
+      }
+    }
+    flush();
+    for (const Job& job : jobs) {
+      if (job.kind != Job::Kind::read_incident) {
+        continue;
+      }
+      try {
+        job.read_done(writer_->read_incident(job.incident_id), std::nullopt);
+      } catch (const std::exception& e) {
+        log::error("store.read_failed", {{"error", e.what()}});
+        job.read_done({}, std::string("read failed: ") + e.what());
+      }
+    }
+    jobs.clear();
+  }
+}
+
+}  // namespace zonecall

@@ -1,0 +1,89 @@
+#pragma once
+// The durable timeline. One writer thread does group commit: everything
+// queued since the last commit goes into one transaction, and each caller's
+// completion runs only after COMMIT returned. Completions run on the writer
+// thread; the dispatcher posts them back to its own thread.
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "sla/clock.hpp"
+#include "zonecall/v1/timeline.pb.h"
+
+namespace zonecall {
+
+// An error from storage, already worded for a log line.
+using StoreError = std::optional<std::string>;
+
+// The interface the engine depends on; SQLite is the first backend.
+class TimelineStore {
+ public:
+  using AppendDone = std::function<void(const StoreError& error)>;
+  using ReadDone = std::function<void(std::vector<v1::TimelineEvent> events, const StoreError& error)>;
+
+  virtual ~TimelineStore() = default;
+
+  // -- at startup, before start() --
+  // The version of this policy (see config::policy_fingerprint): the one
+  // recorded before if it is unchanged, else a new version.
+  virtual std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) = 0;
+  // Every event in seq order.
+  virtual void load(const std::function<void(const v1::TimelineEvent&)>& each) = 0;
+
+  // -- while running --
+  virtual void start() = 0;
+  // Finishes everything queued, then stops the writer.
+  virtual void stop() = 0;
+  virtual void append(std::vector<v1::TimelineEvent> events, AppendDone done) = 0;
+  // The incident's events, reflecting every append queued before this call.
+  virtual void read_incident(std::uint64_t incident_id, ReadDone done) = 0;
+  // After a failed commit every later append fails too, until the owner has
+  // rolled back its state and calls resume(): appends queued after it run.
+  virtual void resume() = 0;
+};
+
+struct SqliteOptions {
+  std::string path;
+  // FULL: fsync the WAL at every group commit, so an acknowledged event
+  // survives power loss too. NORMAL survives a process crash only.
+  bool synchronous_full = true;
+  int busy_timeout_ms = 5000;
+};
+
+class SqliteTimelineStore final : public TimelineStore {
+ public:
+  // Opens (creating if needed) and checks the schema; throws sqlite::Error.
+  explicit SqliteTimelineStore(SqliteOptions options);
+  ~SqliteTimelineStore() override;
+
+  std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) override;
+  void load(const std::function<void(const v1::TimelineEvent&)>& each) override;
+  void start() override;
+  void stop() override;
+  void append(std::vector<v1::TimelineEvent> events, AppendDone done) override;
+  void read_incident(std::uint64_t incident_id, ReadDone done) override;
+  void resume() override;
+
+ private:
+  struct Job;
+  class Writer;
+  void run();
+  void enqueue(Job job);
+
+  SqliteOptions options_;
+  std::unique_ptr<Writer> writer_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Job> queue_;  // vector: Job is incomplete here
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+}  // namespace zonecall

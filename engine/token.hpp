@@ -1,0 +1,14 @@
+#pragma once
+// Staff tokens are kept only as SHA-256 hashes and compared in constant time.
+#include <string>
+#include <string_view>
+
+namespace zonecall {
+
+// Lowercase hex SHA-256.
+std::string sha256_hex(std::string_view data);
+// The raw 32-byte SHA-256 of prev || data: one link of the timeline's hash chain.
+std::string sha256_chain(std::string_view prev, std::string_view data);
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace zonecall
