@@ -273,6 +273,7 @@ void Dispatcher::commit(std::vector<v1::TimelineEvent> events, OnDurable on_dura
     book_.apply(e);
     alerts.emplace_back(alert_for(e, *book_.find(e.incident_id())));
   }
+  arm_timer();  // the events may have armed an earlier deadline
   auto to_store = events;
   store_.append(std::move(to_store), [this, batch, events = std::move(events),
                                       alerts = std::move(alerts),

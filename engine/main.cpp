@@ -164,9 +164,7 @@ int replay(Args args) {
   TimelineReader reader(db);
   std::map<std::uint32_t, sla::Policy> policies;
   for (const auto& [version, fingerprint] : reader.policy_versions()) {
-    policies.emplace(version, sla::Policy::from_config(
-                                  config::parse(fingerprint, "policy version " + std::to_string(version)),
-                                  version));
+    policies.emplace(version, config::policy_from_fingerprint(fingerprint, version));
   }
   sla::Replayer replayer([&](std::uint32_t v) -> const sla::Policy* {
     auto it = policies.find(v);

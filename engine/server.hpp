@@ -26,6 +26,7 @@ struct ServerOptions {
   std::string db_path = "zonecall.db";
   v1::Config config;           // already parsed and validated
   bool synchronous_full = true;
+  int busy_timeout_ms = 5000;  // how long a commit waits for a locked database
   net::Limits limits;
 };
 
@@ -38,6 +39,8 @@ class Server {
 
   unsigned short port() const { return port_; }
   std::uint32_t policy_version() const { return policy_.version(); }
+  // The live state; read it only when run() is not running.
+  const Dispatcher& dispatcher() const { return *dispatcher_; }
   // Serves until stop(); fires overdue deadlines first.
   void run();
   // Thread-safe. Stops accepting, lets in-flight commits finish and answer,

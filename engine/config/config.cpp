@@ -185,19 +185,33 @@ void validate(const v1::Config& c, const Locator& at, const std::string& source)
 
 }  // namespace
 
-v1::Config parse(std::string_view text, const std::string& source_name) {
+namespace {
+v1::Config parse_syntax(std::string_view text, const std::string& source_name,
+                        pb::TextFormat::ParseInfoTree* tree) {
   v1::Config config;
   pb::TextFormat::Parser parser;
   FirstError errors;
-  pb::TextFormat::ParseInfoTree tree;
   parser.RecordErrorsTo(&errors);
-  parser.WriteLocationsTo(&tree);
+  parser.WriteLocationsTo(tree);
   if (!parser.ParseFromString(std::string(text), &config)) {
     throw ConfigError(source_name, errors.line, errors.column,
                       errors.found ? errors.message : "cannot parse");
   }
+  return config;
+}
+}  // namespace
+
+v1::Config parse(std::string_view text, const std::string& source_name) {
+  pb::TextFormat::ParseInfoTree tree;
+  v1::Config config = parse_syntax(text, source_name, &tree);
   validate(config, Locator(&tree, v1::Config::descriptor()), source_name);
   return config;
+}
+
+sla::Policy policy_from_fingerprint(const std::string& fingerprint, std::uint32_t version) {
+  pb::TextFormat::ParseInfoTree tree;
+  const auto config = parse_syntax(fingerprint, "policy version " + std::to_string(version), &tree);
+  return sla::Policy::from_config(config, version);
 }
 
 v1::Config load_file(const std::string& path) {

@@ -6,6 +6,7 @@
 #include <string>
 #include <string_view>
 
+#include "sla/policy.hpp"
 #include "zonecall/v1/config.pb.h"
 
 namespace zonecall::config {
@@ -29,5 +30,7 @@ v1::Config load_file(const std::string& path);
 // The policy part of a config in a canonical form: two configs with the same
 // fingerprint dictate the same deadlines, so they share a policy version.
 std::string policy_fingerprint(const v1::Config& config);
+// The policy a stored fingerprint describes, under its recorded version.
+sla::Policy policy_from_fingerprint(const std::string& fingerprint, std::uint32_t version);
 
 }  // namespace zonecall::config

@@ -1,0 +1,129 @@
+// Malformed frames, unknown messages and oversized frames get typed errors
+// while the server goes on serving everyone else.
+#include <catch2/catch.hpp>
+
+#include "support/fixtures.hpp"
+#include "support/ws_client.hpp"
+
+using namespace zonecall;
+using namespace zonecall::testing;
+
+namespace {
+ServerOptions small_limits(const std::string& db) {
+  auto options = options_for(db);
+  options.limits.max_frame_bytes = 1024;
+  options.limits.hard_frame_bytes = 64 * 1024;
+  options.limits.max_bad_frames = 6;
+  return options;
+}
+
+v1::Error error_of(WsClient& client) {
+  auto reply = client.receive();
+  REQUIRE(reply);
+  INFO(reply->ShortDebugString());
+  REQUIRE(reply->has_error());
+  return reply->error();
+}
+}  // namespace
+
+TEST_CASE("engine: bad frames get typed errors and the connection keeps working") {
+  TempDir dir;
+  RunningServer server(small_limits(dir.file("zonecall.db")));
+  WsClient client(server.port());
+  WsClient bystander(server.port(), WsClient::Mode::json);
+  bystander.hello("demo-z1-grid-2");
+
+  SECTION("malformed protobuf") {
+    client.send_raw(std::string("\xff\xff\xff\xff", 4), false);
+    auto e = error_of(client);
+    CHECK(e.code() == v1::BAD_REQUEST);
+    CHECK(e.message().find("protobuf") != std::string::npos);
+  }
+  SECTION("malformed JSON") {
+    client.send_raw("{\"hello\": {\"token\": ", true);
+    auto e = error_of(client);
+    CHECK(e.code() == v1::BAD_REQUEST);
+    CHECK(e.message().find("JSON") != std::string::npos);
+  }
+  SECTION("an unknown message type in JSON") {
+    client.send_raw(R"({"requestId": "7", "launchRockets": {}})", true);
+    CHECK(error_of(client).code() == v1::BAD_REQUEST);
+  }
+  SECTION("an unknown message type in protobuf (field 99)") {
+    // request_id = 7, then field 99 as an empty length-delimited body.
+    client.send_raw(std::string("\x08\x07\x9a\x06\x00", 5), false);
+    auto e = error_of(client);
+    CHECK(e.code() == v1::BAD_REQUEST);
+    CHECK(e.message().find("unknown") != std::string::npos);
+  }
+  SECTION("an envelope with no body") {
+    client.send_raw(R"({"requestId": "8"})", true);
+    CHECK(error_of(client).code() == v1::BAD_REQUEST);
+  }
+  SECTION("a wrongly typed JSON field") {
+    client.send_raw(R"({"report": {"severity": "APOCALYPTIC"}})", true);
+    CHECK(error_of(client).code() == v1::BAD_REQUEST);
+  }
+  SECTION("an oversized frame") {
+    client.send_raw(std::string(5000, 'x'), false);
+    auto e = error_of(client);
+    CHECK(e.code() == v1::TOO_LARGE);
+    CHECK(e.message().find("1024") != std::string::npos);
+  }
+  SECTION("an oversized frame in JSON is answered in JSON") {
+    WsClient json(server.port(), WsClient::Mode::json);
+    json.send_raw(std::string(3000, ' '), true);
+    CHECK(error_of(json).code() == v1::TOO_LARGE);
+  }
+  // The same connection still works afterwards, and so does everyone else.
+  CHECK(client.hello("demo-z1-grid-1").staff_id() == "z1-grid-1");
+  CHECK(client.request(report_msg("Z1", "sanitation")).has_ack());
+  auto push = bystander.next_push();
+  REQUIRE(push);
+  CHECK(push->alert().reason() == v1::NEW);
+}
+
+TEST_CASE("engine: repeated abuse closes the connection with policy_error") {
+  TempDir dir;
+  RunningServer server(small_limits(dir.file("zonecall.db")));
+  WsClient abuser(server.port());
+  for (int i = 0; i < 6; ++i) {
+    abuser.send_raw("garbage", false);
+  }
+  int errors = 0;
+  while (auto m = abuser.receive()) {
+    CHECK(m->error().code() == v1::BAD_REQUEST);
+    ++errors;
+  }
+  CHECK(errors == 6);
+  CHECK(abuser.closed());
+  CHECK(abuser.close_code() == 1008);  // policy_error
+  CHECK(abuser.close_reason() == "too many bad frames");
+
+  WsClient fine(server.port());
+  CHECK(fine.hello("demo-command").role() == v1::COMMUNITY_COMMAND);
+}
+
+TEST_CASE("engine: a frame above the hard limit closes with 1009, others unaffected") {
+  TempDir dir;
+  RunningServer server(small_limits(dir.file("zonecall.db")));
+  WsClient huge(server.port());
+  try {
+    huge.send_raw(std::string(100 * 1024, 'x'), false);
+  } catch (const std::exception&) {
+    // The server may close before the client has finished writing.
+  }
+  CHECK_FALSE(huge.receive());
+  CHECK(huge.closed());
+  CHECK(huge.close_code() == 1009);  // message too big
+
+  WsClient fine(server.port());
+  CHECK(fine.hello("demo-command").role() == v1::COMMUNITY_COMMAND);
+}
+
+TEST_CASE("engine: HTTP health endpoints and unknown paths") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  // A WebSocket upgrade to another path is refused.
+  CHECK_THROWS(WsClient(server.port(), WsClient::Mode::binary, "/nope"));
+}

@@ -1,0 +1,67 @@
+// Storage errors: the affected request gets INTERNAL, nothing half-written
+// appears, and the engine carries on once the database is usable again.
+#include <catch2/catch.hpp>
+
+#include "engine/store/sqlite.hpp"
+#include "support/fixtures.hpp"
+#include "support/ws_client.hpp"
+
+using namespace zonecall;
+using namespace zonecall::testing;
+
+TEST_CASE("engine: a locked database fails the request with INTERNAL, then recovers") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  auto options = options_for(db);
+  options.busy_timeout_ms = 50;
+  RunningServer server(options);
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  const auto first = grid.request(report_msg("Z1", "sanitation"));
+  REQUIRE(first.has_ack());
+
+  {
+    // Another process holds the write lock.
+    sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    auto refused = grid.request(report_msg("Z1", "fire"));
+    REQUIRE(refused.has_error());
+    CHECK(refused.error().code() == v1::INTERNAL);
+    auto refused_too = grid.request(discover_msg(first.ack().incident_id()));
+    CHECK(refused_too.error().code() == v1::INTERNAL);
+    other.exec("ROLLBACK");
+  }
+  CHECK(count_rows(db) == 1);
+
+  // Nothing of the failed requests survives in memory either.
+  CHECK(grid.request(get_incident_msg(first.ack().incident_id() + 1)).error().code() ==
+        v1::NOT_FOUND);
+  auto view = grid.request(get_incident_msg(first.ack().incident_id())).incident();
+  CHECK(view.state() == v1::REPORTED);
+
+  // Once the lock is gone the same requests succeed, with gap-free seqs.
+  auto again = grid.request(report_msg("Z1", "fire"));
+  REQUIRE(again.has_ack());
+  CHECK(again.ack().incident_id() == first.ack().incident_id() + 1);
+  CHECK(again.ack().seq() == first.ack().seq() + 1);
+  CHECK(grid.request(discover_msg(first.ack().incident_id())).has_ack());
+  CHECK(count_rows(db) == 3);
+  CHECK(integrity_check(db) == "ok");
+}
+
+TEST_CASE("engine: a corrupt database file refuses to start with a clear error") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  {
+    std::FILE* f = std::fopen(db.c_str(), "wb");
+    const std::string junk(8192, 'Z');
+    std::fwrite(junk.data(), 1, junk.size(), f);
+    std::fclose(f);
+  }
+  try {
+    Server server(options_for(db));
+    FAIL("the server started on a corrupt file");
+  } catch (const sqlite::Error& e) {
+    CHECK(std::string(e.what()).find("not a database") != std::string::npos);
+  }
+}

@@ -1,0 +1,83 @@
+#include "fixtures.hpp"
+
+#include <random>
+
+#include "engine/store/sqlite.hpp"
+#include "engine/store/timeline_reader.hpp"
+
+namespace zonecall::testing {
+
+TempDir::TempDir() {
+  std::random_device rd;
+  path_ = std::filesystem::temp_directory_path() /
+          ("zonecall-test-" + std::to_string(rd()) + "-" + std::to_string(rd()));
+  std::filesystem::create_directories(path_);
+}
+
+TempDir::~TempDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+v1::Config test_config() {
+  auto config = config::parse(config::default_config_text(), "embedded default");
+  auto* drill = config.add_categories();
+  drill->set_id("drill");
+  drill->set_name("test drill with short clocks");
+  drill->set_default_severity(v1::NORMAL);
+  drill->mutable_budgets()->set_discover_ms(kDrillDiscoverMs);
+  drill->mutable_budgets()->set_respond_ms(2 * kDrillDiscoverMs);
+  drill->mutable_budgets()->set_resolve_ms(3 * kDrillDiscoverMs);
+  return config;
+}
+
+ServerOptions options_for(const std::string& db_path) {
+  ServerOptions options;
+  options.port = 0;
+  options.db_path = db_path;
+  options.config = test_config();
+  return options;
+}
+
+RunningServer::RunningServer(ServerOptions options) {
+  server_ = std::make_unique<Server>(std::move(options));
+  thread_ = std::thread([this] { server_->run(); });
+}
+
+RunningServer::~RunningServer() { stop(); }
+
+void RunningServer::stop() {
+  if (thread_.joinable()) {
+    server_->stop();
+    thread_.join();
+  }
+}
+
+std::int64_t count_rows(const std::string& db_path, const std::string& where) {
+  sqlite::Database db(db_path, SQLITE_OPEN_READONLY);
+  sqlite::Statement q(db, ("SELECT COUNT(*) FROM timeline WHERE " + where).c_str());
+  q.step();
+  return q.column_int64(0);
+}
+
+std::string integrity_check(const std::string& db_path) {
+  sqlite::Database db(db_path, SQLITE_OPEN_READONLY);
+  sqlite::Statement q(db, "PRAGMA integrity_check");
+  q.step();
+  return std::string(q.column_text(0));
+}
+
+StoredReplay::StoredReplay(const std::string& db_path) {
+  TimelineReader reader(db_path);
+  for (const auto& [version, fingerprint] : reader.policy_versions()) {
+    policies.emplace(version, config::policy_from_fingerprint(fingerprint, version));
+  }
+  replayer = std::make_unique<sla::Replayer>([this](std::uint32_t v) -> const sla::Policy* {
+    auto it = policies.find(v);
+    return it == policies.end() ? nullptr : &it->second;
+  });
+  reader.for_each_event([&](const v1::TimelineEvent& e) { replayer->feed(e); });
+  replayer->finish();
+}
+
+}  // namespace zonecall::testing

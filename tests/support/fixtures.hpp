@@ -1,0 +1,61 @@
+#pragma once
+// Test fixtures: a temporary directory, a test config, and a real server on
+// 127.0.0.1:0 running on its own thread.
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "engine/config/config.hpp"
+#include "engine/server.hpp"
+#include "sla/replay.hpp"
+
+namespace zonecall::testing {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  std::filesystem::path path() const { return path_; }
+  std::string file(const std::string& name) const { return (path_ / name).string(); }
+
+ private:
+  std::filesystem::path path_;
+};
+
+// The Jincheng default plus a "drill" category whose clocks are short
+// enough for a test to see a deadline pass: 300 ms / 600 ms / 900 ms.
+v1::Config test_config();
+constexpr std::int64_t kDrillDiscoverMs = 300;
+
+// Port 0, the test config, and the given database file.
+ServerOptions options_for(const std::string& db_path);
+
+class RunningServer {
+ public:
+  explicit RunningServer(ServerOptions options);
+  explicit RunningServer(const std::string& db_path) : RunningServer(options_for(db_path)) {}
+  ~RunningServer();
+  unsigned short port() const { return server_->port(); }
+  // Stops gracefully and waits; the state can then be inspected.
+  void stop();
+  const Server& server() const { return *server_; }
+
+ private:
+  std::unique_ptr<Server> server_;
+  std::thread thread_;
+};
+
+// Raw SQL access to a timeline file, the way an operator would look at it.
+std::int64_t count_rows(const std::string& db_path, const std::string& where = "1=1");
+std::string integrity_check(const std::string& db_path);
+
+// Replays a stored timeline with the policy versions the store recorded.
+struct StoredReplay {
+  explicit StoredReplay(const std::string& db_path);
+  std::map<std::uint32_t, sla::Policy> policies;
+  std::unique_ptr<sla::Replayer> replayer;
+};
+
+}  // namespace zonecall::testing

@@ -1,0 +1,180 @@
+#include "ws_client.hpp"
+
+#include <google/protobuf/util/json_util.h>
+
+#include <stdexcept>
+
+#include "engine/net/beast.hpp"
+
+namespace zonecall::testing {
+
+using namespace zonecall::net;
+
+struct WsClient::Impl {
+  asio::io_context io;
+  websocket::stream<beast::tcp_stream> ws{io};
+  beast::flat_buffer buffer;
+};
+
+WsClient::WsClient(unsigned short port, Mode mode, const std::string& path)
+    : impl_(std::make_unique<Impl>()), mode_(mode) {
+  auto& lowest = beast::get_lowest_layer(impl_->ws);
+  lowest.expires_after(kTimeout);
+  lowest.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  lowest.expires_never();
+  impl_->ws.handshake("127.0.0.1:" + std::to_string(port), path);
+  impl_->ws.binary(mode == Mode::binary);
+}
+
+WsClient::~WsClient() {
+  beast::error_code ec;
+  beast::get_lowest_layer(impl_->ws).socket().close(ec);
+}
+
+void WsClient::send(v1::ClientMessage message) {
+  std::string bytes;
+  if (mode_ == Mode::binary) {
+    message.SerializeToString(&bytes);
+  } else {
+    google::protobuf::util::MessageToJsonString(message, &bytes);
+  }
+  send_raw(bytes, mode_ == Mode::json);
+}
+
+void WsClient::send_raw(std::string_view bytes, bool text) {
+  last_sent_text_ = text;
+  impl_->ws.text(text);
+  impl_->ws.write(asio::buffer(bytes.data(), bytes.size()));
+  impl_->ws.binary(mode_ == Mode::binary);
+}
+
+std::optional<v1::ServerMessage> WsClient::receive(std::chrono::milliseconds timeout) {
+  if (closed_) {
+    return std::nullopt;
+  }
+  impl_->buffer.clear();
+  bool done = false;
+  beast::error_code result;
+  impl_->ws.async_read(impl_->buffer, [&](beast::error_code ec, std::size_t) {
+    done = true;
+    result = ec;
+  });
+  impl_->io.restart();
+  impl_->io.run_for(timeout);
+  if (!done) {
+    // Give up on this connection: a test that waits this long has failed.
+    beast::error_code ignored;
+    beast::get_lowest_layer(impl_->ws).socket().close(ignored);
+    impl_->io.restart();
+    impl_->io.run_for(std::chrono::milliseconds(100));
+    closed_ = true;
+    return std::nullopt;
+  }
+  if (result) {
+    closed_ = true;
+    close_code_ = impl_->ws.reason().code;
+    close_reason_ = std::string(impl_->ws.reason().reason.c_str());
+    return std::nullopt;
+  }
+  const auto data = impl_->buffer.cdata();
+  const std::string bytes(static_cast<const char*>(data.data()), data.size());
+  v1::ServerMessage m;
+  const bool ok = impl_->ws.got_text()
+                      ? google::protobuf::util::JsonStringToMessage(bytes, &m).ok()
+                      : m.ParseFromString(bytes);
+  if (!ok) {
+    throw std::runtime_error("the server sent an unparsable message");
+  }
+  if (last_sent_text_ != impl_->ws.got_text()) {
+    throw std::runtime_error("the server answered in the other encoding");
+  }
+  return m;
+}
+
+v1::ServerMessage WsClient::request(v1::ClientMessage message) {
+  if (message.request_id() == 0) {
+    message.set_request_id(++next_request_id_);
+  }
+  const auto id = message.request_id();
+  send(std::move(message));
+  for (;;) {
+    auto m = receive();
+    if (!m) {
+      throw std::runtime_error("no reply to request " + std::to_string(id));
+    }
+    if (m->request_id() == id) {
+      return *m;
+    }
+    pushes_.push_back(std::move(*m));
+  }
+}
+
+std::optional<v1::ServerMessage> WsClient::next_push(std::chrono::milliseconds timeout) {
+  if (!pushes_.empty()) {
+    auto m = std::move(pushes_.front());
+    pushes_.pop_front();
+    return m;
+  }
+  return receive(timeout);
+}
+
+v1::Welcome WsClient::hello(const std::string& token) {
+  auto reply = request(hello_msg(token));
+  if (!reply.has_welcome()) {
+    throw std::runtime_error("hello refused: " + reply.ShortDebugString());
+  }
+  return reply.welcome();
+}
+
+v1::ClientMessage hello_msg(const std::string& token) {
+  v1::ClientMessage m;
+  m.mutable_hello()->set_token(token);
+  return m;
+}
+
+v1::ClientMessage report_msg(const std::string& zone, const std::string& category,
+                             v1::Severity severity) {
+  v1::ClientMessage m;
+  auto* r = m.mutable_report();
+  r->set_zone_id(zone);
+  r->set_category(category);
+  r->set_severity(severity);
+  r->set_location("compound C1, building 3");
+  r->set_description("test incident");
+  return m;
+}
+
+v1::ClientMessage discover_msg(std::uint64_t incident_id, const std::string& note) {
+  v1::ClientMessage m;
+  m.mutable_discover()->set_incident_id(incident_id);
+  m.mutable_discover()->set_note(note);
+  return m;
+}
+
+v1::ClientMessage respond_msg(std::uint64_t incident_id, const std::string& note) {
+  v1::ClientMessage m;
+  m.mutable_respond()->set_incident_id(incident_id);
+  m.mutable_respond()->set_note(note);
+  return m;
+}
+
+v1::ClientMessage resolve_msg(std::uint64_t incident_id, const std::string& note) {
+  v1::ClientMessage m;
+  m.mutable_resolve()->set_incident_id(incident_id);
+  m.mutable_resolve()->set_note(note);
+  return m;
+}
+
+v1::ClientMessage get_incident_msg(std::uint64_t incident_id) {
+  v1::ClientMessage m;
+  m.mutable_get_incident()->set_incident_id(incident_id);
+  return m;
+}
+
+v1::ClientMessage list_msg(const std::string& zone) {
+  v1::ClientMessage m;
+  m.mutable_list_incidents()->set_zone_id(zone);
+  return m;
+}
+
+}  // namespace zonecall::testing

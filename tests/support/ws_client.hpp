@@ -1,0 +1,63 @@
+#pragma once
+// A real WebSocket client for the engine tests (binary or JSON frames).
+// Beast stays inside ws_client.cpp so that test files compile quickly.
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "zonecall/v1/wire.pb.h"
+
+namespace zonecall::testing {
+
+class WsClient {
+ public:
+  enum class Mode { binary, json };
+  static constexpr std::chrono::milliseconds kTimeout{5000};
+
+  explicit WsClient(unsigned short port, Mode mode = Mode::binary, const std::string& path = "/v1/ws");
+  ~WsClient();
+
+  void send(v1::ClientMessage message);
+  void send_raw(std::string_view bytes, bool text);
+  // The next message from the server, or nothing if none came in time or the
+  // connection closed.
+  std::optional<v1::ServerMessage> receive(std::chrono::milliseconds timeout = kTimeout);
+  // Sends (assigning a request_id if it has none) and returns the reply;
+  // pushes that arrive first are kept for next_push().
+  v1::ServerMessage request(v1::ClientMessage message);
+  std::optional<v1::ServerMessage> next_push(std::chrono::milliseconds timeout = kTimeout);
+  std::size_t pushes_waiting() const { return pushes_.size(); }
+
+  v1::Welcome hello(const std::string& token);
+  // Whether the server closed the connection, and its close code.
+  bool closed() const { return closed_; }
+  int close_code() const { return close_code_; }
+  std::string close_reason() const { return close_reason_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  Mode mode_;
+  std::uint64_t next_request_id_ = 1000;
+  std::deque<v1::ServerMessage> pushes_;
+  bool last_sent_text_ = false;  // the server answers in this encoding
+  bool closed_ = false;
+  int close_code_ = 0;
+  std::string close_reason_;
+};
+
+// Builders for client messages.
+v1::ClientMessage hello_msg(const std::string& token);
+v1::ClientMessage report_msg(const std::string& zone, const std::string& category,
+                             v1::Severity severity = v1::SEVERITY_UNSPECIFIED);
+v1::ClientMessage discover_msg(std::uint64_t incident_id, const std::string& note = "");
+v1::ClientMessage respond_msg(std::uint64_t incident_id, const std::string& note = "");
+v1::ClientMessage resolve_msg(std::uint64_t incident_id, const std::string& note = "");
+v1::ClientMessage get_incident_msg(std::uint64_t incident_id);
+v1::ClientMessage list_msg(const std::string& zone = "");
+
+}  // namespace zonecall::testing
