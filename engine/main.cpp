@@ -25,7 +25,7 @@ constexpr const char* kUsage = R"(zonecall: real-time incident dispatch with 1/5
 usage:
   zonecall serve [--config FILE] [--db PATH] [--listen HOST:PORT]
                  [--synchronous full|normal] [--max-frame-bytes N]
-                 [--max-send-queue-bytes N] [--idle-timeout-s N]
+                 [--max-send-queue-bytes N] [--idle-timeout-s N] [--max-db-mb N]
                  [--log-level debug|info|warn|error]
       Serve WebSocket clients at ws://HOST:PORT/v1/ws (default 127.0.0.1:8080,
       database ./zonecall.db, the embedded Jincheng topology).
@@ -128,6 +128,10 @@ int serve(Args args) {
   options.limits.idle_timeout = std::chrono::seconds(to_size(
       take(args, "idle-timeout-s", std::to_string(options.limits.idle_timeout.count())),
       "--idle-timeout-s"));
+  const std::string max_db_mb = take(args, "max-db-mb", "");
+  if (!max_db_mb.empty()) {
+    options.max_db_pages = static_cast<std::int64_t>(to_size(max_db_mb, "--max-db-mb") * 256);  // 4 KiB pages
+  }
   const std::string level = take(args, "log-level", "info");
   log::set_min_level(level == "debug" ? log::Level::debug
                      : level == "warn"  ? log::Level::warn

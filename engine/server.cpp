@@ -18,7 +18,8 @@ Server::Server(ServerOptions options)
     : options_(std::move(options)),
       roster_(options_.config),
       store_(std::make_unique<SqliteTimelineStore>(
-          SqliteOptions{options_.db_path, options_.synchronous_full, options_.busy_timeout_ms})) {
+          SqliteOptions{options_.db_path, options_.synchronous_full,
+                                      options_.busy_timeout_ms, options_.max_db_pages})) {
   const auto version = store_->record_policy(config::policy_fingerprint(options_.config), clock_.now());
   policy_ = sla::Policy::from_config(options_.config, version);
   dispatcher_ = std::make_unique<Dispatcher>(io_, *store_, roster_, policy_, clock_);

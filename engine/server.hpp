@@ -27,6 +27,7 @@ struct ServerOptions {
   v1::Config config;           // already parsed and validated
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;  // how long a commit waits for a locked database
+  std::int64_t max_db_pages = 0;  // 0: no cap on the database size
   net::Limits limits;
 };
 

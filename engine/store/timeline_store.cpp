@@ -44,6 +44,9 @@ class SqliteTimelineStore::Writer {
     db_.exec("PRAGMA journal_mode=WAL");
     db_.exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     db_.exec(kSchema);
+    if (o.max_pages > 0) {
+      db_.exec(("PRAGMA max_page_count=" + std::to_string(o.max_pages)).c_str());
+    }
     insert_ = std::make_unique<sqlite::Statement>(
         db_, "INSERT INTO timeline(seq, incident_id, kind, at_ms, actor, payload, hash) "
              "VALUES(?,?,?,?,?,?,?)");

@@ -55,6 +55,9 @@ struct SqliteOptions {
   // survives power loss too. NORMAL survives a process crash only.
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;
+  // A cap on the database size in pages (0: none). At the cap a commit
+  // fails as on a full disk.
+  std::int64_t max_pages = 0;
 };
 
 class SqliteTimelineStore final : public TimelineStore {

@@ -49,6 +49,38 @@ TEST_CASE("engine: a locked database fails the request with INTERNAL, then recov
   CHECK(integrity_check(db) == "ok");
 }
 
+TEST_CASE("engine: a full database fails the request with INTERNAL and keeps serving") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  auto options = options_for(db);
+  options.max_db_pages = 12;  // a "disk" that fills after a few dozen reports
+  RunningServer server(options);
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  std::uint64_t last_acked = 0;
+  v1::ServerMessage reply;
+  auto big = report_msg("Z1", "sanitation");
+  big.mutable_report()->set_description(std::string(400, 'd'));
+  for (int i = 0; i < 2000; ++i) {
+    reply = grid.request(big);
+    if (!reply.has_ack()) {
+      break;
+    }
+    last_acked = reply.ack().incident_id();
+  }
+  REQUIRE(reply.has_error());
+  CHECK(reply.error().code() == v1::INTERNAL);
+  REQUIRE(last_acked > 0);
+  const auto rows = count_rows(db);
+  CHECK(rows == static_cast<std::int64_t>(last_acked));
+  // Reads still work; the failed report left nothing behind.
+  CHECK(grid.request(get_incident_msg(last_acked)).has_incident());
+  CHECK(grid.request(get_incident_msg(last_acked + 1)).error().code() == v1::NOT_FOUND);
+  CHECK(grid.request(big).error().code() == v1::INTERNAL);
+  CHECK(count_rows(db) == rows);
+  CHECK(integrity_check(db) == "ok");
+}
+
 TEST_CASE("engine: a corrupt database file refuses to start with a clear error") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
