@@ -3,6 +3,7 @@
 // and to close it. The WebSocket session implements it; nothing here
 // depends on Beast.
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "engine/net/codec.hpp"
@@ -13,8 +14,10 @@ class ClientSession {
  public:
   virtual ~ClientSession() = default;
   virtual std::uint64_t id() const = 0;
-  // Queues the message in the encoding this client speaks.
-  virtual void send(const net::SharedMessage& message) = 0;
+  // Queues the message: a reply in the encoding of its request, a push
+  // (no encoding given) in that of the client's latest frame.
+  virtual void send(const net::SharedMessage& message,
+                    std::optional<net::Encoding> reply_encoding = std::nullopt) = 0;
 };
 
 }  // namespace zonecall

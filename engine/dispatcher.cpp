@@ -77,148 +77,139 @@ void Dispatcher::detach(std::uint64_t session_id) {
   }
 }
 
-void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message) {
+void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
+                            net::Encoding encoding) {
   auto it = sessions_.find(session_id);
   if (it == sessions_.end()) {
     return;
   }
-  Connected& from = it->second;
-  const std::uint64_t rid = message.request_id();
+  const Requester to{session_id, message.request_id(), encoding};
   if (message.has_hello()) {
-    hello(session_id, rid, message.hello());
+    hello(to, message.hello());
     return;
   }
-  if (!from.who) {
-    send_error(session_id, rid, v1::UNAUTHENTICATED, "send Hello with your token first");
+  if (!it->second.who) {
+    reply_error(to, v1::UNAUTHENTICATED, "send Hello with your token first");
     return;
   }
   if (!ready_ || stopped_) {
-    send_error(session_id, rid, v1::UNAVAILABLE, "the server is not serving requests now");
+    reply_error(to, v1::UNAVAILABLE, "the server is not serving requests now");
     return;
   }
+  const sla::Principal& who = *it->second.who;
   // The clock first: a deadline that has passed is recorded before any
   // command that comes after it. Replay relies on this order.
   tick();
   switch (message.body_case()) {
     case v1::ClientMessage::kReport:
-      report(from, session_id, rid, message.report());
-      return;
+      return report(who, to, message.report());
     case v1::ClientMessage::kDiscover:
-      advance(from, session_id, rid, message.discover().incident_id(), v1::DISCOVERED,
-              message.discover().note());
-      return;
+      return advance(who, to, message.discover().incident_id(), v1::DISCOVERED,
+                     message.discover().note());
     case v1::ClientMessage::kRespond:
-      advance(from, session_id, rid, message.respond().incident_id(), v1::RESPONDING,
-              message.respond().note());
-      return;
+      return advance(who, to, message.respond().incident_id(), v1::RESPONDING,
+                     message.respond().note());
     case v1::ClientMessage::kResolve:
-      advance(from, session_id, rid, message.resolve().incident_id(), v1::RESOLVED,
-              message.resolve().note());
-      return;
+      return advance(who, to, message.resolve().incident_id(), v1::RESOLVED,
+                     message.resolve().note());
     case v1::ClientMessage::kGetIncident:
-      get_incident(from, session_id, rid, message.get_incident().incident_id());
-      return;
+      return get_incident(who, to, message.get_incident().incident_id());
     case v1::ClientMessage::kListIncidents:
-      list_incidents(from, session_id, rid, message.list_incidents());
-      return;
+      return list_incidents(who, to, message.list_incidents());
     default:
-      send_error(session_id, rid, v1::BAD_REQUEST, "unknown message type");
+      return reply_error(to, v1::BAD_REQUEST, "unknown message type");
   }
 }
 
-void Dispatcher::hello(std::uint64_t session_id, std::uint64_t request_id, const v1::Hello& hello) {
-  Connected& c = sessions_.at(session_id);
+void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
+  Connected& c = sessions_.at(to.session_id);
   if (c.who) {
-    send_error(session_id, request_id, v1::BAD_REQUEST, "already signed in");
+    reply_error(to, v1::BAD_REQUEST, "already signed in");
     return;
   }
   auto who = roster_.authenticate(hello.token());
   if (!who) {
-    log::warn("auth.refused", {{"session", std::to_string(session_id)}});
-    send_error(session_id, request_id, v1::UNAUTHENTICATED, "unknown token");
+    log::warn("auth.refused", {{"session", std::to_string(to.session_id)}});
+    reply_error(to, v1::UNAUTHENTICATED, "unknown token");
     return;
   }
   c.who = std::move(*who);
   for (const auto& zone : roster_.zone_ids()) {
     if (sla::receives_zone_alerts(*c.who, zone)) {
-      zone_audience_[zone].insert(session_id);
+      zone_audience_[zone].insert(to.session_id);
     }
   }
-  log::info("auth.welcome", {{"session", std::to_string(session_id)},
+  log::info("auth.welcome", {{"session", std::to_string(to.session_id)},
                              {"staff", c.who->staff_id},
                              {"role", v1::Role_Name(c.who->role)}});
   v1::ServerMessage m;
-  m.set_request_id(request_id);
   auto* w = m.mutable_welcome();
   w->set_staff_id(c.who->staff_id);
   w->set_name(c.who->name);
   w->set_role(c.who->role);
   w->set_zone_id(c.who->zone_id);
   w->set_server_time_ms(clock_.now());
-  send(session_id, std::move(m));
+  reply(to, std::move(m));
 }
 
-void Dispatcher::report(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-                        const v1::Report& report) {
+void Dispatcher::report(const sla::Principal& who, const Requester& to, const v1::Report& report) {
   if (!roster_.has_zone(report.zone_id())) {
-    send_error(session_id, request_id, v1::NOT_FOUND, "unknown zone '" + report.zone_id() + "'");
+    reply_error(to, v1::NOT_FOUND, "unknown zone '" + report.zone_id() + "'");
     return;
   }
-  if (auto refused = sla::check_report(*from.who, report.zone_id())) {
-    refuse(from, session_id, request_id, *refused);
+  if (auto refused = sla::check_report(who, report.zone_id())) {
+    refuse(who, to, *refused);
     return;
   }
-  auto decision = book_.report({from.who->staff_id, request_id}, report, clock_.now());
+  auto decision = book_.report({who.staff_id, to.request_id}, report, clock_.now());
   if (!decision.ok()) {
-    send_error(session_id, request_id, decision.error->code, decision.error->message);
+    reply_error(to, decision.error->code, decision.error->message);
     return;
   }
   const v1::TimelineEvent reported = decision.events.front();
-  commit(std::move(decision.events), [this, session_id, request_id, reported](const StoreError& e) {
-    acknowledge(session_id, request_id, reported, e);
-  });
+  commit(std::move(decision.events),
+         [this, to, reported](const StoreError& e) { acknowledge(to, reported, e); });
 }
 
-void Dispatcher::advance(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-                         std::uint64_t incident_id, v1::IncidentState to, const std::string& note) {
+void Dispatcher::advance(const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
+                         v1::IncidentState state, const std::string& note) {
   const sla::Incident* incident = book_.find(incident_id);
   if (incident == nullptr) {
-    send_error(session_id, request_id, v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
+    reply_error(to, v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
     return;
   }
-  if (auto refused = sla::check_act(*from.who, *incident)) {
-    refuse(from, session_id, request_id, *refused);
+  if (auto refused = sla::check_act(who, *incident)) {
+    refuse(who, to, *refused);
     return;
   }
-  auto decision = book_.advance({from.who->staff_id, request_id}, incident_id, to, note, clock_.now());
+  auto decision = book_.advance({who.staff_id, to.request_id}, incident_id, state, note, clock_.now());
   if (!decision.ok()) {
-    send_error(session_id, request_id, decision.error->code, decision.error->message);
+    reply_error(to, decision.error->code, decision.error->message);
     return;
   }
   const v1::TimelineEvent advanced = decision.events.front();
-  commit(std::move(decision.events), [this, session_id, request_id, advanced](const StoreError& e) {
-    acknowledge(session_id, request_id, advanced, e);
-  });
+  commit(std::move(decision.events),
+         [this, to, advanced](const StoreError& e) { acknowledge(to, advanced, e); });
 }
 
-void Dispatcher::get_incident(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
+void Dispatcher::get_incident(const sla::Principal& who, const Requester& to,
                               std::uint64_t incident_id) {
   const sla::Incident* incident = book_.find(incident_id);
   if (incident == nullptr) {
-    send_error(session_id, request_id, v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
+    reply_error(to, v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
     return;
   }
-  if (auto refused = sla::check_read(*from.who, *incident)) {
-    refuse(from, session_id, request_id, *refused);
+  if (auto refused = sla::check_read(who, *incident)) {
+    refuse(who, to, *refused);
     return;
   }
   // Read through the writer's queue: the answer reflects every write
   // acknowledged before it. The view is the fold of what is on disk.
-  store_.read_incident(incident_id, [this, session_id, request_id](
-                                        std::vector<v1::TimelineEvent> events, const StoreError& e) {
-    boost::asio::post(io_, [this, session_id, request_id, events = std::move(events), e] {
+  store_.read_incident(incident_id, [this, to](std::vector<v1::TimelineEvent> events,
+                                               const StoreError& e) {
+    boost::asio::post(io_, [this, to, events = std::move(events), e] {
       if (e || events.empty()) {
-        send_error(session_id, request_id, v1::INTERNAL, "could not read the incident's timeline");
+        reply_error(to, v1::INTERNAL, "could not read the incident's timeline");
         return;
       }
       sla::Incident folded;
@@ -226,36 +217,43 @@ void Dispatcher::get_incident(Connected& from, std::uint64_t session_id, std::ui
         sla::apply_event(folded, event);
       }
       v1::ServerMessage m;
-      m.set_request_id(request_id);
       auto* view = m.mutable_incident();
       *view = sla::view_of(folded);
       for (const auto& event : events) {
         *view->add_timeline() = event;
       }
-      send(session_id, std::move(m));
+      reply(to, std::move(m));
     });
   });
 }
 
-void Dispatcher::list_incidents(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
+void Dispatcher::list_incidents(const sla::Principal& who, const Requester& to,
                                 const v1::ListIncidents& list) {
-  v1::ServerMessage m;
-  m.set_request_id(request_id);
-  auto* out = m.mutable_incidents();
+  // Only committed state: an incident with a commit in flight is listed as
+  // it was at its last commit (or not at all if its report is in flight).
   std::vector<const sla::Incident*> open;
-  for (const auto& [id, incident] : book_.incidents()) {
-    if (!incident.open() || (!list.zone_id().empty() && incident.zone_id != list.zone_id())) {
+  for (const auto& [id, live] : book_.incidents()) {
+    const sla::Incident* incident = &live;
+    if (auto pending = uncommitted_.find(id); pending != uncommitted_.end()) {
+      if (!pending->second.committed) {
+        continue;
+      }
+      incident = &*pending->second.committed;
+    }
+    if (!incident->open() || (!list.zone_id().empty() && incident->zone_id != list.zone_id())) {
       continue;
     }
-    if (!sla::check_read(*from.who, incident)) {
-      open.push_back(&incident);
+    if (!sla::check_read(who, *incident)) {
+      open.push_back(incident);
     }
   }
   std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
+  v1::ServerMessage m;
+  auto* out = m.mutable_incidents();
   for (const auto* incident : open) {
     *out->add_incidents() = sla::view_of(*incident);
   }
-  send(session_id, std::move(m));
+  reply(to, std::move(m));
 }
 
 void Dispatcher::commit(std::vector<v1::TimelineEvent> events, OnDurable on_durable) {
@@ -345,20 +343,18 @@ void Dispatcher::roll_back_uncommitted() {
   arm_timer();
 }
 
-void Dispatcher::acknowledge(std::uint64_t session_id, std::uint64_t request_id,
-                             const v1::TimelineEvent& event, const StoreError& error) {
+void Dispatcher::acknowledge(const Requester& to, const v1::TimelineEvent& event,
+                             const StoreError& error) {
   if (error) {
-    send_error(session_id, request_id, v1::INTERNAL,
-               "storage failed; the request was not recorded, retry later");
+    reply_error(to, v1::INTERNAL, "storage failed; the request was not recorded, retry later");
     return;
   }
   v1::ServerMessage m;
-  m.set_request_id(request_id);
   auto* ack = m.mutable_ack();
   ack->set_incident_id(event.incident_id());
   ack->set_seq(event.seq());
   ack->set_at_ms(event.at_ms());
-  send(session_id, std::move(m));
+  reply(to, std::move(m));
 }
 
 void Dispatcher::tick() {
@@ -415,29 +411,28 @@ void Dispatcher::fan_out(const std::string& zone_id, const net::SharedMessage& a
   }
 }
 
-void Dispatcher::send(std::uint64_t session_id, v1::ServerMessage message) {
-  auto it = sessions_.find(session_id);
+void Dispatcher::reply(const Requester& to, v1::ServerMessage message) {
+  auto it = sessions_.find(to.session_id);
   if (it == sessions_.end()) {
     return;  // the client left before its answer was ready
   }
+  message.set_request_id(to.request_id);
   if (auto session = it->second.session.lock()) {
-    session->send(net::SharedMessage(std::move(message)));
+    session->send(net::SharedMessage(std::move(message)), to.encoding);
   }
 }
 
-void Dispatcher::send_error(std::uint64_t session_id, std::uint64_t request_id, v1::ErrorCode code,
-                            const std::string& text) {
+void Dispatcher::reply_error(const Requester& to, v1::ErrorCode code, const std::string& text) {
   v1::ServerMessage m;
-  m.set_request_id(request_id);
   m.mutable_error()->set_code(code);
   m.mutable_error()->set_message(text);
-  send(session_id, std::move(m));
+  reply(to, std::move(m));
 }
 
-void Dispatcher::refuse(const Connected& from, std::uint64_t session_id, std::uint64_t request_id,
+void Dispatcher::refuse(const sla::Principal& who, const Requester& to,
                         const sla::CommandError& error) {
-  log::warn("authz.refused", {{"staff", from.who->staff_id}, {"reason", error.message}});
-  send_error(session_id, request_id, error.code, error.message);
+  log::warn("authz.refused", {{"staff", who.staff_id}, {"reason", error.message}});
+  reply_error(to, error.code, error.message);
 }
 
 }  // namespace zonecall

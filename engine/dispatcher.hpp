@@ -35,7 +35,8 @@ class Dispatcher {
 
   void attach(const std::shared_ptr<ClientSession>& session);
   void detach(std::uint64_t session_id);
-  void on_message(std::uint64_t session_id, v1::ClientMessage message);
+  // A decoded request, with the encoding its frame used: the reply uses it.
+  void on_message(std::uint64_t session_id, v1::ClientMessage message, net::Encoding encoding);
 
   const sla::IncidentBook& book() const { return book_; }
   // True while some applied event still waits for its commit.
@@ -51,17 +52,20 @@ class Dispatcher {
     std::optional<sla::Incident> committed;  // its state as of the last commit
     std::uint64_t last_batch = 0;
   };
+  // Where a reply goes: the session, the request it answers, its encoding.
+  struct Requester {
+    std::uint64_t session_id = 0;
+    std::uint64_t request_id = 0;
+    net::Encoding encoding = net::Encoding::binary;
+  };
   using OnDurable = std::function<void(const StoreError& error)>;
 
-  void hello(std::uint64_t session_id, std::uint64_t request_id, const v1::Hello& hello);
-  void report(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-              const v1::Report& report);
-  void advance(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-               std::uint64_t incident_id, v1::IncidentState to, const std::string& note);
-  void get_incident(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-                    std::uint64_t incident_id);
-  void list_incidents(Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-                      const v1::ListIncidents& list);
+  void hello(const Requester& to, const v1::Hello& hello);
+  void report(const sla::Principal& who, const Requester& to, const v1::Report& report);
+  void advance(const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
+               v1::IncidentState state, const std::string& note);
+  void get_incident(const sla::Principal& who, const Requester& to, std::uint64_t incident_id);
+  void list_incidents(const sla::Principal& who, const Requester& to, const v1::ListIncidents& list);
 
   // Applies the events at once (later commands see them) and queues them for
   // commit; on_durable runs after COMMIT, then the alerts go out.
@@ -70,18 +74,15 @@ class Dispatcher {
                  std::vector<net::SharedMessage>& alerts, const OnDurable& on_durable,
                  const StoreError& error);
   void roll_back_uncommitted();
-  void acknowledge(std::uint64_t session_id, std::uint64_t request_id,
-                   const v1::TimelineEvent& event, const StoreError& error);
+  void acknowledge(const Requester& to, const v1::TimelineEvent& event, const StoreError& error);
 
   void tick();
   void arm_timer();
   void fan_out(const std::string& zone_id, const net::SharedMessage& alert);
 
-  void send(std::uint64_t session_id, v1::ServerMessage message);
-  void send_error(std::uint64_t session_id, std::uint64_t request_id, v1::ErrorCode code,
-                  const std::string& message);
-  void refuse(const Connected& from, std::uint64_t session_id, std::uint64_t request_id,
-              const sla::CommandError& error);
+  void reply(const Requester& to, v1::ServerMessage message);
+  void reply_error(const Requester& to, v1::ErrorCode code, const std::string& message);
+  void refuse(const sla::Principal& who, const Requester& to, const sla::CommandError& error);
 
   boost::asio::io_context& io_;
   TimelineStore& store_;

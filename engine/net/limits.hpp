@@ -13,7 +13,7 @@ struct Limits {
   // A client whose unsent replies and pushes exceed this is closed with
   // policy_error; it resumes later from the timeline.
   std::size_t max_send_queue_bytes = 4 * 1024 * 1024;
-  // Malformed, oversized or unauthenticated frames before the connection closes.
+  // Malformed or oversized frames before the connection closes.
   int max_bad_frames = 16;
   std::chrono::seconds handshake_timeout{10};
   // Pings go out after half of this; no answer for all of it closes.

@@ -155,25 +155,26 @@ void WebSocketSession::on_message() {
     reject_frame(decoded.error->code, decoded.error->message);
     return;
   }
-  context_.dispatcher.on_message(id_, std::move(decoded.message));
+  context_.dispatcher.on_message(id_, std::move(decoded.message), encoding_);
 }
 
 void WebSocketSession::reject_frame(v1::ErrorCode code, const std::string& message) {
   v1::ServerMessage m;
   m.mutable_error()->set_code(code);
   m.mutable_error()->set_message(message);
-  send(SharedMessage(std::move(m)));
+  send(SharedMessage(std::move(m)), encoding_);
   if (++bad_frames_ >= context_.limits.max_bad_frames) {
     log::warn("ws.abuse", {{"session", std::to_string(id_)}});
     close(websocket::close_code::policy_error, "too many bad frames");
   }
 }
 
-void WebSocketSession::send(const SharedMessage& message) {
+void WebSocketSession::send(const SharedMessage& message, std::optional<Encoding> reply_encoding) {
   if (closing_) {
     return;
   }
-  auto bytes = message.bytes(encoding_);
+  const Encoding encoding = reply_encoding.value_or(encoding_);
+  auto bytes = message.bytes(encoding);
   if (queued_bytes_ + bytes->size() > context_.limits.max_send_queue_bytes) {
     // Too slow a reader must not hold up anyone else; it resumes later.
     log::warn("ws.send_queue_overflow", {{"session", std::to_string(id_)},
@@ -182,7 +183,7 @@ void WebSocketSession::send(const SharedMessage& message) {
     return;
   }
   queued_bytes_ += bytes->size();
-  queue_.push_back(Outgoing{std::move(bytes), encoding_ == Encoding::binary});
+  queue_.push_back(Outgoing{std::move(bytes), encoding == Encoding::binary});
   if (queue_.size() == 1) {
     write_next();
   }

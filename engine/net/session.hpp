@@ -54,7 +54,7 @@ class WebSocketSession final : public ClientSession,
   void run(http::request<http::string_body> upgrade);
 
   std::uint64_t id() const override { return id_; }
-  void send(const SharedMessage& message) override;
+  void send(const SharedMessage& message, std::optional<Encoding> reply_encoding) override;
   // Closes with the given code and reason once the write in flight is done.
   void close(websocket::close_code code, const std::string& reason);
 
@@ -77,7 +77,7 @@ class WebSocketSession final : public ClientSession,
   beast::flat_buffer buffer_;
   SessionContext& context_;
   std::uint64_t id_;
-  Encoding encoding_ = Encoding::binary;  // that of the client's latest frame
+  Encoding encoding_ = Encoding::binary;  // that of the client's latest frame, for pushes
   bool oversized_ = false;                // the message being read is over the limit
   int bad_frames_ = 0;
   std::deque<Outgoing> queue_;

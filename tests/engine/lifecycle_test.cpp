@@ -234,3 +234,57 @@ TEST_CASE("engine: unknown zones, categories and incidents are NOT_FOUND") {
   CHECK(command.request(discover_msg(424242)).error().code() == v1::NOT_FOUND);
   CHECK(command.request(get_incident_msg(424242)).error().code() == v1::NOT_FOUND);
 }
+
+TEST_CASE("engine: each reply comes in the encoding of its own request") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient client(server.port(), WsClient::Mode::json);
+  client.hello("demo-z1-grid-1");
+  auto report = report_msg("Z1", "sanitation");
+  report.set_request_id(1);
+  auto list = list_msg();
+  list.set_request_id(2);
+  // A JSON report, then a binary request before its Ack can have come back.
+  client.send_in(WsClient::Mode::json, report);
+  client.send_in(WsClient::Mode::binary, list);
+  bool acked = false;
+  bool listed = false;
+  while (!(acked && listed)) {
+    auto m = client.receive();  // throws if a reply's encoding is wrong
+    REQUIRE(m);
+    acked = acked || (m->request_id() == 1 && m->has_ack());
+    listed = listed || (m->request_id() == 2 && m->has_incidents());
+  }
+}
+
+TEST_CASE("engine: a listing shows an incident only once its report is committed") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient client(server.port());
+  client.hello("demo-z1-grid-1");
+  auto report = report_msg("Z1", "sanitation");
+  report.set_request_id(1);
+  auto list = list_msg();
+  list.set_request_id(2);
+  client.send(report);
+  client.send(list);
+  std::optional<v1::ServerMessage> ack;
+  std::optional<v1::ServerMessage> listing;
+  while (!ack || !listing) {
+    auto m = client.receive();
+    REQUIRE(m);
+    if (m->request_id() == 1) {
+      ack = m;
+    } else if (m->request_id() == 2) {
+      listing = m;
+      // Answered before the Ack: the report may not be listed yet.
+      if (!ack) {
+        CHECK(listing->incidents().incidents_size() == 0);
+      }
+    }
+  }
+  REQUIRE(ack->has_ack());
+  if (listing->incidents().incidents_size() == 1) {
+    CHECK(listing->incidents().incidents(0).incident_id() == ack->ack().incident_id());
+  }
+}

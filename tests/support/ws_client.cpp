@@ -31,17 +31,19 @@ WsClient::~WsClient() {
   beast::get_lowest_layer(impl_->ws).socket().close(ec);
 }
 
-void WsClient::send(v1::ClientMessage message) {
+void WsClient::send_in(Mode mode, v1::ClientMessage message) {
   std::string bytes;
-  if (mode_ == Mode::binary) {
+  if (mode == Mode::binary) {
     message.SerializeToString(&bytes);
   } else {
     google::protobuf::util::MessageToJsonString(message, &bytes);
   }
-  send_raw(bytes, mode_ == Mode::json);
+  request_was_text_[message.request_id()] = mode == Mode::json;
+  send_raw(bytes, mode == Mode::json);
 }
 
 void WsClient::send_raw(std::string_view bytes, bool text) {
+  mixed_ = mixed_ || (text != (mode_ == Mode::json));
   last_sent_text_ = text;
   impl_->ws.text(text);
   impl_->ws.write(asio::buffer(bytes.data(), bytes.size()));
@@ -85,7 +87,12 @@ std::optional<v1::ServerMessage> WsClient::receive(std::chrono::milliseconds tim
   if (!ok) {
     throw std::runtime_error("the server sent an unparsable message");
   }
-  if (last_sent_text_ != impl_->ws.got_text()) {
+  auto asked = request_was_text_.find(m.request_id());
+  const bool expect_text = m.request_id() != 0 && asked != request_was_text_.end()
+                               ? asked->second
+                               : last_sent_text_;
+  const bool checkable = m.request_id() != 0 || !mixed_;
+  if (checkable && expect_text != impl_->ws.got_text()) {
     throw std::runtime_error("the server answered in the other encoding");
   }
   return m;

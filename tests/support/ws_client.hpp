@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdint>
 #include <deque>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,7 +22,9 @@ class WsClient {
   explicit WsClient(unsigned short port, Mode mode = Mode::binary, const std::string& path = "/v1/ws");
   ~WsClient();
 
-  void send(v1::ClientMessage message);
+  void send(v1::ClientMessage message) { send_in(mode_, std::move(message)); }
+  // One message in the given encoding, whatever this client's mode.
+  void send_in(Mode mode, v1::ClientMessage message);
   void send_raw(std::string_view bytes, bool text);
   // The next message from the server, or nothing if none came in time or the
   // connection closed.
@@ -44,7 +47,9 @@ class WsClient {
   Mode mode_;
   std::uint64_t next_request_id_ = 1000;
   std::deque<v1::ServerMessage> pushes_;
-  bool last_sent_text_ = false;  // the server answers in this encoding
+  bool last_sent_text_ = false;  // pushes come in this encoding...
+  bool mixed_ = false;           // ...unless the client has used both
+  std::map<std::uint64_t, bool> request_was_text_;  // replies in their request's
   bool closed_ = false;
   int close_code_ = 0;
   std::string close_reason_;
