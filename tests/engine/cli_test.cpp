@@ -1,0 +1,105 @@
+// The command line, run as a user would: exit codes and messages.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <fstream>
+#include <sys/wait.h>
+
+#include "engine/store/sqlite.hpp"
+#include "support/fixtures.hpp"
+#include "support/ws_client.hpp"
+
+using namespace zonecall;
+using namespace zonecall::testing;
+
+namespace {
+struct Run {
+  int exit_code;
+  std::string output;  // stdout and stderr
+};
+
+Run zonecall_cli(const std::string& args) {
+  const std::string command = std::string(ZONECALL_BINARY) + " " + args + " 2>&1";
+  std::FILE* pipe = popen(command.c_str(), "r");
+  REQUIRE(pipe != nullptr);
+  std::string out;
+  char buf[4096];
+  while (auto n = std::fread(buf, 1, sizeof buf, pipe)) {
+    out.append(buf, n);
+  }
+  const int status = pclose(pipe);
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+}  // namespace
+
+TEST_CASE("cli: replay exits 0 on an intact timeline and 1 on a tampered one") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  {
+    RunningServer server(db);
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    for (int i = 0; i < 3; ++i) {
+      auto id = grid.request(report_msg("Z1", "sanitation")).ack().incident_id();
+      grid.request(resolve_msg(id, "done"));
+    }
+  }
+  auto intact = zonecall_cli("replay --db " + db);
+  INFO(intact.output);
+  CHECK(intact.exit_code == 0);
+  CHECK(intact.output.find("6 events replayed, 0 discrepancies") != std::string::npos);
+
+  {
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    file.exec("DELETE FROM timeline WHERE seq = 3");
+  }
+  auto tampered = zonecall_cli("replay --db " + db);
+  INFO(tampered.output);
+  CHECK(tampered.exit_code == 1);
+  CHECK(tampered.output.find("seq 4") != std::string::npos);
+}
+
+TEST_CASE("cli: check-config names the line of an error") {
+  TempDir dir;
+  const auto path = dir.file("bad.textproto");
+  std::ofstream(path) << "zones { id: \"A\" }\nzones { id: \"B\" neighbours: \"A\" }\n";
+  auto run = zonecall_cli("check-config " + path);
+  CHECK(run.exit_code == 2);
+  CHECK(run.output.find(path + ":2:") != std::string::npos);
+  CHECK(run.output.find("symmetric") != std::string::npos);
+
+  auto ok = zonecall_cli("check-config /dev/stdin < /dev/null");
+  CHECK(ok.exit_code == 2);
+}
+
+TEST_CASE("cli: the embedded default round-trips through check-config") {
+  TempDir dir;
+  const auto path = dir.file("default.textproto");
+  auto printed = zonecall_cli("print-default-config > " + path);
+  CHECK(printed.exit_code == 0);
+  auto run = zonecall_cli("check-config " + path);
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK(run.output.find("9 zones") != std::string::npos);
+}
+
+TEST_CASE("cli: hash-token prints the SHA-256 the config stores") {
+  auto run = zonecall_cli("hash-token hello");
+  CHECK(run.exit_code == 0);
+  CHECK(run.output == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n");
+}
+
+TEST_CASE("cli: serve refuses a corrupt database and bad options") {
+  TempDir dir;
+  const auto db = dir.file("junk.db");
+  std::ofstream(db) << std::string(8192, 'Z');
+  auto run = zonecall_cli("serve --listen 127.0.0.1:0 --db " + db);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("not a database") != std::string::npos);
+
+  auto bad = zonecall_cli("serve --listen nowhere");
+  CHECK(bad.exit_code == 2);
+  auto unknown = zonecall_cli("serve --colour red");
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.output.find("--colour") != std::string::npos);
+}
