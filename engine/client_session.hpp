@@ -2,6 +2,7 @@
 // What the dispatcher needs from a connection: a way to send it a message
 // and to close it. The WebSocket session implements it; nothing here
 // depends on Beast.
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -18,6 +19,8 @@ class ClientSession {
   // (no encoding given) in that of the client's latest frame.
   virtual void send(const net::SharedMessage& message,
                     std::optional<net::Encoding> reply_encoding = std::nullopt) = 0;
+  // Bytes queued and not yet written: a subscription's backlog waits on it.
+  virtual std::size_t queued_bytes() const = 0;
 };
 
 }  // namespace zonecall

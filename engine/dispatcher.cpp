@@ -1,55 +1,69 @@
 #include "engine/dispatcher.hpp"
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <algorithm>
 #include <chrono>
 
 #include "engine/log.hpp"
-#include "sla/permissions.hpp"
 
 namespace zonecall {
 
 namespace {
 constexpr sla::Millis kRetryAfterStoreFailureMs = 1000;
+constexpr std::size_t kSubscribePage = 512;
+// A backlog page waits while the subscriber has this much still unsent.
+constexpr std::size_t kSubscribeQueueLowWater = 512 * 1024;
+constexpr auto kSubscribePause = std::chrono::milliseconds(10);
+constexpr const char* kEngineActor = "engine";
 
-// The alert that tells the zone about a committed event.
-v1::ServerMessage alert_for(const v1::TimelineEvent& e, const sla::Incident& after) {
-  v1::ServerMessage m;
-  auto* alert = m.mutable_alert();
-  alert->set_seq(e.seq());
-  *alert->mutable_incident() = sla::view_of(after);
-  if (e.has_reported()) {
-    alert->set_reason(v1::NEW);
-    alert->set_stage(v1::DISCOVER);
-    alert->set_deadline_ms(e.reported().discover_deadline_ms());
-  } else if (e.has_breached()) {
-    alert->set_reason(v1::BREACHED);
-    alert->set_stage(e.breached().stage());
-    alert->set_deadline_ms(e.breached().deadline_ms());
-  } else {
-    alert->set_reason(v1::UPDATED);
-    const auto& met = e.advanced().met();
-    const v1::Stage stage = met.empty() ? v1::STAGE_UNSPECIFIED : met.rbegin()->stage();
-    alert->set_stage(stage);
-    alert->set_deadline_ms(met.empty() ? 0 : met.rbegin()->deadline_ms());
+v1::Recipient recipient(v1::AudienceKind kind, const std::string& zone = "",
+                        const std::string& department = "") {
+  v1::Recipient r;
+  r.set_kind(kind);
+  r.set_zone_id(zone);
+  r.set_department_id(department);
+  return r;
+}
+
+// The zone's on-duty staff and those of every zone asked for mutual aid.
+void add_zone_staff(std::vector<v1::Recipient>& out, const sla::Incident& incident) {
+  out.push_back(recipient(v1::ZONE_ON_DUTY, incident.zone_id));
+  for (const auto& zone : incident.mutual_aid_zones) {
+    out.push_back(recipient(v1::ZONE_ON_DUTY, zone));
   }
-  return m;
+}
+
+v1::Ack ack_of(const v1::TimelineEvent& first) {
+  v1::Ack ack;
+  ack.set_incident_id(first.incident_id());
+  ack.set_seq(first.seq());
+  ack.set_at_ms(first.at_ms());
+  ack.set_attached(first.has_attached());
+  return ack;
 }
 }  // namespace
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-                       const sla::Policy& policy, const sla::Clock& clock)
-    : io_(io), store_(store), roster_(roster), clock_(clock), book_(&policy), timer_(io) {}
+                       const sla::PolicyHistory& policies, const sla::Clock& clock)
+    : io_(io), store_(store), roster_(roster), clock_(clock), book_(&policies), timer_(io) {}
 
 void Dispatcher::recover() {
   std::uint64_t events = 0;
   store_.load([&](const v1::TimelineEvent& e) {
     book_.apply(e);
     ++events;
+    if (e.request_id() != 0 && e.actor_id() != kEngineActor) {
+      auto& staff = requests_[e.actor_id()];
+      if (staff.by_id.count(e.request_id()) == 0) {
+        remember(e.actor_id(), e.request_id(), Remembered{ack_of(e), {}});
+      }
+    }
   });
   committed_next_seq_ = book_.next_seq();
   committed_next_incident_id_ = book_.next_incident_id();
+  committed_duty_ = book_.duty();
   std::size_t open = 0;
   for (const auto& [id, incident] : book_.incidents()) {
     open += incident.open() ? 1 : 0;
@@ -67,14 +81,20 @@ void Dispatcher::stop() {
 }
 
 void Dispatcher::attach(const std::shared_ptr<ClientSession>& session) {
-  sessions_[session->id()] = Connected{session, std::nullopt};
+  sessions_[session->id()] = Connected{session, std::nullopt, std::nullopt};
 }
 
 void Dispatcher::detach(std::uint64_t session_id) {
-  sessions_.erase(session_id);
-  for (auto& [zone, audience] : zone_audience_) {
-    audience.erase(session_id);
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
+    return;
   }
+  if (const auto& who = it->second.who) {
+    sessions_by_staff_[who->staff_id].erase(session_id);
+    sessions_by_role_[who->role].erase(session_id);
+  }
+  subscribers_.erase(session_id);
+  sessions_.erase(it);
 }
 
 void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
@@ -96,26 +116,70 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
     reply_error(to, v1::UNAVAILABLE, "the server is not serving requests now");
     return;
   }
-  const sla::Principal& who = *it->second.who;
+  const sla::Principal who = *it->second.who;
   // The clock first: a deadline that has passed is recorded before any
   // command that comes after it. Replay relies on this order.
   tick();
+  const sla::Millis now = clock_.now();
+  const auto origin = [&who](std::uint64_t rid) { return sla::CommandOrigin{who.staff_id, rid}; };
   switch (message.body_case()) {
     case v1::ClientMessage::kReport:
       return report(who, to, message.report());
     case v1::ClientMessage::kDiscover:
-      return advance(who, to, message.discover().incident_id(), v1::DISCOVERED,
-                     message.discover().note());
     case v1::ClientMessage::kRespond:
-      return advance(who, to, message.respond().incident_id(), v1::RESPONDING,
-                     message.respond().note());
-    case v1::ClientMessage::kResolve:
-      return advance(who, to, message.resolve().incident_id(), v1::RESOLVED,
-                     message.resolve().note());
+    case v1::ClientMessage::kResolve: {
+      const bool discover = message.has_discover();
+      const bool respond = message.has_respond();
+      const auto& id = discover  ? message.discover().incident_id()
+                       : respond ? message.respond().incident_id()
+                                 : message.resolve().incident_id();
+      const std::string note = discover  ? message.discover().note()
+                               : respond ? message.respond().note()
+                                         : message.resolve().note();
+      const v1::IncidentState state = discover  ? v1::DISCOVERED
+                                      : respond ? v1::RESPONDING
+                                                : v1::RESOLVED;
+      return act_on_incident(who, to, id, sla::check_act, [=, this](const auto&, auto rid) {
+        return book_.advance(origin(rid), id, state, note, now);
+      });
+    }
+    case v1::ClientMessage::kZoneCall: {
+      const auto call = message.zone_call();
+      return act_on_incident(who, to, call.incident_id(), sla::check_call,
+                             [=, this](const auto&, auto rid) {
+                               return book_.zone_call(origin(rid), call.incident_id(),
+                                                      call.department_id(), call.reason(), now);
+                             });
+    }
+    case v1::ClientMessage::kDepartmentAccept: {
+      const auto id = message.department_accept().incident_id();
+      return act_on_incident(who, to, id, sla::check_department, [=, this](const auto& w, auto rid) {
+        return book_.department_accept(origin(rid), id, w.department_id, now);
+      });
+    }
+    case v1::ClientMessage::kDepartmentOnSite: {
+      const auto id = message.department_on_site().incident_id();
+      return act_on_incident(who, to, id, sla::check_department, [=, this](const auto& w, auto rid) {
+        return book_.department_on_site(origin(rid), id, w.department_id, now);
+      });
+    }
+    case v1::ClientMessage::kDepartmentDecline: {
+      const auto decline = message.department_decline();
+      return act_on_incident(who, to, decline.incident_id(), sla::check_department,
+                             [=, this](const auto& w, auto rid) {
+                               return book_.department_decline(origin(rid), decline.incident_id(),
+                                                               w.department_id, decline.reason(),
+                                                               now);
+                             });
+    }
+    case v1::ClientMessage::kSetDuty:
+      return set_duty(who, to, message.set_duty().on_duty());
     case v1::ClientMessage::kGetIncident:
       return get_incident(who, to, message.get_incident().incident_id());
     case v1::ClientMessage::kListIncidents:
       return list_incidents(who, to, message.list_incidents());
+    case v1::ClientMessage::kSubscribe:
+      return subscribe(who, to, message.subscribe().after_seq());
     default:
       return reply_error(to, v1::BAD_REQUEST, "unknown message type");
   }
@@ -134,11 +198,8 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
     return;
   }
   c.who = std::move(*who);
-  for (const auto& zone : roster_.zone_ids()) {
-    if (sla::receives_zone_alerts(*c.who, zone)) {
-      zone_audience_[zone].insert(to.session_id);
-    }
-  }
+  sessions_by_staff_[c.who->staff_id].insert(to.session_id);
+  sessions_by_role_[c.who->role].insert(to.session_id);
   log::info("auth.welcome", {{"session", std::to_string(to.session_id)},
                              {"staff", c.who->staff_id},
                              {"role", v1::Role_Name(c.who->role)}});
@@ -148,7 +209,10 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
   w->set_name(c.who->name);
   w->set_role(c.who->role);
   w->set_zone_id(c.who->zone_id);
+  w->set_department_id(c.who->department_id);
   w->set_server_time_ms(clock_.now());
+  w->set_on_duty(book_.duty().on_duty(c.who->staff_id));
+  w->set_last_seq(committed_next_seq_ - 1);
   reply(to, std::move(m));
 }
 
@@ -161,35 +225,109 @@ void Dispatcher::report(const sla::Principal& who, const Requester& to, const v1
     refuse(who, to, *refused);
     return;
   }
-  auto decision = book_.report({who.staff_id, to.request_id}, report, clock_.now());
-  if (!decision.ok()) {
-    reply_error(to, decision.error->code, decision.error->message);
-    return;
-  }
-  const v1::TimelineEvent reported = decision.events.front();
-  commit(std::move(decision.events),
-         [this, to, reported](const StoreError& e) { acknowledge(to, reported, e); });
+  const sla::Millis now = clock_.now();
+  write(who, to, [this, report, now](const sla::Principal& w, std::uint64_t rid) {
+    return book_.report({w.staff_id, rid}, report, now);
+  });
 }
 
-void Dispatcher::advance(const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
-                         v1::IncidentState state, const std::string& note) {
+void Dispatcher::act_on_incident(
+    const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
+    std::optional<sla::CommandError> (*permission)(const sla::Principal&, const sla::Incident&),
+    const Command& decide) {
   const sla::Incident* incident = book_.find(incident_id);
   if (incident == nullptr) {
     reply_error(to, v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
     return;
   }
-  if (auto refused = sla::check_act(who, *incident)) {
+  if (auto refused = permission(who, *incident)) {
     refuse(who, to, *refused);
     return;
   }
-  auto decision = book_.advance({who.staff_id, to.request_id}, incident_id, state, note, clock_.now());
+  write(who, to, decide);
+}
+
+void Dispatcher::set_duty(const sla::Principal& who, const Requester& to, bool on_duty) {
+  if (auto refused = sla::check_set_duty(who)) {
+    refuse(who, to, *refused);
+    return;
+  }
+  const sla::Millis now = clock_.now();
+  write(who, to, [this, on_duty, now](const sla::Principal& w, std::uint64_t rid) {
+    return book_.set_duty({w.staff_id, rid}, w.zone_id, on_duty, now);
+  });
+}
+
+void Dispatcher::write(const sla::Principal& who, const Requester& to, const Command& decide) {
+  if (to.request_id != 0) {
+    auto staff = requests_.find(who.staff_id);
+    if (staff != requests_.end()) {
+      auto known = staff->second.by_id.find(to.request_id);
+      if (known != staff->second.by_id.end()) {
+        // A retry: the original answer, never a second application.
+        if (known->second.ack) {
+          v1::ServerMessage m;
+          *m.mutable_ack() = *known->second.ack;
+          reply(to, std::move(m));
+        } else {
+          known->second.waiting.push_back(to);
+        }
+        return;
+      }
+    }
+  }
+  auto decision = decide(who, to.request_id);
   if (!decision.ok()) {
     reply_error(to, decision.error->code, decision.error->message);
     return;
   }
-  const v1::TimelineEvent advanced = decision.events.front();
-  commit(std::move(decision.events),
-         [this, to, advanced](const StoreError& e) { acknowledge(to, advanced, e); });
+  const v1::TimelineEvent first = decision.events.front();
+  if (to.request_id != 0) {
+    remember(who.staff_id, to.request_id, Remembered{std::nullopt, {to}});
+  }
+  const std::string staff_id = who.staff_id;
+  commit(std::move(decision.events), [this, staff_id, to, first](const StoreError& error) {
+    std::vector<Requester> answer{to};
+    Remembered* entry = nullptr;
+    if (to.request_id != 0) {
+      auto& known = requests_[staff_id].by_id;
+      if (auto it = known.find(to.request_id); it != known.end()) {
+        entry = &it->second;
+        answer = std::move(entry->waiting);
+        entry->waiting.clear();
+        if (error) {
+          known.erase(it);  // not done: a later retry is a new attempt
+          entry = nullptr;
+        }
+      }
+    }
+    for (const auto& requester : answer) {
+      if (error) {
+        reply_error(requester, v1::INTERNAL, "storage failed; the request was not recorded, retry later");
+      } else {
+        v1::ServerMessage m;
+        *m.mutable_ack() = ack_of(first);
+        reply(requester, std::move(m));
+      }
+    }
+    if (entry != nullptr) {
+      entry->ack = ack_of(first);
+    }
+  });
+}
+
+void Dispatcher::remember(const std::string& staff_id, std::uint64_t request_id, Remembered entry) {
+  auto& staff = requests_[staff_id];
+  staff.by_id.insert_or_assign(request_id, std::move(entry));
+  staff.order.push_back(request_id);
+  while (staff.order.size() > kRememberedRequests) {
+    auto oldest = staff.by_id.find(staff.order.front());
+    // Never forget a request still waiting for its commit.
+    if (oldest != staff.by_id.end() && oldest->second.ack) {
+      staff.by_id.erase(oldest);
+    }
+    staff.order.pop_front();
+  }
 }
 
 void Dispatcher::get_incident(const sla::Principal& who, const Requester& to,
@@ -256,35 +394,103 @@ void Dispatcher::list_incidents(const sla::Principal& who, const Requester& to,
   reply(to, std::move(m));
 }
 
-void Dispatcher::commit(std::vector<v1::TimelineEvent> events, OnDurable on_durable) {
-  const std::uint64_t batch = ++batches_submitted_;
-  std::vector<net::SharedMessage> alerts;
-  alerts.reserve(events.size());
-  for (const auto& e : events) {
-    auto [it, first] = uncommitted_.try_emplace(e.incident_id());
-    if (first) {
-      if (const sla::Incident* now = book_.find(e.incident_id())) {
-        it->second.committed = *now;
+void Dispatcher::subscribe(const sla::Principal& who, const Requester& to, std::uint64_t after_seq) {
+  Connected& c = sessions_.at(to.session_id);
+  c.subscription = Subscription{next_generation_++, after_seq, false};
+  subscribers_.insert(to.session_id);
+  next_page(to.session_id, c.subscription->generation, to);
+}
+
+void Dispatcher::next_page(std::uint64_t session_id, std::uint64_t generation, const Requester& to) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end() || !it->second.subscription ||
+      it->second.subscription->generation != generation) {
+    return;
+  }
+  // Pages go through the writer's queue, so a page never misses an event
+  // whose completion (and live streaming) came before it.
+  store_.read_after(it->second.subscription->cursor, kSubscribePage,
+                    [this, session_id, generation, to](std::vector<v1::TimelineEvent> events,
+                                                       std::uint64_t last_committed,
+                                                       const StoreError& error) {
+    boost::asio::post(io_, [this, session_id, generation, to, events = std::move(events),
+                            last_committed, error] {
+      auto it = sessions_.find(session_id);
+      if (it == sessions_.end() || !it->second.subscription ||
+          it->second.subscription->generation != generation) {
+        return;  // gone, or subscribed afresh
       }
+      Connected& c = it->second;
+      Subscription& sub = *c.subscription;
+      if (error) {
+        c.subscription.reset();
+        subscribers_.erase(session_id);
+        reply_error(to, v1::INTERNAL, "could not read the timeline; subscribe again");
+        return;
+      }
+      for (const auto& e : events) {
+        if (sla::may_see_event(*c.who, e, book_.find(e.incident_id()))) {
+          v1::ServerMessage m;
+          *m.mutable_event() = e;
+          send_to(session_id, net::SharedMessage(std::move(m)));
+        }
+        sub.cursor = e.seq();
+      }
+      if (events.size() < kSubscribePage) {
+        sub.cursor = std::max(sub.cursor, last_committed);
+        sub.live = true;
+        v1::ServerMessage m;
+        m.mutable_subscribed()->set_caught_up_seq(sub.cursor);
+        reply(to, std::move(m));
+        return;
+      }
+      // More backlog: wait until this client has drained most of what it has.
+      auto session = c.session.lock();
+      if (session && session->queued_bytes() > kSubscribeQueueLowWater) {
+        auto timer = std::make_shared<boost::asio::steady_timer>(io_, kSubscribePause);
+        timer->async_wait([this, timer, session_id, generation, to](auto) {
+          next_page(session_id, generation, to);
+        });
+        return;
+      }
+      next_page(session_id, generation, to);
+    });
+  });
+}
+
+void Dispatcher::commit(std::vector<v1::TimelineEvent> events,
+                        std::function<void(const StoreError&)> on_durable) {
+  const std::uint64_t batch = ++batches_submitted_;
+  std::vector<Push> pushes;
+  pushes.reserve(events.size());
+  for (const auto& e : events) {
+    if (e.incident_id() != 0) {
+      auto [it, first] = uncommitted_.try_emplace(e.incident_id());
+      if (first) {
+        if (const sla::Incident* now = book_.find(e.incident_id())) {
+          it->second.committed = *now;
+        }
+      }
+      it->second.last_batch = batch;
     }
-    it->second.last_batch = batch;
     book_.apply(e);
-    alerts.emplace_back(alert_for(e, *book_.find(e.incident_id())));
+    pushes.push_back(push_for(e));
   }
   arm_timer();  // the events may have armed an earlier deadline
   auto to_store = events;
   store_.append(std::move(to_store), [this, batch, events = std::move(events),
-                                      alerts = std::move(alerts),
+                                      pushes = std::move(pushes),
                                       on_durable = std::move(on_durable)](const StoreError& error) mutable {
-    boost::asio::post(io_, [this, batch, events = std::move(events), alerts = std::move(alerts),
-                            on_durable = std::move(on_durable), error]() mutable {
-      committed(batch, events, alerts, on_durable, error);
+    boost::asio::post(io_, [this, batch, events = std::move(events), pushes = std::move(pushes),
+                            on_durable = std::move(on_durable), error] {
+      committed(batch, events, pushes, on_durable, error);
     });
   });
 }
 
 void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
-                           std::vector<net::SharedMessage>& alerts, const OnDurable& on_durable,
+                           const std::vector<Push>& pushes,
+                           const std::function<void(const StoreError&)>& on_durable,
                            const StoreError& error) {
   if (error) {
     if (batch > rolled_back_through_) {
@@ -304,6 +510,9 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
     if (e.has_reported()) {
       committed_next_incident_id_ = std::max(committed_next_incident_id_, e.incident_id() + 1);
     }
+    if (e.has_duty()) {
+      committed_duty_.apply(e.duty());
+    }
     auto it = uncommitted_.find(e.incident_id());
     if (it == uncommitted_.end()) {
       continue;
@@ -322,7 +531,12 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
     on_durable(std::nullopt);
   }
   for (std::size_t i = 0; i < events.size(); ++i) {
-    fan_out(alerts[i].message().alert().incident().zone_id(), alerts[i]);
+    if (pushes[i].alert) {
+      for (std::uint64_t session_id : sessions_for(pushes[i].recipients)) {
+        send_to(session_id, *pushes[i].alert);
+      }
+    }
+    stream_to_subscribers(events[i]);
   }
 }
 
@@ -335,6 +549,7 @@ void Dispatcher::roll_back_uncommitted() {
     book_.restore(id, undo.committed);
   }
   uncommitted_.clear();
+  book_.restore_duty(committed_duty_);
   book_.rewind(committed_next_seq_, committed_next_incident_id_);
   rolled_back_through_ = batches_submitted_;
   store_failing_ = true;
@@ -343,18 +558,154 @@ void Dispatcher::roll_back_uncommitted() {
   arm_timer();
 }
 
-void Dispatcher::acknowledge(const Requester& to, const v1::TimelineEvent& event,
-                             const StoreError& error) {
-  if (error) {
-    reply_error(to, v1::INTERNAL, "storage failed; the request was not recorded, retry later");
-    return;
+Dispatcher::Push Dispatcher::push_for(const v1::TimelineEvent& e) const {
+  const sla::Incident* incident = e.incident_id() != 0 ? book_.find(e.incident_id()) : nullptr;
+  if (incident == nullptr || e.has_reported()) {
+    return {};  // a report is announced by its AT_REPORT escalation
   }
+  Push push;
   v1::ServerMessage m;
-  auto* ack = m.mutable_ack();
-  ack->set_incident_id(event.incident_id());
-  ack->set_seq(event.seq());
-  ack->set_at_ms(event.at_ms());
-  reply(to, std::move(m));
+  auto* alert = m.mutable_alert();
+  alert->set_seq(e.seq());
+  *alert->mutable_incident() = sla::view_of(*incident);
+  auto stage_deadline = [&](v1::Stage stage) {
+    return stage == v1::STAGE_UNSPECIFIED ? 0 : incident->stage(stage).deadline;
+  };
+  switch (e.kind_case()) {
+    case v1::TimelineEvent::kEscalated: {
+      const auto& esc = e.escalated();
+      alert->set_reason(esc.rung() == v1::AT_REPORT       ? v1::NEW
+                        : esc.rung() == v1::NEAR_DEADLINE ? v1::WARNING
+                                                          : v1::ESCALATED);
+      alert->set_rung(esc.rung());
+      alert->set_stage(esc.stage());
+      alert->set_deadline_ms(stage_deadline(esc.stage()));
+      alert->set_reason_text(esc.reason());
+      alert->set_mutual_aid(esc.mutual_aid_zones_size() > 0);
+      push.recipients.assign(esc.recipients().begin(), esc.recipients().end());
+      break;
+    }
+    case v1::TimelineEvent::kBreached:
+      alert->set_reason(v1::BREACHED);
+      alert->set_stage(e.breached().stage());
+      alert->set_deadline_ms(e.breached().deadline_ms());
+      add_zone_staff(push.recipients, *incident);
+      break;
+    case v1::TimelineEvent::kAdvanced:
+    case v1::TimelineEvent::kAttached: {
+      alert->set_reason(v1::UPDATED);
+      if (e.has_advanced() && e.advanced().met_size() > 0) {
+        const auto& met = *e.advanced().met().rbegin();
+        alert->set_stage(met.stage());
+        alert->set_deadline_ms(met.deadline_ms());
+      }
+      add_zone_staff(push.recipients, *incident);
+      if (const sla::CallState* call = incident->open_call()) {
+        push.recipients.push_back(recipient(v1::DEPARTMENT_MEMBERS, "", call->department_id));
+      }
+      break;
+    }
+    case v1::TimelineEvent::kCallRaised:
+    case v1::TimelineEvent::kCallAccepted:
+    case v1::TimelineEvent::kCallOnSite:
+    case v1::TimelineEvent::kCallDeclined:
+    case v1::TimelineEvent::kCallBreached: {
+      alert->set_reason(v1::CALLED);
+      const std::string department = e.has_call_raised()     ? e.call_raised().department_id()
+                                     : e.has_call_accepted() ? e.call_accepted().department_id()
+                                     : e.has_call_on_site()  ? e.call_on_site().department_id()
+                                     : e.has_call_declined() ? e.call_declined().department_id()
+                                                             : e.call_breached().department_id();
+      alert->set_deadline_ms(e.has_call_raised()     ? e.call_raised().accept_deadline_ms()
+                             : e.has_call_accepted() ? e.call_accepted().on_site_deadline_ms()
+                             : e.has_call_breached() ? e.call_breached().deadline_ms()
+                                                     : 0);
+      push.recipients.push_back(recipient(v1::DEPARTMENT_MEMBERS, "", department));
+      push.recipients.push_back(recipient(v1::ZONE_CHIEF_OF_ZONE, incident->zone_id));
+      push.recipients.push_back(recipient(v1::ZONE_ON_DUTY, incident->zone_id));
+      break;
+    }
+    default:
+      return {};
+  }
+  push.alert.emplace(std::move(m));
+  return push;
+}
+
+std::unordered_set<std::uint64_t> Dispatcher::sessions_for(
+    const std::vector<v1::Recipient>& recipients) const {
+  std::unordered_set<std::uint64_t> out;
+  auto staff_sessions = [&](const std::string& staff_id) {
+    if (auto it = sessions_by_staff_.find(staff_id); it != sessions_by_staff_.end()) {
+      out.insert(it->second.begin(), it->second.end());
+    }
+  };
+  auto role_sessions = [&](v1::Role role, const auto& keep) {
+    auto it = sessions_by_role_.find(role);
+    if (it == sessions_by_role_.end()) {
+      return;
+    }
+    for (std::uint64_t id : it->second) {
+      auto s = sessions_.find(id);
+      if (s != sessions_.end() && s->second.who && keep(*s->second.who)) {
+        out.insert(id);
+      }
+    }
+  };
+  for (const auto& r : recipients) {
+    switch (r.kind()) {
+      case v1::ZONE_ON_DUTY:
+      case v1::NEIGHBOUR_ON_DUTY:
+        for (const auto& staff : book_.duty().in_zone(r.zone_id())) {
+          staff_sessions(staff);
+        }
+        break;
+      case v1::ZONE_CHIEF_OF_ZONE:
+        role_sessions(v1::ZONE_CHIEF, [&](const auto& who) { return who.zone_id == r.zone_id(); });
+        break;
+      case v1::COMMAND:
+        role_sessions(v1::COMMUNITY_COMMAND, [](const auto&) { return true; });
+        break;
+      case v1::STREET_OFFICE_DESK:
+        role_sessions(v1::STREET_OFFICE, [](const auto&) { return true; });
+        break;
+      case v1::DEPARTMENT_MEMBERS:
+        role_sessions(v1::DEPARTMENT,
+                      [&](const auto& who) { return who.department_id == r.department_id(); });
+        break;
+      case v1::HANDLERS:
+        staff_sessions(r.staff_id());
+        break;
+      default:
+        break;
+    }
+  }
+  return out;
+}
+
+void Dispatcher::stream_to_subscribers(const v1::TimelineEvent& event) {
+  std::optional<net::SharedMessage> message;
+  const sla::Incident* incident = event.incident_id() != 0 ? book_.find(event.incident_id()) : nullptr;
+  for (std::uint64_t session_id : subscribers_) {
+    auto it = sessions_.find(session_id);
+    if (it == sessions_.end() || !it->second.subscription) {
+      continue;
+    }
+    Subscription& sub = *it->second.subscription;
+    if (!sub.live || event.seq() <= sub.cursor) {
+      continue;  // still catching up (a later page has it), or already sent
+    }
+    sub.cursor = event.seq();
+    if (!sla::may_see_event(*it->second.who, event, incident)) {
+      continue;
+    }
+    if (!message) {
+      v1::ServerMessage m;
+      *m.mutable_event() = event;
+      message.emplace(std::move(m));
+    }
+    send_to(session_id, *message);
+  }
 }
 
 void Dispatcher::tick() {
@@ -395,19 +746,13 @@ void Dispatcher::arm_timer() {
   });
 }
 
-void Dispatcher::fan_out(const std::string& zone_id, const net::SharedMessage& alert) {
-  auto it = zone_audience_.find(zone_id);
-  if (it == zone_audience_.end()) {
+void Dispatcher::send_to(std::uint64_t session_id, const net::SharedMessage& message) {
+  auto it = sessions_.find(session_id);
+  if (it == sessions_.end()) {
     return;
   }
-  for (std::uint64_t id : it->second) {
-    auto s = sessions_.find(id);
-    if (s == sessions_.end()) {
-      continue;
-    }
-    if (auto session = s->second.session.lock()) {
-      session->send(alert);
-    }
+  if (auto session = it->second.session.lock()) {
+    session->send(message);
   }
 }
 

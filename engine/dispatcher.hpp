@@ -1,12 +1,13 @@
 #pragma once
 // The dispatcher owns the live state. It feeds commands and clock ticks to
-// sla::IncidentBook, hands the resulting events to the store, and answers
-// and fans out only once they are durable. Everything here runs on the one
-// io_context thread, so nothing is locked.
+// sla::IncidentBook, hands the resulting events to the store, and answers,
+// alerts and streams to subscribers only once they are durable. Everything
+// here runs on the one io_context thread, so nothing is locked.
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/system_timer.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -19,13 +20,14 @@
 #include "engine/config/roster.hpp"
 #include "engine/store/timeline_store.hpp"
 #include "sla/incident_book.hpp"
+#include "sla/permissions.hpp"
 
 namespace zonecall {
 
 class Dispatcher {
  public:
   Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-             const sla::Policy& policy, const sla::Clock& clock);
+             const sla::PolicyHistory& policies, const sla::Clock& clock);
 
   // Rebuilds the state from the timeline, then fires every deadline that
   // passed while the engine was down. Call once, before serving.
@@ -42,44 +44,81 @@ class Dispatcher {
   // True while some applied event still waits for its commit.
   bool has_uncommitted() const { return !uncommitted_.empty(); }
 
+  // How many recent requests per staff member a retry is recognised for.
+  static constexpr std::size_t kRememberedRequests = 256;
+
  private:
-  struct Connected {
-    std::weak_ptr<ClientSession> session;
-    std::optional<sla::Principal> who;
-  };
-  // Undo information for an incident with events not yet committed.
-  struct Uncommitted {
-    std::optional<sla::Incident> committed;  // its state as of the last commit
-    std::uint64_t last_batch = 0;
-  };
   // Where a reply goes: the session, the request it answers, its encoding.
   struct Requester {
     std::uint64_t session_id = 0;
     std::uint64_t request_id = 0;
     net::Encoding encoding = net::Encoding::binary;
   };
-  using OnDurable = std::function<void(const StoreError& error)>;
+  struct Subscription {
+    std::uint64_t generation = 0;  // a new Subscribe drops pages of the old one
+    std::uint64_t cursor = 0;      // every visible event up to here was sent
+    bool live = false;             // caught up: committed events stream as they come
+  };
+  struct Connected {
+    std::weak_ptr<ClientSession> session;
+    std::optional<sla::Principal> who;
+    std::optional<Subscription> subscription;
+  };
+  // Undo information for an incident with events not yet committed.
+  struct Uncommitted {
+    std::optional<sla::Incident> committed;  // its state as of the last commit
+    std::uint64_t last_batch = 0;
+  };
+  // A write request's reply, kept so that a retry gets the same answer.
+  struct Remembered {
+    std::optional<v1::Ack> ack;        // set once committed
+    std::vector<Requester> waiting;    // retries that came before the commit
+  };
+  struct StaffRequests {
+    std::unordered_map<std::uint64_t, Remembered> by_id;
+    std::deque<std::uint64_t> order;  // oldest first, for the bound
+  };
+  // An alert to send once its event is durable, and to whom.
+  struct Push {
+    std::optional<net::SharedMessage> alert;
+    std::vector<v1::Recipient> recipients;
+  };
+  using Command = std::function<sla::Decision(const sla::Principal& who, std::uint64_t request_id)>;
 
   void hello(const Requester& to, const v1::Hello& hello);
   void report(const sla::Principal& who, const Requester& to, const v1::Report& report);
-  void advance(const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
-               v1::IncidentState state, const std::string& note);
+  // Discover/Respond/Resolve, zone calls and department answers: look the
+  // incident up, check the permission, then decide and commit.
+  void act_on_incident(const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
+                       std::optional<sla::CommandError> (*permission)(const sla::Principal&,
+                                                                      const sla::Incident&),
+                       const Command& decide);
+  void set_duty(const sla::Principal& who, const Requester& to, bool on_duty);
   void get_incident(const sla::Principal& who, const Requester& to, std::uint64_t incident_id);
   void list_incidents(const sla::Principal& who, const Requester& to, const v1::ListIncidents& list);
+  void subscribe(const sla::Principal& who, const Requester& to, std::uint64_t after_seq);
+  void next_page(std::uint64_t session_id, std::uint64_t generation, const Requester& to);
+
+  // Runs a write command idempotently: a retry of a remembered request gets
+  // the original Ack; a new one is decided, committed and acknowledged.
+  void write(const sla::Principal& who, const Requester& to, const Command& decide);
+  void remember(const std::string& staff_id, std::uint64_t request_id, Remembered entry);
 
   // Applies the events at once (later commands see them) and queues them for
-  // commit; on_durable runs after COMMIT, then the alerts go out.
-  void commit(std::vector<v1::TimelineEvent> events, OnDurable on_durable);
+  // commit; on_durable runs after COMMIT, then alerts and subscribers.
+  void commit(std::vector<v1::TimelineEvent> events, std::function<void(const StoreError&)> on_durable);
   void committed(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
-                 std::vector<net::SharedMessage>& alerts, const OnDurable& on_durable,
-                 const StoreError& error);
+                 const std::vector<Push>& pushes,
+                 const std::function<void(const StoreError&)>& on_durable, const StoreError& error);
   void roll_back_uncommitted();
-  void acknowledge(const Requester& to, const v1::TimelineEvent& event, const StoreError& error);
+  Push push_for(const v1::TimelineEvent& event) const;
+  std::unordered_set<std::uint64_t> sessions_for(const std::vector<v1::Recipient>& recipients) const;
+  void stream_to_subscribers(const v1::TimelineEvent& event);
 
   void tick();
   void arm_timer();
-  void fan_out(const std::string& zone_id, const net::SharedMessage& alert);
 
+  void send_to(std::uint64_t session_id, const net::SharedMessage& message);
   void reply(const Requester& to, v1::ServerMessage message);
   void reply_error(const Requester& to, v1::ErrorCode code, const std::string& message);
   void refuse(const sla::Principal& who, const Requester& to, const sla::CommandError& error);
@@ -93,10 +132,14 @@ class Dispatcher {
   bool stopped_ = false;
 
   std::unordered_map<std::uint64_t, Connected> sessions_;
-  // Who receives each zone's alerts (see sla::receives_zone_alerts).
-  std::unordered_map<std::string, std::unordered_set<std::uint64_t>> zone_audience_;
+  std::unordered_map<std::string, std::unordered_set<std::uint64_t>> sessions_by_staff_;
+  std::unordered_map<int, std::unordered_set<std::uint64_t>> sessions_by_role_;
+  std::unordered_set<std::uint64_t> subscribers_;
+
+  std::unordered_map<std::string, StaffRequests> requests_;
 
   std::unordered_map<std::uint64_t, Uncommitted> uncommitted_;
+  sla::DutyState committed_duty_;
   std::uint64_t batches_submitted_ = 0;
   std::uint64_t rolled_back_through_ = 0;
   std::uint64_t committed_next_seq_ = 1;
@@ -105,6 +148,7 @@ class Dispatcher {
 
   boost::asio::system_timer timer_;
   std::optional<sla::Millis> timer_armed_for_;
+  std::uint64_t next_generation_ = 1;
 };
 
 }  // namespace zonecall

@@ -166,14 +166,7 @@ int replay(Args args) {
   const std::string db = take(args, "db", "zonecall.db");
   reject_leftovers(args);
   TimelineReader reader(db);
-  std::map<std::uint32_t, sla::Policy> policies;
-  for (const auto& [version, fingerprint] : reader.policy_versions()) {
-    policies.emplace(version, config::policy_from_fingerprint(fingerprint, version));
-  }
-  sla::Replayer replayer([&](std::uint32_t v) -> const sla::Policy* {
-    auto it = policies.find(v);
-    return it == policies.end() ? nullptr : &it->second;
-  });
+  sla::Replayer replayer(config::policy_history(reader.policy_versions()));
   reader.for_each_event([&](const v1::TimelineEvent& e) { replayer.feed(e); });
   replayer.finish();
   for (const auto& d : replayer.discrepancies()) {

@@ -21,8 +21,12 @@ Server::Server(ServerOptions options)
           SqliteOptions{options_.db_path, options_.synchronous_full,
                                       options_.busy_timeout_ms, options_.max_db_pages})) {
   const auto version = store_->record_policy(config::policy_fingerprint(options_.config), clock_.now());
-  policy_ = sla::Policy::from_config(options_.config, version);
-  dispatcher_ = std::make_unique<Dispatcher>(io_, *store_, roster_, policy_, clock_);
+  // Every version the timeline was written under judges its own incidents.
+  for (const auto& [v, fingerprint] : store_->policy_versions()) {
+    policies_.add(config::policy_from_fingerprint(fingerprint, v), false);
+  }
+  policies_.add(sla::Policy::from_config(options_.config, version), true);
+  dispatcher_ = std::make_unique<Dispatcher>(io_, *store_, roster_, policies_, clock_);
   dispatcher_->recover();
   store_->start();
   context_ = std::make_unique<net::SessionContext>(net::SessionContext{*dispatcher_, options_.limits});

@@ -39,7 +39,7 @@ class Server {
   ~Server();
 
   unsigned short port() const { return port_; }
-  std::uint32_t policy_version() const { return policy_.version(); }
+  std::uint32_t policy_version() const { return policies_.current().version(); }
   // The live state; read it only when run() is not running.
   const Dispatcher& dispatcher() const { return *dispatcher_; }
   // Serves until stop(); fires overdue deadlines first.
@@ -57,7 +57,7 @@ class Server {
   SystemClock clock_;
   Roster roster_;
   std::unique_ptr<SqliteTimelineStore> store_;
-  sla::Policy policy_;
+  sla::PolicyHistory policies_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<net::SessionContext> context_;
   std::shared_ptr<net::Listener> listener_;

@@ -35,11 +35,15 @@ void apply_event(Incident& incident, const v1::TimelineEvent& event) {
       incident.stage(v1::DISCOVER).deadline = r.discover_deadline_ms();
       incident.stage(v1::RESPOND).deadline = r.respond_deadline_ms();
       incident.stage(v1::RESOLVE).deadline = r.resolve_deadline_ms();
+      incident.stage(v1::DISCOVER).warn_at = r.discover_warn_ms();
+      incident.stage(v1::RESPOND).warn_at = r.respond_warn_ms();
+      incident.stage(v1::RESOLVE).warn_at = r.resolve_warn_ms();
       incident.last_seq = event.seq();
       return;
     }
     case v1::TimelineEvent::kAdvanced:
       incident.state = event.advanced().to();
+      incident.handler_id = event.actor_id();
       for (const auto& met : event.advanced().met()) {
         incident.stage(met.stage()).met_at = event.at_ms();
       }
@@ -47,8 +51,66 @@ void apply_event(Incident& incident, const v1::TimelineEvent& event) {
     case v1::TimelineEvent::kBreached:
       incident.stage(event.breached().stage()).breached = true;
       return;
-    case v1::TimelineEvent::KIND_NOT_SET:
+    case v1::TimelineEvent::kEscalated: {
+      const auto& esc = event.escalated();
+      if (esc.rung() == v1::NEAR_DEADLINE) {
+        incident.warned_stages |= static_cast<std::uint8_t>(1u << Incident::stage_index(esc.stage()));
+      } else if (esc.rung() == v1::DEPARTMENT_MISSED) {
+        if (esc.call_no() >= 1 && esc.call_no() <= incident.calls.size()) {
+          incident.calls[esc.call_no() - 1].miss_escalated = true;
+        }
+      } else {
+        incident.rungs_fired |= 1u << esc.rung();
+      }
+      for (const auto& zone : esc.mutual_aid_zones()) {
+        if (!incident.aid_zone(zone)) {
+          incident.mutual_aid_zones.push_back(zone);
+        }
+      }
       return;
+    }
+    case v1::TimelineEvent::kAttached:
+      ++incident.attached_reports;
+      return;
+    case v1::TimelineEvent::kCallRaised: {
+      const auto& r = event.call_raised();
+      CallState call;
+      call.call_no = r.call_no();
+      call.department_id = r.department_id();
+      call.reason = r.reason();
+      call.raised_at = event.at_ms();
+      call.accept_deadline = r.accept_deadline_ms();
+      call.on_site_limit = r.on_site_limit_ms();
+      incident.calls.push_back(std::move(call));
+      return;
+    }
+    default:
+      break;
+  }
+  // The answers to a call name it by number.
+  auto call_of = [&](std::uint32_t call_no) -> CallState* {
+    return call_no >= 1 && call_no <= incident.calls.size() ? &incident.calls[call_no - 1] : nullptr;
+  };
+  if (event.has_call_accepted()) {
+    if (auto* call = call_of(event.call_accepted().call_no())) {
+      call->accepted_at = event.at_ms();
+      call->on_site_deadline = event.call_accepted().on_site_deadline_ms();
+      incident.holder = call->department_id;
+    }
+  } else if (event.has_call_on_site()) {
+    if (auto* call = call_of(event.call_on_site().call_no())) {
+      call->on_site_at = event.at_ms();
+    }
+  } else if (event.has_call_declined()) {
+    if (auto* call = call_of(event.call_declined().call_no())) {
+      call->declined = true;
+      incident.holder.clear();
+    }
+  } else if (event.has_call_breached()) {
+    if (auto* call = call_of(event.call_breached().call_no())) {
+      (event.call_breached().what() == v1::ACCEPT ? call->accept_breached : call->on_site_breached) =
+          true;
+    }
   }
 }
 
@@ -63,6 +125,24 @@ v1::IncidentView view_of(const Incident& incident) {
   v.set_description(incident.description);
   v.set_reporter_id(incident.reporter_id);
   v.set_reported_at_ms(incident.reported_at);
+  v.set_holder(incident.holder.empty() ? incident.zone_id : incident.holder);
+  for (const auto& zone : incident.mutual_aid_zones) {
+    v.add_mutual_aid_zones(zone);
+  }
+  for (const auto& call : incident.calls) {
+    auto* cv = v.add_calls();
+    cv->set_call_no(call.call_no);
+    cv->set_department_id(call.department_id);
+    cv->set_reason(call.reason);
+    cv->set_raised_at_ms(call.raised_at);
+    cv->set_accept_deadline_ms(call.accept_deadline);
+    cv->set_accepted_at_ms(call.accepted_at.value_or(0));
+    cv->set_on_site_deadline_ms(call.on_site_deadline);
+    cv->set_on_site_at_ms(call.on_site_at.value_or(0));
+    cv->set_declined(call.declined);
+    cv->set_accept_breached(call.accept_breached);
+    cv->set_on_site_breached(call.on_site_breached);
+  }
   for (v1::Stage s : kStages) {
     const StageClock& c = incident.stage(s);
     auto* sv = v.add_stages();

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "sla/clock.hpp"
 #include "zonecall/v1/timeline.pb.h"
@@ -16,11 +17,33 @@ constexpr std::array<v1::Stage, 3> kStages = {v1::DISCOVER, v1::RESPOND, v1::RES
 
 struct StageClock {
   Millis deadline = 0;
+  Millis warn_at = 0;  // NEAR_DEADLINE time; 0: no warning
   std::optional<Millis> met_at;
   bool breached = false;
 
   bool met() const { return met_at.has_value(); }
   bool operator==(const StageClock&) const = default;
+};
+
+// One zone call (战区呼叫) to a street-office department, and its answer.
+struct CallState {
+  std::uint32_t call_no = 0;
+  std::string department_id;
+  std::string reason;
+  Millis raised_at = 0;
+  Millis accept_deadline = 0;
+  Millis on_site_limit = 0;
+  std::optional<Millis> accepted_at;
+  Millis on_site_deadline = 0;
+  std::optional<Millis> on_site_at;
+  bool declined = false;
+  bool accept_breached = false;
+  bool on_site_breached = false;
+  bool miss_escalated = false;  // DEPARTMENT_MISSED fired for this call
+
+  // Open: the department still owes an answer (acceptance or arrival).
+  bool open() const { return !declined && !on_site_at.has_value(); }
+  bool operator==(const CallState&) const = default;
 };
 
 struct Incident {
@@ -37,6 +60,35 @@ struct Incident {
   v1::IncidentState state = v1::STATE_UNSPECIFIED;
   std::array<StageClock, 3> stages;  // indexed by stage_index()
   std::uint64_t last_seq = 0;
+  std::uint32_t rungs_fired = 0;     // a bit per ladder rung (fires once per incident)
+  std::uint8_t warned_stages = 0;    // a bit per stage: NEAR_DEADLINE fired
+  std::vector<std::string> mutual_aid_zones;  // zones asked to help, who may act
+  std::vector<CallState> calls;      // every zone call, in order
+  std::string handler_id;            // the staff member who last moved it forward
+  std::string holder;                // the department holding it; empty: the zone
+  std::uint32_t attached_reports = 0;  // duplicate reports attached by dedup_key
+
+  bool fired(v1::Rung rung) const { return (rungs_fired >> rung) & 1u; }
+  bool warned(v1::Stage s) const { return (warned_stages >> stage_index(s)) & 1u; }
+  const CallState* open_call() const {
+    return !calls.empty() && calls.back().open() ? &calls.back() : nullptr;
+  }
+  bool called(const std::string& department_id) const {
+    for (const auto& c : calls) {
+      if (c.department_id == department_id) {
+        return true;
+      }
+    }
+    return false;
+  }
+  bool aid_zone(const std::string& zone) const {
+    for (const auto& z : mutual_aid_zones) {
+      if (z == zone) {
+        return true;
+      }
+    }
+    return false;
+  }
 
   StageClock& stage(v1::Stage s) { return stages[stage_index(s)]; }
   const StageClock& stage(v1::Stage s) const { return stages[stage_index(s)]; }

@@ -1,11 +1,13 @@
 #pragma once
-// The deterministic state machine over all open incidents.
+// The deterministic state machine over every incident, the duty roster and
+// the zone calls.
 //
-// Commands are decided, then applied: report()/advance()/due() return the
-// events a command or a clock tick produces (with seq and incident ids
-// assigned) without changing any incident; apply() folds an event in. The
-// caller must apply every returned event before deciding again. The live
-// dispatcher, recovery and the audit replay all drive this same class.
+// Commands are decided, then applied: the decide functions (report, advance,
+// set_duty, zone_call, department_*) and due() return the events a command
+// or a clock tick produces, with seq and incident ids assigned, without
+// changing any state; apply() folds an event in. The caller must apply every
+// returned event, in order, before deciding again. The live dispatcher,
+// recovery and the audit replay all drive this same class.
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -13,6 +15,7 @@
 #include <vector>
 
 #include "sla/deadline_queue.hpp"
+#include "sla/duty.hpp"
 #include "sla/errors.hpp"
 #include "sla/incident.hpp"
 #include "sla/policy.hpp"
@@ -27,41 +30,66 @@ struct CommandOrigin {
 
 class IncidentBook {
  public:
-  explicit IncidentBook(const Policy* policy) : policy_(policy) {}
-
-  // The policy used for new reports; earlier incidents keep their deadlines.
-  void set_policy(const Policy* policy) { policy_ = policy; }
-  const Policy& policy() const { return *policy_; }
+  // Reports use policies->current(); an incident's clocks and ladder use the
+  // version it was reported under.
+  explicit IncidentBook(const PolicyHistory* policies) : policies_(policies) {}
 
   Decision report(const CommandOrigin& origin, const v1::Report& report, Millis now) const;
   Decision advance(const CommandOrigin& origin, std::uint64_t incident_id, v1::IncidentState to,
                    const std::string& note, Millis now) const;
-  // The breach events for every stage deadline that passed before `now`.
+  Decision set_duty(const CommandOrigin& origin, const std::string& zone_id, bool on_duty,
+                    Millis now) const;
+  Decision zone_call(const CommandOrigin& origin, std::uint64_t incident_id,
+                     const std::string& department_id, const std::string& reason, Millis now) const;
+  Decision department_accept(const CommandOrigin& origin, std::uint64_t incident_id,
+                             const std::string& department_id, Millis now) const;
+  Decision department_on_site(const CommandOrigin& origin, std::uint64_t incident_id,
+                              const std::string& department_id, Millis now) const;
+  Decision department_decline(const CommandOrigin& origin, std::uint64_t incident_id,
+                              const std::string& department_id, const std::string& reason,
+                              Millis now) const;
+
+  // The events for every deadline that passed before `now`: stage breaches,
+  // near-deadline warnings, department misses, and the ladder's rungs.
   // Pops those deadlines; call apply() on each returned event.
   std::vector<v1::TimelineEvent> due(Millis now);
-  // When the next deadline falls due (the earliest armed one), if any.
   std::optional<Millis> next_deadline() const;
 
   void apply(const v1::TimelineEvent& event);
 
   const Incident* find(std::uint64_t incident_id) const;
   const std::unordered_map<std::uint64_t, Incident>& incidents() const { return incidents_; }
+  const DutyState& duty() const { return duty_; }
   std::uint64_t next_seq() const { return next_seq_; }
   std::uint64_t next_incident_id() const { return next_incident_id_; }
   const DeadlineQueue& deadlines() const { return deadlines_; }
+  const Policy& policy_of(const Incident& incident) const;
 
   // Undo support for the engine when a commit fails: put an incident back
-  // as it was (or remove it when it did not exist) and rewind the counters.
+  // as it was (or remove it when it did not exist), the duty roster, and
+  // rewind the counters.
   void restore(std::uint64_t incident_id, const std::optional<Incident>& before);
+  void restore_duty(const DutyState& duty) { duty_ = duty; }
   void rewind(std::uint64_t next_seq, std::uint64_t next_incident_id);
 
  private:
-  void arm_unmet_stages(const Incident& incident);
-  v1::TimelineEvent new_event(const CommandOrigin& origin, std::uint64_t incident_id, Millis now,
-                              std::uint64_t offset) const;
+  // Deadline kinds in the queue.
+  enum Kind : std::uint8_t {
+    kBreachBase = 0,  // + stage (1..3)
+    kWarnBase = 3,    // + stage (4..6)
+    kCallAccept = 7,
+    kCallOnSite = 8,
+  };
 
-  const Policy* policy_;
+  class Draft;
+  void arm(const Incident& incident);
+  void index_dedup(const Incident& incident, bool add);
+  void decide_due(Draft& draft, Incident& incident, const Deadline& deadline, Millis now) const;
+
+  const PolicyHistory* policies_;
   std::unordered_map<std::uint64_t, Incident> incidents_;
+  std::unordered_map<std::string, std::uint64_t> open_by_dedup_;  // zone + key -> open incident
+  DutyState duty_;
   DeadlineQueue deadlines_;
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_incident_id_ = 1;

@@ -7,6 +7,20 @@ std::optional<CommandError> forbidden(const Principal& who, std::string what) {
   return CommandError{v1::FORBIDDEN, v1::Role_Name(who.role) + " " + who.staff_id +
                                          " may not " + std::move(what)};
 }
+
+std::string incident_name(const Incident& incident) {
+  return "incident " + std::to_string(incident.id) + " in zone " + incident.zone_id;
+}
+
+// Zone staff work on their own zone and on zones they were asked to help.
+bool zone_covers(const Principal& who, const Incident& incident) {
+  return is_zone_role(who.role) &&
+         (who.zone_id == incident.zone_id || incident.aid_zone(who.zone_id));
+}
+
+bool reads_everything(v1::Role role) {
+  return role == v1::COMMUNITY_COMMAND || role == v1::AUDITOR || role == v1::STREET_OFFICE;
+}
 }  // namespace
 
 bool is_zone_role(v1::Role role) {
@@ -34,31 +48,56 @@ std::optional<CommandError> check_report(const Principal& who, std::string_view 
 }
 
 std::optional<CommandError> check_act(const Principal& who, const Incident& incident) {
-  if (who.role == v1::COMMUNITY_COMMAND) {
+  if (who.role == v1::COMMUNITY_COMMAND || zone_covers(who, incident)) {
     return std::nullopt;
   }
-  if (is_zone_role(who.role) && who.zone_id == incident.zone_id) {
+  return forbidden(who, "act on " + incident_name(incident));
+}
+
+std::optional<CommandError> check_call(const Principal& who, const Incident& incident) {
+  if (who.role == v1::COMMUNITY_COMMAND ||
+      (who.role == v1::ZONE_CHIEF && who.zone_id == incident.zone_id)) {
     return std::nullopt;
   }
-  return forbidden(who, "act on incident " + std::to_string(incident.id) + " in zone " +
-                            incident.zone_id);
+  return forbidden(who, "raise a zone call for " + incident_name(incident));
+}
+
+std::optional<CommandError> check_department(const Principal& who, const Incident& incident) {
+  if (who.role == v1::DEPARTMENT && incident.called(who.department_id)) {
+    return std::nullopt;
+  }
+  return forbidden(who, "answer a call for " + incident_name(incident));
 }
 
 std::optional<CommandError> check_read(const Principal& who, const Incident& incident) {
-  if (who.role == v1::COMMUNITY_COMMAND || who.role == v1::AUDITOR) {
+  if (reads_everything(who.role) || zone_covers(who, incident)) {
     return std::nullopt;
   }
   if (who.role == v1::REPORTER && incident.reporter_id == who.staff_id) {
     return std::nullopt;
   }
-  if (is_zone_role(who.role) && who.zone_id == incident.zone_id) {
+  if (who.role == v1::DEPARTMENT && incident.called(who.department_id)) {
     return std::nullopt;
   }
-  return forbidden(who, "read incident " + std::to_string(incident.id));
+  return forbidden(who, "read " + incident_name(incident));
 }
 
-bool receives_zone_alerts(const Principal& who, std::string_view zone_id) {
-  return who.role == v1::COMMUNITY_COMMAND || (is_zone_role(who.role) && who.zone_id == zone_id);
+std::optional<CommandError> check_set_duty(const Principal& who) {
+  if (is_zone_role(who.role)) {
+    return std::nullopt;
+  }
+  return forbidden(who, "go on duty: duty is for zone staff");
+}
+
+bool may_see_event(const Principal& who, const v1::TimelineEvent& event, const Incident* incident) {
+  if (incident != nullptr) {
+    return !check_read(who, *incident);
+  }
+  if (event.has_duty()) {
+    return reads_everything(who.role) ||
+           (is_zone_role(who.role) && who.zone_id == event.duty().zone_id());
+  }
+  return reads_everything(who.role);
 }
 
 }  // namespace zonecall::sla

@@ -22,8 +22,18 @@ std::string describe(const v1::TimelineEvent& e) {
 }
 }  // namespace
 
-Replayer::Replayer(PolicyLookup policies)
-    : policies_(std::move(policies)), book_(&no_policy_) {}
+bool is_command_event(const v1::TimelineEvent& e) {
+  switch (e.kind_case()) {
+    case v1::TimelineEvent::kBreached:
+    case v1::TimelineEvent::kEscalated:
+    case v1::TimelineEvent::kCallBreached:
+      return false;
+    default:
+      return true;
+  }
+}
+
+Replayer::Replayer(PolicyHistory policies) : policies_(std::move(policies)), book_(&policies_) {}
 
 void Replayer::note(const v1::TimelineEvent& e, std::string what) {
   discrepancies_.push_back(Discrepancy{e.seq(), e.incident_id(), std::move(what)});
@@ -35,82 +45,111 @@ void Replayer::compare(const v1::TimelineEvent& dictated, const v1::TimelineEven
   }
 }
 
-void Replayer::expect_no_pending_breaches(const v1::TimelineEvent& before) {
-  for (const auto& missing : dictated_breaches_) {
-    note(missing, "missing breach before seq " + std::to_string(before.seq()) + ": " +
-                      describe(missing));
+void Replayer::flush_missing(const std::string& where) {
+  for (const auto& missing : expected_) {
+    note(missing, "missing " + where + ": " + describe(missing));
   }
-  dictated_breaches_.clear();
+  expected_.clear();
 }
 
 void Replayer::feed(const v1::TimelineEvent& recorded) {
   ++events_checked_;
-  if (recorded.has_breached()) {
-    // A clock tick: the first breach of a tick asks the book what falls
-    // due at that instant; the following ones of the same tick match in order.
-    if (dictated_breaches_.empty() || dictated_breaches_.front().at_ms() != recorded.at_ms()) {
-      expect_no_pending_breaches(recorded);
-      auto due = book_.due(recorded.at_ms());
-      dictated_breaches_.assign(due.begin(), due.end());
-    }
-    if (dictated_breaches_.empty()) {
-      note(recorded, "breach not dictated by the policy: " + describe(recorded));
-    } else {
-      compare(dictated_breaches_.front(), recorded);
-      dictated_breaches_.pop_front();
-    }
-    book_.apply(recorded);
-    return;
+  // A command event never belongs to the group before it: what that group
+  // still expected is missing.
+  if (!expected_.empty() && is_command_event(recorded) &&
+      expected_.front().kind_case() != recorded.kind_case()) {
+    flush_missing("event before seq " + std::to_string(recorded.seq()));
   }
-
-  // A command. The engine always ticks before applying a command, so any
-  // deadline that passed before this instant must already be recorded.
-  expect_no_pending_breaches(recorded);
-  for (const auto& missed : book_.due(recorded.at_ms())) {
-    note(missed, "missing breach before seq " + std::to_string(recorded.seq()) + ": " +
-                     describe(missed));
+  if (expected_.empty()) {
+    start_group(recorded);
   }
-  const CommandOrigin origin{recorded.actor_id(), recorded.request_id()};
-  Decision decision;
-  if (recorded.has_reported()) {
-    const auto& r = recorded.reported();
-    const Policy* policy = policies_(r.policy_version());
-    if (policy == nullptr) {
-      note(recorded, "unknown policy version " + std::to_string(r.policy_version()));
-      book_.apply(recorded);
-      return;
-    }
-    book_.set_policy(policy);
-    v1::Report command;
-    command.set_zone_id(r.zone_id());
-    command.set_category(r.category());
-    command.set_severity(r.severity());
-    command.set_location(r.location());
-    command.set_description(r.description());
-    command.set_dedup_key(r.dedup_key());
-    command.set_occurred_at_ms(r.claimed_occurred_at_ms());
-    decision = book_.report(origin, command, recorded.at_ms());
-  } else if (recorded.has_advanced()) {
-    decision = book_.advance(origin, recorded.incident_id(), recorded.advanced().to(),
-                             recorded.advanced().note(), recorded.at_ms());
-  } else {
-    note(recorded, "event of unknown kind");
-    return;
-  }
-  if (!decision.ok()) {
-    note(recorded, "recorded command is not allowed by the state machine: " +
-                       decision.error->message);
-  } else {
-    compare(decision.events.front(), recorded);
+  if (!expected_.empty()) {
+    compare(expected_.front(), recorded);
+    expected_.pop_front();
   }
   book_.apply(recorded);
 }
 
-void Replayer::finish() {
-  for (const auto& missing : dictated_breaches_) {
-    note(missing, "missing breach at the end of the timeline: " + describe(missing));
+void Replayer::start_group(const v1::TimelineEvent& recorded) {
+  if (!is_command_event(recorded)) {
+    // A clock tick: ask the book what falls due at that instant.
+    auto due = book_.due(recorded.at_ms());
+    if (due.empty()) {
+      note(recorded, "event not dictated by the policy: " + describe(recorded));
+      return;
+    }
+    expected_.assign(due.begin(), due.end());
+    return;
   }
-  dictated_breaches_.clear();
+  // The engine ticks before every command, so anything due by now must
+  // already be recorded.
+  for (const auto& missed : book_.due(recorded.at_ms())) {
+    note(missed, "missing before seq " + std::to_string(recorded.seq()) + ": " + describe(missed));
+  }
+  Decision decision = decide_command(recorded);
+  if (!decision.ok()) {
+    note(recorded, "recorded command is not allowed by the state machine: " +
+                       decision.error->message);
+    return;
+  }
+  expected_.assign(decision.events.begin(), decision.events.end());
 }
+
+Decision Replayer::decide_command(const v1::TimelineEvent& e) {
+  const CommandOrigin origin{e.actor_id(), e.request_id()};
+  const auto id = e.incident_id();
+  const auto now = e.at_ms();
+  switch (e.kind_case()) {
+    case v1::TimelineEvent::kReported: {
+      const auto& r = e.reported();
+      if (!policies_.set_current(r.policy_version())) {
+        return Decision::refuse(v1::INTERNAL,
+                                "unknown policy version " + std::to_string(r.policy_version()));
+      }
+      v1::Report command;
+      command.set_zone_id(r.zone_id());
+      command.set_category(r.category());
+      command.set_severity(r.severity());
+      command.set_location(r.location());
+      command.set_description(r.description());
+      command.set_dedup_key(r.dedup_key());
+      command.set_occurred_at_ms(r.claimed_occurred_at_ms());
+      return book_.report(origin, command, now);
+    }
+    case v1::TimelineEvent::kAttached: {
+      const Incident* incident = book_.find(id);
+      if (incident == nullptr) {
+        return Decision::refuse(v1::NOT_FOUND, "attached to an unknown incident");
+      }
+      policies_.set_current(incident->policy_version);
+      v1::Report command;
+      command.set_zone_id(incident->zone_id);
+      command.set_category(incident->category);
+      command.set_dedup_key(e.attached().dedup_key());
+      command.set_location(e.attached().location());
+      command.set_description(e.attached().description());
+      command.set_occurred_at_ms(e.attached().claimed_occurred_at_ms());
+      return book_.report(origin, command, now);
+    }
+    case v1::TimelineEvent::kAdvanced:
+      return book_.advance(origin, id, e.advanced().to(), e.advanced().note(), now);
+    case v1::TimelineEvent::kDuty:
+      return book_.set_duty(origin, e.duty().zone_id(), e.duty().on_duty(), now);
+    case v1::TimelineEvent::kCallRaised:
+      return book_.zone_call(origin, id, e.call_raised().department_id(), e.call_raised().reason(),
+                             now);
+    case v1::TimelineEvent::kCallAccepted:
+      return book_.department_accept(origin, id, e.call_accepted().department_id(), now);
+    case v1::TimelineEvent::kCallOnSite:
+      return book_.department_on_site(origin, id, e.call_on_site().department_id(), now);
+    case v1::TimelineEvent::kCallDeclined:
+      return book_.department_decline(origin, id, e.call_declined().department_id(),
+                                      e.call_declined().reason(), now);
+    default:
+      return Decision::refuse(v1::BAD_REQUEST, "event of unknown kind");
+  }
+}
+
+void Replayer::finish() { flush_missing("at the end of the timeline"); }
 
 }  // namespace zonecall::sla

@@ -5,7 +5,6 @@
 // by `zonecall replay`; recovery only folds (IncidentBook::apply).
 #include <cstdint>
 #include <deque>
-#include <functional>
 #include <string>
 #include <vector>
 
@@ -14,17 +13,15 @@
 namespace zonecall::sla {
 
 struct Discrepancy {
-  std::uint64_t seq = 0;          // the recorded event concerned (0: none)
+  std::uint64_t seq = 0;          // the recorded event concerned
   std::uint64_t incident_id = 0;
   std::string what;
 };
 
-// The policy of each version the engine has run with.
-using PolicyLookup = std::function<const Policy*(std::uint32_t version)>;
-
 class Replayer {
  public:
-  explicit Replayer(PolicyLookup policies);
+  // Every policy version the timeline was recorded under.
+  explicit Replayer(PolicyHistory policies);
 
   // Feed the recorded events in seq order.
   void feed(const v1::TimelineEvent& recorded);
@@ -37,16 +34,20 @@ class Replayer {
   const IncidentBook& book() const { return book_; }
 
  private:
-  void expect_no_pending_breaches(const v1::TimelineEvent& before);
+  void start_group(const v1::TimelineEvent& recorded);
+  Decision decide_command(const v1::TimelineEvent& recorded);
+  void flush_missing(const std::string& where);
   void compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded);
   void note(const v1::TimelineEvent& e, std::string what);
 
-  PolicyLookup policies_;
-  Policy no_policy_;
+  PolicyHistory policies_;
   IncidentBook book_;
-  std::deque<v1::TimelineEvent> dictated_breaches_;  // from the current tick
+  std::deque<v1::TimelineEvent> expected_;  // dictated, not yet matched
   std::vector<Discrepancy> discrepancies_;
   std::uint64_t events_checked_ = 0;
 };
+
+// Whether an event starts from a command (as opposed to the clock).
+bool is_command_event(const v1::TimelineEvent& e);
 
 }  // namespace zonecall::sla

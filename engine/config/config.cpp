@@ -172,6 +172,10 @@ void validate(const v1::Config& c, const Locator& at, const std::string& source)
       fail(field.line("department_id"), "category " + cat.id() + " names unknown department '" +
                                             cat.department_id() + "'");
     }
+    if (cat.beyond_community_authority() && cat.department_id().empty()) {
+      fail(at.line("categories", i), "category " + cat.id() +
+                                         " is beyond the community's authority but names no department");
+    }
     std::set<int> severities;
     for (int j = 0; j < cat.by_severity_size(); ++j) {
       const auto sev = cat.by_severity(j).severity();
@@ -201,10 +205,28 @@ v1::Config parse_syntax(std::string_view text, const std::string& source_name,
 }
 }  // namespace
 
+namespace {
+void validate_ladder(const v1::Config& c, const Locator& at, const std::string& source) {
+  const Locator ladder = at.nested("policy", -1).nested("ladder", -1);
+  std::set<int> rungs;
+  for (int i = 0; i < c.policy().ladder().rungs_size(); ++i) {
+    const auto& r = c.policy().ladder().rungs(i);
+    if (r.rung() == v1::RUNG_UNSPECIFIED || !rungs.insert(r.rung()).second) {
+      throw ConfigError(source, ladder.line("rungs", i), 0, "ladder rungs need a distinct rung");
+    }
+  }
+  if (c.policy().ladder().warn_at_percent() > 99) {
+    throw ConfigError(source, ladder.line("warn_at_percent"), 0, "warn_at_percent must be below 100");
+  }
+}
+}  // namespace
+
 v1::Config parse(std::string_view text, const std::string& source_name) {
   pb::TextFormat::ParseInfoTree tree;
   v1::Config config = parse_syntax(text, source_name, &tree);
-  validate(config, Locator(&tree, v1::Config::descriptor()), source_name);
+  const Locator root(&tree, v1::Config::descriptor());
+  validate(config, root, source_name);
+  validate_ladder(config, root, source_name);
   return config;
 }
 
@@ -224,10 +246,31 @@ v1::Config load_file(const std::string& path) {
   return parse(text.str(), path);
 }
 
+sla::PolicyHistory policy_history(const std::map<std::uint32_t, std::string>& versions) {
+  sla::PolicyHistory history;
+  for (const auto& [version, fingerprint] : versions) {
+    history.add(policy_from_fingerprint(fingerprint, version), true);
+  }
+  return history;
+}
+
 std::string policy_fingerprint(const v1::Config& config) {
+  // Everything sla::Policy reads, and nothing else: names, staff and
+  // stations may change without a new policy version.
   v1::Config policy_only;
   *policy_only.mutable_categories() = config.categories();
   *policy_only.mutable_policy() = config.policy();
+  for (const auto& z : config.zones()) {
+    auto* zone = policy_only.add_zones();
+    zone->set_id(z.id());
+    *zone->mutable_neighbours() = z.neighbours();
+  }
+  for (const auto& d : config.departments()) {
+    auto* department = policy_only.add_departments();
+    department->set_id(d.id());
+    department->set_accept_limit_ms(d.accept_limit_ms());
+    department->set_on_site_limit_ms(d.on_site_limit_ms());
+  }
   std::string out;
   pb::TextFormat::PrintToString(policy_only, &out);
   return out;

@@ -2,6 +2,7 @@
 // Loading the topology, roster and policy: protobuf text format of
 // zonecall.v1.Config, parsed by protobuf's own parser and then validated.
 // Every error names the line (1-based) and the reason.
+#include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -32,5 +33,7 @@ v1::Config load_file(const std::string& path);
 std::string policy_fingerprint(const v1::Config& config);
 // The policy a stored fingerprint describes, under its recorded version.
 sla::Policy policy_from_fingerprint(const std::string& fingerprint, std::uint32_t version);
+// Every recorded version (version -> fingerprint), the newest current.
+sla::PolicyHistory policy_history(const std::map<std::uint32_t, std::string>& versions);
 
 }  // namespace zonecall::config

@@ -25,8 +25,12 @@ void TimelineReader::for_each_event(const std::function<void(const v1::TimelineE
 }
 
 std::map<std::uint32_t, std::string> TimelineReader::policy_versions() {
+  return read_policy_versions(db_);
+}
+
+std::map<std::uint32_t, std::string> read_policy_versions(sqlite::Database& db) {
   std::map<std::uint32_t, std::string> out;
-  sqlite::Statement q(db_, "SELECT version, fingerprint FROM policy_versions ORDER BY version");
+  sqlite::Statement q(db, "SELECT version, fingerprint FROM policy_versions ORDER BY version");
   while (q.step()) {
     out.emplace(static_cast<std::uint32_t>(q.column_int64(0)), std::string(q.column_text(1)));
   }

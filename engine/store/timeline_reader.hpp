@@ -15,6 +15,9 @@ namespace zonecall {
 // sqlite::Error (SQLITE_CORRUPT) on a row that holds no readable event.
 void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each);
 
+// Every policy version recorded in an open database: version -> fingerprint.
+std::map<std::uint32_t, std::string> read_policy_versions(sqlite::Database& db);
+
 class TimelineReader {
  public:
   explicit TimelineReader(const std::string& path);

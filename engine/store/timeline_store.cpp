@@ -28,11 +28,13 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 }  // namespace
 
 struct SqliteTimelineStore::Job {
-  enum class Kind { append, read_incident, resume } kind;
+  enum class Kind { append, read_incident, read_after, resume } kind;
   std::vector<v1::TimelineEvent> events;
-  std::uint64_t incident_id = 0;
+  std::uint64_t id = 0;  // the incident, or the seq to read after
+  std::size_t limit = 0;
   AppendDone append_done;
   ReadDone read_done;
+  PageDone page_done;
 };
 
 // Everything that touches the database after start(); lives on the writer thread.
@@ -52,6 +54,8 @@ class SqliteTimelineStore::Writer {
              "VALUES(?,?,?,?,?,?,?)");
     by_incident_ = std::make_unique<sqlite::Statement>(
         db_, "SELECT payload FROM timeline WHERE incident_id = ? ORDER BY seq");
+    after_seq_ = std::make_unique<sqlite::Statement>(
+        db_, "SELECT payload FROM timeline WHERE seq > ? ORDER BY seq LIMIT ?");
     sqlite::Statement last(db_, "SELECT seq, hash FROM timeline ORDER BY seq DESC LIMIT 1");
     if (last.step()) {
       next_seq_ = static_cast<std::uint64_t>(last.column_int64(0)) + 1;
@@ -101,28 +105,41 @@ class SqliteTimelineStore::Writer {
   }
 
   std::vector<v1::TimelineEvent> read_incident(std::uint64_t incident_id) {
-    std::vector<v1::TimelineEvent> out;
     by_incident_->bind(1, static_cast<std::int64_t>(incident_id));
+    return read_events(*by_incident_);
+  }
+
+  std::vector<v1::TimelineEvent> read_after(std::uint64_t after_seq, std::size_t limit) {
+    after_seq_->bind(1, static_cast<std::int64_t>(after_seq))
+        .bind(2, static_cast<std::int64_t>(limit));
+    return read_events(*after_seq_);
+  }
+
+  std::uint64_t last_committed_seq() const { return next_seq_ - 1; }
+
+ private:
+  // Runs a bound statement whose first column is an event payload.
+  static std::vector<v1::TimelineEvent> read_events(sqlite::Statement& q) {
+    std::vector<v1::TimelineEvent> out;
     try {
-      while (by_incident_->step()) {
-        const auto bytes = by_incident_->column_blob(0);
+      while (q.step()) {
+        const auto bytes = q.column_blob(0);
         if (!out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-          throw sqlite::Error(SQLITE_CORRUPT, "unreadable event of incident " +
-                                                  std::to_string(incident_id));
+          throw sqlite::Error(SQLITE_CORRUPT, "a timeline row holds no readable event");
         }
       }
     } catch (...) {
-      by_incident_->reset();
+      q.reset();
       throw;
     }
-    by_incident_->reset();
+    q.reset();
     return out;
   }
 
- private:
   sqlite::Database db_;
   std::unique_ptr<sqlite::Statement> insert_;
   std::unique_ptr<sqlite::Statement> by_incident_;
+  std::unique_ptr<sqlite::Statement> after_seq_;
   std::uint64_t next_seq_ = 1;
   std::string last_hash_;
 };
@@ -151,6 +168,10 @@ void SqliteTimelineStore::load(const std::function<void(const v1::TimelineEvent&
   read_all_events(writer_->db(), each);
 }
 
+std::map<std::uint32_t, std::string> SqliteTimelineStore::policy_versions() {
+  return read_policy_versions(writer_->db());
+}
+
 void SqliteTimelineStore::start() {
   thread_ = std::thread([this] { run(); });
 }
@@ -175,14 +196,28 @@ void SqliteTimelineStore::enqueue(Job job) {
 }
 
 void SqliteTimelineStore::append(std::vector<v1::TimelineEvent> events, AppendDone done) {
-  enqueue(Job{Job::Kind::append, std::move(events), 0, std::move(done), {}});
+  Job job{Job::Kind::append};
+  job.events = std::move(events);
+  job.append_done = std::move(done);
+  enqueue(std::move(job));
 }
 
 void SqliteTimelineStore::read_incident(std::uint64_t incident_id, ReadDone done) {
-  enqueue(Job{Job::Kind::read_incident, {}, incident_id, {}, std::move(done)});
+  Job job{Job::Kind::read_incident};
+  job.id = incident_id;
+  job.read_done = std::move(done);
+  enqueue(std::move(job));
 }
 
-void SqliteTimelineStore::resume() { enqueue(Job{Job::Kind::resume, {}, 0, {}, {}}); }
+void SqliteTimelineStore::read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) {
+  Job job{Job::Kind::read_after};
+  job.id = after_seq;
+  job.limit = limit;
+  job.page_done = std::move(done);
+  enqueue(std::move(job));
+}
+
+void SqliteTimelineStore::resume() { enqueue(Job{Job::Kind::resume}); }
 
 void SqliteTimelineStore::run() {
   bool failed = false;  // a commit failed and the owner has not resumed yet
@@ -231,14 +266,21 @@ void SqliteTimelineStore::run() {
     }
     flush();
     for (const Job& job : jobs) {
-      if (job.kind != Job::Kind::read_incident) {
-        continue;
-      }
       try {
-        job.read_done(writer_->read_incident(job.incident_id), std::nullopt);
+        if (job.kind == Job::Kind::read_incident) {
+          job.read_done(writer_->read_incident(job.id), std::nullopt);
+        } else if (job.kind == Job::Kind::read_after) {
+          job.page_done(writer_->read_after(job.id, job.limit), writer_->last_committed_seq(),
+                        std::nullopt);
+        }
       } catch (const std::exception& e) {
         log::error("store.read_failed", {{"error", e.what()}});
-        job.read_done({}, std::string("read failed: ") + e.what());
+        const StoreError error = std::string("read failed: ") + e.what();
+        if (job.kind == Job::Kind::read_incident) {
+          job.read_done({}, error);
+        } else {
+          job.page_done({}, 0, error);
+        }
       }
     }
     jobs.clear();

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -27,6 +28,9 @@ class TimelineStore {
  public:
   using AppendDone = std::function<void(const StoreError& error)>;
   using ReadDone = std::function<void(std::vector<v1::TimelineEvent> events, const StoreError& error)>;
+  // A page of events, and the newest committed seq when it was read.
+  using PageDone = std::function<void(std::vector<v1::TimelineEvent> events,
+                                      std::uint64_t last_committed_seq, const StoreError& error)>;
 
   virtual ~TimelineStore() = default;
 
@@ -36,6 +40,8 @@ class TimelineStore {
   virtual std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) = 0;
   // Every event in seq order.
   virtual void load(const std::function<void(const v1::TimelineEvent&)>& each) = 0;
+  // Every policy version recorded: version -> fingerprint.
+  virtual std::map<std::uint32_t, std::string> policy_versions() = 0;
 
   // -- while running --
   virtual void start() = 0;
@@ -44,6 +50,9 @@ class TimelineStore {
   virtual void append(std::vector<v1::TimelineEvent> events, AppendDone done) = 0;
   // The incident's events, reflecting every append queued before this call.
   virtual void read_incident(std::uint64_t incident_id, ReadDone done) = 0;
+  // Up to `limit` events with seq > after_seq, in order, reflecting every
+  // append queued before this call.
+  virtual void read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) = 0;
   // After a failed commit every later append fails too, until the owner has
   // rolled back its state and calls resume(): appends queued after it run.
   virtual void resume() = 0;
@@ -68,10 +77,12 @@ class SqliteTimelineStore final : public TimelineStore {
 
   std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) override;
   void load(const std::function<void(const v1::TimelineEvent&)>& each) override;
+  std::map<std::uint32_t, std::string> policy_versions() override;
   void start() override;
   void stop() override;
   void append(std::vector<v1::TimelineEvent> events, AppendDone done) override;
   void read_incident(std::uint64_t incident_id, ReadDone done) override;
+  void read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) override;
   void resume() override;
 
  private:

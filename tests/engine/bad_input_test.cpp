@@ -31,7 +31,7 @@ TEST_CASE("engine: bad frames get typed errors and the connection keeps working"
   RunningServer server(small_limits(dir.file("zonecall.db")));
   WsClient client(server.port());
   WsClient bystander(server.port(), WsClient::Mode::json);
-  bystander.hello("demo-z1-grid-2");
+  bystander.hello_on_duty("demo-z1-grid-2");
 
   SECTION("malformed protobuf") {
     client.send_raw(std::string("\xff\xff\xff\xff", 4), false);

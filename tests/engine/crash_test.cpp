@@ -115,11 +115,14 @@ TEST_CASE("engine: SIGKILL at random points loses no acknowledged event") {
     WsClient client(child.port());
     client.hello("demo-command");
     const int kill_after = std::uniform_int_distribution<int>(10, 400)(random);
+    // Request ids are unique across rounds: a repeated one is a retry, and
+    // the engine would answer it with the original Ack.
+    const std::uint64_t base = static_cast<std::uint64_t>(round + 1) * 1'000'000;
     int sent = 0;
     int received = 0;
     for (; sent < kInFlight; ++sent) {
       auto m = report_msg("Z" + std::to_string(1 + sent % 9), "sanitation");
-      m.set_request_id(static_cast<std::uint64_t>(sent + 1));
+      m.set_request_id(base + static_cast<std::uint64_t>(sent + 1));
       client.send(m);
     }
     while (received < kill_after) {
@@ -132,7 +135,7 @@ TEST_CASE("engine: SIGKILL at random points loses no acknowledged event") {
       acked.push_back({reply->ack().seq(), reply->ack().incident_id()});
       ++received;
       auto m = report_msg("Z" + std::to_string(1 + sent % 9), "sanitation");
-      m.set_request_id(static_cast<std::uint64_t>(++sent));
+      m.set_request_id(base + static_cast<std::uint64_t>(++sent));
       client.send(m);
     }
     // One drill incident right before the kill: its deadline falls due
@@ -140,12 +143,12 @@ TEST_CASE("engine: SIGKILL at random points loses no acknowledged event") {
     v1::Ack drill;
     {
       auto m = report_msg("Z6", "drill");
-      m.set_request_id(999'999);
+      m.set_request_id(base + 999'999);
       client.send(m);
       for (;;) {
         auto reply = client.receive();
         REQUIRE(reply);
-        if (reply->request_id() == 999'999) {
+        if (reply->request_id() == base + 999'999) {
           REQUIRE(reply->has_ack());
           drill = reply->ack();
           break;

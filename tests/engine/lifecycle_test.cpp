@@ -23,17 +23,17 @@ TEST_CASE("engine: the full lifecycle, each step acknowledged once on disk") {
   RunningServer server(db);
   WsClient grid(server.port(), mode);
 
-  auto welcome = grid.hello("demo-z1-grid-1");
+  auto welcome = grid.hello_on_duty("demo-z1-grid-1");
   CHECK(welcome.staff_id() == "z1-grid-1");
   CHECK(welcome.role() == v1::GRID_WORKER);
   CHECK(welcome.zone_id() == "Z1");
   CHECK_FALSE(welcome.name().empty());
 
-  auto report = report_msg("Z1", "fire");
+  auto report = report_msg("Z1", "sanitation");
   report.mutable_report()->set_occurred_at_ms(1);  // a claim only
   auto ack = grid.request(report);
   const auto id = acked_incident(ack);
-  CHECK(ack.ack().seq() == 1);
+  CHECK(ack.ack().seq() == 2);  // after the SetDuty event
   CHECK(ack.ack().at_ms() >= welcome.server_time_ms());
   // Acknowledged means committed: another connection already sees the row.
   CHECK(count_rows(db, "seq = " + std::to_string(ack.ack().seq())) == 1);
@@ -65,10 +65,11 @@ TEST_CASE("engine: the full lifecycle, each step acknowledged once on disk") {
     CHECK_FALSE(stage.breached());
     CHECK(stage.late_by_ms() == 0);
   }
-  REQUIRE(view.timeline_size() == 4);
+  REQUIRE(view.timeline_size() == 5);  // reported, AT_REPORT, three advances
   CHECK(view.timeline(0).reported().claimed_occurred_at_ms() == 1);
-  CHECK(view.timeline(3).advanced().note() == "extinguished");
-  CHECK(view.timeline(3).actor_id() == "z1-grid-1");
+  CHECK(view.timeline(1).escalated().rung() == v1::AT_REPORT);
+  CHECK(view.timeline(4).advanced().note() == "extinguished");
+  CHECK(view.timeline(4).actor_id() == "z1-grid-1");
 }
 
 TEST_CASE("engine: a step may be skipped forward, never backward") {
@@ -102,17 +103,19 @@ TEST_CASE("engine: pushes reach only the staff of the incident's zone and comman
   WsClient command(server.port());
   WsClient other_zone(server.port());
   WsClient auditor(server.port());
-  reporter.hello("demo-z1-grid-1");
-  colleague.hello("demo-z1-grid-2");
-  chief.hello("demo-z1-chief");
+  WsClient off_duty(server.port());
+  reporter.hello_on_duty("demo-z1-grid-1");
+  colleague.hello_on_duty("demo-z1-grid-2");
+  chief.hello_on_duty("demo-z1-chief");
   command.hello("demo-command");
-  other_zone.hello("demo-z2-grid-1");
+  other_zone.hello_on_duty("demo-z2-grid-1");
   auditor.hello("demo-auditor");
+  off_duty.hello("demo-z1-patrol");
 
   const auto ack = reporter.request(report_msg("Z1", "sanitation"));
   const auto id = acked_incident(ack);
 
-  for (WsClient* staff : {&colleague, &chief, &command, &reporter}) {
+  for (WsClient* staff : {&colleague, &chief, &reporter}) {
     auto push = staff->next_push();
     REQUIRE(push);
     REQUIRE(push->has_alert());
@@ -120,13 +123,15 @@ TEST_CASE("engine: pushes reach only the staff of the incident's zone and comman
     CHECK(push->alert().reason() == v1::NEW);
     CHECK(push->alert().stage() == v1::DISCOVER);
     CHECK(push->alert().deadline_ms() == ack.ack().at_ms() + 60'000);
-    CHECK(push->alert().seq() == ack.ack().seq());
+    CHECK(push->alert().seq() == ack.ack().seq() + 1);  // the AT_REPORT rung
+    CHECK(push->alert().rung() == v1::AT_REPORT);
     CHECK(push->alert().incident().incident_id() == id);
     CHECK(push->alert().incident().zone_id() == "Z1");
   }
   // The fan-out happened before the Ack, so a reply to a later request
-  // arrives only after any push there was: none for other zones.
-  for (WsClient* outsider : {&other_zone, &auditor}) {
+  // arrives only after any push there was: none for other zones, for
+  // off-duty staff, or for command (not escalated: not CRITICAL).
+  for (WsClient* outsider : {&other_zone, &auditor, &off_duty, &command}) {
     auto reply = outsider->request(list_msg());
     CHECK(reply.has_incidents());
     CHECK(outsider->pushes_waiting() == 0);
@@ -145,11 +150,15 @@ TEST_CASE("engine: a missed deadline is recorded at its deadline and pushed to t
   RunningServer server(db);
   WsClient grid(server.port());
   WsClient chief(server.port());
-  grid.hello("demo-z3-grid-1");
-  chief.hello("demo-z3-chief");
+  grid.hello_on_duty("demo-z3-grid-1");
+  chief.hello_on_duty("demo-z3-chief");
   const auto ack = grid.request(report_msg("Z3", "drill"));
   const auto id = acked_incident(ack);
   REQUIRE(chief.next_push()->alert().reason() == v1::NEW);
+  // 80 % of the 300 ms discover clock: a warning to the zone first.
+  auto warning = chief.next_push();
+  REQUIRE(warning);
+  CHECK(warning->alert().reason() == v1::WARNING);
 
   // The drill's discover clock is 300 ms: wait for the push, not for time.
   auto breach = chief.next_push();

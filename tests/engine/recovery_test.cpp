@@ -47,7 +47,7 @@ TEST_CASE("engine: replaying the stored timeline gives exactly the live state") 
   {
     WsClient grid(server.port());
     WsClient command(server.port(), WsClient::Mode::json);
-    grid.hello("demo-z2-grid-1");
+    grid.hello_on_duty("demo-z2-grid-1");
     command.hello("demo-command");
     auto a = grid.request(report_msg("Z2", "drill")).ack().incident_id();
     auto b = grid.request(report_msg("Z2", "fire")).ack().incident_id();

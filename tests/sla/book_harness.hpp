@@ -11,6 +11,24 @@ namespace zonecall::testing {
 
 inline v1::Config two_category_config() {
   v1::Config c;
+  // Z1 in the middle of a row of three zones.
+  for (auto [id, n] : {std::pair{"Z0", "Z1"}, std::pair{"Z2", "Z1"}}) {
+    auto* z = c.add_zones();
+    z->set_id(id);
+    z->add_neighbours(n);
+  }
+  auto* z1 = c.add_zones();
+  z1->set_id("Z1");
+  z1->add_neighbours("Z0");
+  z1->add_neighbours("Z2");
+  auto* dept = c.add_departments();
+  dept->set_id("urban");
+  dept->set_accept_limit_ms(5 * 60 * 1000);
+  dept->set_on_site_limit_ms(15 * 60 * 1000);
+  auto* permit = c.add_categories();
+  permit->set_id("illegal_construction");
+  permit->set_department_id("urban");
+  permit->set_beyond_community_authority(true);
   auto* fire = c.add_categories();
   fire->set_id("fire");
   fire->set_default_severity(v1::CRITICAL);
@@ -28,7 +46,7 @@ struct BookHarness {
   static constexpr sla::Millis kStart = 1'700'000'000'000;
 
   explicit BookHarness(v1::Config config = two_category_config())
-      : policy(sla::Policy::from_config(config, 1)), book(&policy) {}
+      : policies(sla::Policy::from_config(config, 1)), book(&policies) {}
 
   sla::Decision run(sla::Decision d) {
     for (const auto& e : d.events) {
@@ -61,8 +79,37 @@ struct BookHarness {
   }
   const sla::Incident& incident(std::uint64_t id) const { return *book.find(id); }
 
+  // Only the stage breaches of a tick (warnings and escalations left out).
+  std::vector<v1::TimelineEvent> tick_breaches() {
+    std::vector<v1::TimelineEvent> out;
+    for (auto& e : tick()) {
+      if (e.has_breached()) {
+        out.push_back(std::move(e));
+      }
+    }
+    return out;
+  }
+  sla::Decision set_duty(const std::string& staff, const std::string& zone, bool on) {
+    tick();
+    return run(book.set_duty({staff, ++request_id}, zone, on, clock.now()));
+  }
+  sla::Decision call(std::uint64_t id, const std::string& department) {
+    tick();
+    return run(book.zone_call({"z1-chief", ++request_id}, id, department, "beyond us", clock.now()));
+  }
+  // The escalations of a list of events, by rung.
+  static std::vector<v1::Rung> rungs(const std::vector<v1::TimelineEvent>& events) {
+    std::vector<v1::Rung> out;
+    for (const auto& e : events) {
+      if (e.has_escalated()) {
+        out.push_back(e.escalated().rung());
+      }
+    }
+    return out;
+  }
+
   sla::ManualClock clock{kStart};
-  sla::Policy policy;
+  sla::PolicyHistory policies;
   sla::IncidentBook book;
   std::vector<v1::TimelineEvent> timeline;
   std::uint64_t request_id = 0;

@@ -69,13 +69,7 @@ std::string integrity_check(const std::string& db_path) {
 
 StoredReplay::StoredReplay(const std::string& db_path) {
   TimelineReader reader(db_path);
-  for (const auto& [version, fingerprint] : reader.policy_versions()) {
-    policies.emplace(version, config::policy_from_fingerprint(fingerprint, version));
-  }
-  replayer = std::make_unique<sla::Replayer>([this](std::uint32_t v) -> const sla::Policy* {
-    auto it = policies.find(v);
-    return it == policies.end() ? nullptr : &it->second;
-  });
+  replayer = std::make_unique<sla::Replayer>(config::policy_history(reader.policy_versions()));
   reader.for_each_event([&](const v1::TimelineEvent& e) { replayer->feed(e); });
   replayer->finish();
 }

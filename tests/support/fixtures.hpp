@@ -54,7 +54,6 @@ std::string integrity_check(const std::string& db_path);
 // Replays a stored timeline with the policy versions the store recorded.
 struct StoredReplay {
   explicit StoredReplay(const std::string& db_path);
-  std::map<std::uint32_t, sla::Policy> policies;
   std::unique_ptr<sla::Replayer> replayer;
 };
 

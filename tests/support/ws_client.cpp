@@ -133,6 +133,56 @@ v1::Welcome WsClient::hello(const std::string& token) {
   return reply.welcome();
 }
 
+v1::Welcome WsClient::hello_on_duty(const std::string& token) {
+  auto welcome = hello(token);
+  auto reply = request(duty_msg(true));
+  if (!reply.has_ack()) {
+    throw std::runtime_error("could not go on duty: " + reply.ShortDebugString());
+  }
+  return welcome;
+}
+
+v1::ClientMessage duty_msg(bool on_duty) {
+  v1::ClientMessage m;
+  m.mutable_set_duty()->set_on_duty(on_duty);
+  return m;
+}
+
+v1::ClientMessage subscribe_msg(std::uint64_t after_seq) {
+  v1::ClientMessage m;
+  m.mutable_subscribe()->set_after_seq(after_seq);
+  return m;
+}
+
+v1::ClientMessage zone_call_msg(std::uint64_t incident_id, const std::string& department,
+                                const std::string& reason) {
+  v1::ClientMessage m;
+  auto* c = m.mutable_zone_call();
+  c->set_incident_id(incident_id);
+  c->set_department_id(department);
+  c->set_reason(reason);
+  return m;
+}
+
+v1::ClientMessage accept_msg(std::uint64_t incident_id) {
+  v1::ClientMessage m;
+  m.mutable_department_accept()->set_incident_id(incident_id);
+  return m;
+}
+
+v1::ClientMessage on_site_msg(std::uint64_t incident_id) {
+  v1::ClientMessage m;
+  m.mutable_department_on_site()->set_incident_id(incident_id);
+  return m;
+}
+
+v1::ClientMessage decline_msg(std::uint64_t incident_id, const std::string& reason) {
+  v1::ClientMessage m;
+  m.mutable_department_decline()->set_incident_id(incident_id);
+  m.mutable_department_decline()->set_reason(reason);
+  return m;
+}
+
 v1::ClientMessage hello_msg(const std::string& token) {
   v1::ClientMessage m;
   m.mutable_hello()->set_token(token);

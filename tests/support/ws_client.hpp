@@ -36,6 +36,8 @@ class WsClient {
   std::size_t pushes_waiting() const { return pushes_.size(); }
 
   v1::Welcome hello(const std::string& token);
+  // Signs in and goes on duty: alerts go to on-duty staff.
+  v1::Welcome hello_on_duty(const std::string& token);
   // Whether the server closed the connection, and its close code.
   bool closed() const { return closed_; }
   int close_code() const { return close_code_; }
@@ -64,5 +66,12 @@ v1::ClientMessage respond_msg(std::uint64_t incident_id, const std::string& note
 v1::ClientMessage resolve_msg(std::uint64_t incident_id, const std::string& note = "");
 v1::ClientMessage get_incident_msg(std::uint64_t incident_id);
 v1::ClientMessage list_msg(const std::string& zone = "");
+v1::ClientMessage duty_msg(bool on_duty);
+v1::ClientMessage subscribe_msg(std::uint64_t after_seq);
+v1::ClientMessage zone_call_msg(std::uint64_t incident_id, const std::string& department,
+                                const std::string& reason = "beyond our authority");
+v1::ClientMessage accept_msg(std::uint64_t incident_id);
+v1::ClientMessage on_site_msg(std::uint64_t incident_id);
+v1::ClientMessage decline_msg(std::uint64_t incident_id, const std::string& reason);
 
 }  // namespace zonecall::testing
