@@ -52,7 +52,10 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
 void Dispatcher::recover() {
   std::uint64_t events = 0;
   store_.load([&](const v1::TimelineEvent& e) {
-    book_.apply(e);
+    if (!book_.apply(e)) {
+      throw std::runtime_error("the timeline is corrupt at seq " + std::to_string(e.seq()) + ": " +
+                               sla::malformed(e).value_or("") + "; run `zonecall replay`");
+    }
     ++events;
     if (e.request_id() != 0 && e.actor_id() != kEngineActor) {
       auto& staff = requests_[e.actor_id()];
@@ -72,7 +75,7 @@ void Dispatcher::recover() {
                               {"incidents", std::to_string(book_.incidents().size())},
                               {"open", std::to_string(open)}});
   ready_ = true;
-  tick();  // deadlines that passed while we were down fire now
+  tick(clock_.now());  // deadlines that passed while we were down fire now
 }
 
 void Dispatcher::stop() {
@@ -117,14 +120,14 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
     return;
   }
   const sla::Principal who = *it->second.who;
-  // The clock first: a deadline that has passed is recorded before any
-  // command that comes after it. Replay relies on this order.
-  tick();
+  // The clock is read once: a deadline that has passed by `now` is recorded
+  // before the command stamped `now`. Replay relies on this order.
   const sla::Millis now = clock_.now();
+  tick(now);
   const auto origin = [&who](std::uint64_t rid) { return sla::CommandOrigin{who.staff_id, rid}; };
   switch (message.body_case()) {
     case v1::ClientMessage::kReport:
-      return report(who, to, message.report());
+      return report(who, to, message.report(), now);
     case v1::ClientMessage::kDiscover:
     case v1::ClientMessage::kRespond:
     case v1::ClientMessage::kResolve: {
@@ -173,7 +176,7 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
                              });
     }
     case v1::ClientMessage::kSetDuty:
-      return set_duty(who, to, message.set_duty().on_duty());
+      return set_duty(who, to, message.set_duty().on_duty(), now);
     case v1::ClientMessage::kGetIncident:
       return get_incident(who, to, message.get_incident().incident_id());
     case v1::ClientMessage::kListIncidents:
@@ -216,7 +219,8 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
   reply(to, std::move(m));
 }
 
-void Dispatcher::report(const sla::Principal& who, const Requester& to, const v1::Report& report) {
+void Dispatcher::report(const sla::Principal& who, const Requester& to, const v1::Report& report,
+                        sla::Millis now) {
   if (!roster_.has_zone(report.zone_id())) {
     reply_error(to, v1::NOT_FOUND, "unknown zone '" + report.zone_id() + "'");
     return;
@@ -225,7 +229,6 @@ void Dispatcher::report(const sla::Principal& who, const Requester& to, const v1
     refuse(who, to, *refused);
     return;
   }
-  const sla::Millis now = clock_.now();
   write(who, to, [this, report, now](const sla::Principal& w, std::uint64_t rid) {
     return book_.report({w.staff_id, rid}, report, now);
   });
@@ -247,12 +250,12 @@ void Dispatcher::act_on_incident(
   write(who, to, decide);
 }
 
-void Dispatcher::set_duty(const sla::Principal& who, const Requester& to, bool on_duty) {
+void Dispatcher::set_duty(const sla::Principal& who, const Requester& to, bool on_duty,
+                          sla::Millis now) {
   if (auto refused = sla::check_set_duty(who)) {
     refuse(who, to, *refused);
     return;
   }
-  const sla::Millis now = clock_.now();
   write(who, to, [this, on_duty, now](const sla::Principal& w, std::uint64_t rid) {
     return book_.set_duty({w.staff_id, rid}, w.zone_id, on_duty, now);
   });
@@ -367,28 +370,31 @@ void Dispatcher::get_incident(const sla::Principal& who, const Requester& to,
 
 void Dispatcher::list_incidents(const sla::Principal& who, const Requester& to,
                                 const v1::ListIncidents& list) {
-  // Only committed state: an incident with a commit in flight is listed as
-  // it was at its last commit (or not at all if its report is in flight).
-  std::vector<const sla::Incident*> open;
-  for (const auto& [id, live] : book_.incidents()) {
-    const sla::Incident* incident = &live;
-    if (auto pending = uncommitted_.find(id); pending != uncommitted_.end()) {
+  constexpr std::uint32_t kDefaultLimit = 200;
+  constexpr std::uint32_t kMaxLimit = 1000;
+  const std::uint32_t limit =
+      list.limit() == 0 ? kDefaultLimit : std::min(list.limit(), kMaxLimit);
+  v1::ServerMessage m;
+  auto* out = m.mutable_incidents();
+  const auto& open = book_.open_ids();
+  for (auto it = open.upper_bound(list.after_incident_id()); it != open.end(); ++it) {
+    // Only committed state: an incident with a commit in flight is listed as
+    // it was at its last commit (or not at all if its report is in flight).
+    const sla::Incident* incident = book_.find(*it);
+    if (auto pending = uncommitted_.find(*it); pending != uncommitted_.end()) {
       if (!pending->second.committed) {
         continue;
       }
       incident = &*pending->second.committed;
     }
-    if (!incident->open() || (!list.zone_id().empty() && incident->zone_id != list.zone_id())) {
+    if (!incident->open() || (!list.zone_id().empty() && incident->zone_id != list.zone_id()) ||
+        sla::check_read(who, *incident)) {
       continue;
     }
-    if (!sla::check_read(who, *incident)) {
-      open.push_back(incident);
+    if (static_cast<std::uint32_t>(out->incidents_size()) == limit) {
+      out->set_more(true);
+      break;
     }
-  }
-  std::sort(open.begin(), open.end(), [](auto* a, auto* b) { return a->id < b->id; });
-  v1::ServerMessage m;
-  auto* out = m.mutable_incidents();
-  for (const auto* incident : open) {
     *out->add_incidents() = sla::view_of(*incident);
   }
   reply(to, std::move(m));
@@ -461,6 +467,7 @@ void Dispatcher::next_page(std::uint64_t session_id, std::uint64_t generation, c
 void Dispatcher::commit(std::vector<v1::TimelineEvent> events,
                         std::function<void(const StoreError&)> on_durable) {
   const std::uint64_t batch = ++batches_submitted_;
+  ++batches_in_flight_;
   std::vector<Push> pushes;
   pushes.reserve(events.size());
   for (const auto& e : events) {
@@ -492,6 +499,7 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
                            const std::vector<Push>& pushes,
                            const std::function<void(const StoreError&)>& on_durable,
                            const StoreError& error) {
+  --batches_in_flight_;
   if (error) {
     if (batch > rolled_back_through_) {
       roll_back_uncommitted();
@@ -504,6 +512,8 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
   if (store_failing_) {
     store_failing_ = false;
     log::info("store.recovered");
+    timer_armed_for_.reset();  // drop the retry pause: deadlines fire on time again
+    arm_timer();
   }
   for (const auto& e : events) {
     committed_next_seq_ = std::max(committed_next_seq_, e.seq() + 1);
@@ -708,11 +718,11 @@ void Dispatcher::stream_to_subscribers(const v1::TimelineEvent& event) {
   }
 }
 
-void Dispatcher::tick() {
+void Dispatcher::tick(sla::Millis now) {
   if (stopped_ || !ready_) {
     return;
   }
-  auto events = book_.due(clock_.now());
+  auto events = book_.due(now);
   if (!events.empty()) {
     commit(std::move(events), nullptr);
   }
@@ -742,7 +752,7 @@ void Dispatcher::arm_timer() {
       return;  // re-armed or stopped
     }
     timer_armed_for_.reset();
-    tick();
+    tick(clock_.now());
   });
 }
 

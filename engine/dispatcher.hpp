@@ -41,8 +41,8 @@ class Dispatcher {
   void on_message(std::uint64_t session_id, v1::ClientMessage message, net::Encoding encoding);
 
   const sla::IncidentBook& book() const { return book_; }
-  // True while some applied event still waits for its commit.
-  bool has_uncommitted() const { return !uncommitted_.empty(); }
+  // True while some batch of events still waits for its commit's answer.
+  bool has_commits_in_flight() const { return batches_in_flight_ != 0; }
 
   // How many recent requests per staff member a retry is recognised for.
   static constexpr std::size_t kRememberedRequests = 256;
@@ -86,14 +86,15 @@ class Dispatcher {
   using Command = std::function<sla::Decision(const sla::Principal& who, std::uint64_t request_id)>;
 
   void hello(const Requester& to, const v1::Hello& hello);
-  void report(const sla::Principal& who, const Requester& to, const v1::Report& report);
+  void report(const sla::Principal& who, const Requester& to, const v1::Report& report,
+              sla::Millis now);
   // Discover/Respond/Resolve, zone calls and department answers: look the
   // incident up, check the permission, then decide and commit.
   void act_on_incident(const sla::Principal& who, const Requester& to, std::uint64_t incident_id,
                        std::optional<sla::CommandError> (*permission)(const sla::Principal&,
                                                                       const sla::Incident&),
                        const Command& decide);
-  void set_duty(const sla::Principal& who, const Requester& to, bool on_duty);
+  void set_duty(const sla::Principal& who, const Requester& to, bool on_duty, sla::Millis now);
   void get_incident(const sla::Principal& who, const Requester& to, std::uint64_t incident_id);
   void list_incidents(const sla::Principal& who, const Requester& to, const v1::ListIncidents& list);
   void subscribe(const sla::Principal& who, const Requester& to, std::uint64_t after_seq);
@@ -115,7 +116,7 @@ class Dispatcher {
   std::unordered_set<std::uint64_t> sessions_for(const std::vector<v1::Recipient>& recipients) const;
   void stream_to_subscribers(const v1::TimelineEvent& event);
 
-  void tick();
+  void tick(sla::Millis now);
   void arm_timer();
 
   void send_to(std::uint64_t session_id, const net::SharedMessage& message);
@@ -141,6 +142,7 @@ class Dispatcher {
   std::unordered_map<std::uint64_t, Uncommitted> uncommitted_;
   sla::DutyState committed_duty_;
   std::uint64_t batches_submitted_ = 0;
+  std::uint64_t batches_in_flight_ = 0;
   std::uint64_t rolled_back_through_ = 0;
   std::uint64_t committed_next_seq_ = 1;
   std::uint64_t committed_next_incident_id_ = 1;

@@ -74,16 +74,18 @@ void reject_leftovers(const Args& a) {
   }
 }
 
-std::size_t to_size(const std::string& s, const char* what) {
+// A whole number in [1, max]; anything else names the option.
+std::size_t to_size(const std::string& s, const char* what, std::size_t max) {
   try {
     std::size_t used = 0;
     auto v = std::stoull(s, &used);
-    if (used == s.size() && v > 0) {
+    if (used == s.size() && v > 0 && v <= max) {
       return v;
     }
   } catch (const std::exception&) {
   }
-  throw std::invalid_argument(std::string(what) + " must be a positive number, not '" + s + "'");
+  throw std::invalid_argument(std::string(what) + " must be a number from 1 to " +
+                              std::to_string(max) + ", not '" + s + "'");
 }
 
 // The demo roster's tokens are "demo-<staff id>": print the ones that match.
@@ -113,7 +115,7 @@ int serve(Args args) {
   }
   options.address = listen.substr(0, colon);
   const std::string port = listen.substr(colon + 1);
-  options.port = port == "0" ? 0 : static_cast<unsigned short>(to_size(port, "port"));
+  options.port = port == "0" ? 0 : static_cast<unsigned short>(to_size(port, "port", 65535));
   const std::string sync = take(args, "synchronous", "full");
   if (sync != "full" && sync != "normal") {
     throw std::invalid_argument("--synchronous is full or normal");
@@ -121,16 +123,17 @@ int serve(Args args) {
   options.synchronous_full = sync == "full";
   options.limits.max_frame_bytes =
       to_size(take(args, "max-frame-bytes", std::to_string(options.limits.max_frame_bytes)),
-              "--max-frame-bytes");
+              "--max-frame-bytes", options.limits.hard_frame_bytes);
   options.limits.max_send_queue_bytes = to_size(
       take(args, "max-send-queue-bytes", std::to_string(options.limits.max_send_queue_bytes)),
-      "--max-send-queue-bytes");
+      "--max-send-queue-bytes", std::size_t{1} << 30);
   options.limits.idle_timeout = std::chrono::seconds(to_size(
       take(args, "idle-timeout-s", std::to_string(options.limits.idle_timeout.count())),
-      "--idle-timeout-s"));
+      "--idle-timeout-s", 86400));
   const std::string max_db_mb = take(args, "max-db-mb", "");
   if (!max_db_mb.empty()) {
-    options.max_db_pages = static_cast<std::int64_t>(to_size(max_db_mb, "--max-db-mb") * 256);  // 4 KiB pages
+    // 4 KiB pages; at most 1 TiB.
+    options.max_db_pages = static_cast<std::int64_t>(to_size(max_db_mb, "--max-db-mb", 1 << 20) * 256);
   }
   const std::string level = take(args, "log-level", "info");
   log::set_min_level(level == "debug" ? log::Level::debug

@@ -75,7 +75,7 @@ void Server::finish_shutdown() {
   auto poll = std::make_shared<std::function<void()>>();
   *poll = [this, timer, phase_deadline, closing, poll]() mutable {
     const bool late = std::chrono::steady_clock::now() > phase_deadline;
-    if (!closing && (!dispatcher_->has_uncommitted() || late)) {
+    if (!closing && (!dispatcher_->has_commits_in_flight() || late)) {
       closing = true;
       phase_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
       for (auto& [id, weak] : context_->live) {

@@ -1,5 +1,7 @@
 #include "sla/incident.hpp"
 
+#include <optional>
+
 namespace zonecall::sla {
 
 v1::Stage stage_completed_by(v1::IncidentState state) {
@@ -12,6 +14,62 @@ v1::Stage stage_completed_by(v1::IncidentState state) {
       return v1::RESOLVE;
     default:
       return v1::STAGE_UNSPECIFIED;
+  }
+}
+
+std::optional<std::string> malformed(const v1::TimelineEvent& e) {
+  auto stage_ok = [](v1::Stage s) { return s >= v1::DISCOVER && s <= v1::RESOLVE; };
+  // Incident ids share a 64-bit deadline key with a 4-bit kind.
+  if (e.incident_id() >= (std::uint64_t{1} << 60)) {
+    return "incident id out of range";
+  }
+  const bool needs_incident = !e.has_duty();
+  if (needs_incident && e.incident_id() == 0) {
+    return "event without an incident";
+  }
+  switch (e.kind_case()) {
+    case v1::TimelineEvent::kReported:
+      if (!v1::Severity_IsValid(e.reported().severity())) {
+        return "severity out of range";
+      }
+      return std::nullopt;
+    case v1::TimelineEvent::kAdvanced: {
+      const auto to = e.advanced().to();
+      if (to < v1::DISCOVERED || to > v1::RESOLVED) {
+        return "state out of range";
+      }
+      for (const auto& met : e.advanced().met()) {
+        if (!stage_ok(met.stage())) {
+          return "stage out of range";
+        }
+      }
+      return std::nullopt;
+    }
+    case v1::TimelineEvent::kBreached:
+      return stage_ok(e.breached().stage()) ? std::nullopt
+                                            : std::optional<std::string>("stage out of range");
+    case v1::TimelineEvent::kEscalated: {
+      const auto& esc = e.escalated();
+      if (!v1::Rung_IsValid(esc.rung()) || esc.rung() == v1::RUNG_UNSPECIFIED) {
+        return "rung out of range";
+      }
+      if (esc.stage() != v1::STAGE_UNSPECIFIED && !stage_ok(esc.stage())) {
+        return "stage out of range";
+      }
+      if (esc.rung() == v1::NEAR_DEADLINE && !stage_ok(esc.stage())) {
+        return "a warning without its stage";
+      }
+      return std::nullopt;
+    }
+    case v1::TimelineEvent::kCallBreached:
+      if (e.call_breached().what() != v1::ACCEPT && e.call_breached().what() != v1::ON_SITE) {
+        return "call stage out of range";
+      }
+      return std::nullopt;
+    case v1::TimelineEvent::KIND_NOT_SET:
+      return "event of unknown kind";
+    default:
+      return std::nullopt;
   }
 }
 

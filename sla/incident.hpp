@@ -101,7 +101,12 @@ struct Incident {
 // The stage that reaching `state` completes: DISCOVERED completes DISCOVER.
 v1::Stage stage_completed_by(v1::IncidentState state);
 
+// Why a stored event cannot be folded (a field out of range: a corrupt or
+// forged row), or nothing when it is well formed.
+std::optional<std::string> malformed(const v1::TimelineEvent& event);
+
 // Folds one event into the incident. A `reported` event starts it afresh.
+// The event must be well formed (see malformed()).
 void apply_event(Incident& incident, const v1::TimelineEvent& event);
 
 // The client's view of an incident (without its timeline).

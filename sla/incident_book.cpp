@@ -218,6 +218,9 @@ Decision IncidentBook::advance(const CommandOrigin& origin, std::uint64_t incide
   if (incident == nullptr) {
     return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
   }
+  if (to < v1::DISCOVERED || to > v1::RESOLVED) {
+    return Decision::refuse(v1::BAD_REQUEST, "no such state");
+  }
   if (to <= incident->state) {
     return Decision::refuse(v1::INVALID_TRANSITION, "incident is already " +
                                                         state_name(incident->state) +
@@ -371,6 +374,7 @@ Decision IncidentBook::department_decline(const CommandOrigin& origin, std::uint
 }
 
 std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) {
+  last_due_at_ = std::max(last_due_at_, now);
   Draft draft(*this, CommandOrigin{kEngineActor, 0}, now);
   // Incidents changed earlier in this tick, so each decision sees the last.
   std::unordered_map<std::uint64_t, Incident> changed;
@@ -451,33 +455,39 @@ std::optional<Millis> IncidentBook::next_deadline() const {
   return next->due;
 }
 
-void IncidentBook::apply(const v1::TimelineEvent& event) {
+bool IncidentBook::apply(const v1::TimelineEvent& event) {
+  if (malformed(event)) {
+    return false;
+  }
   next_seq_ = std::max(next_seq_, event.seq() + 1);
   if (event.has_duty()) {
     duty_.apply(event.duty());
-    return;
+    return true;
   }
   if (event.has_reported()) {
     next_incident_id_ = std::max(next_incident_id_, event.incident_id() + 1);
     Incident& incident = incidents_[event.incident_id()];
     apply_event(incident, event);
     index_dedup(incident, true);
+    open_ids_.insert(incident.id);
     arm(incident);
-    return;
+    return true;
   }
   auto it = incidents_.find(event.incident_id());
   if (it == incidents_.end()) {
-    return;  // an event for an incident we never saw reported: ignored
+    return true;  // an event for an incident never reported: nothing to fold into
   }
   Incident& incident = it->second;
   const bool was_open = incident.open();
   apply_event(incident, event);
   if (was_open && !incident.open()) {
     index_dedup(incident, false);
+    open_ids_.erase(incident.id);
   }
   if (event.has_call_raised() || event.has_call_accepted()) {
     arm(incident);
   }
+  return true;
 }
 
 const Incident* IncidentBook::find(std::uint64_t incident_id) const {
@@ -485,12 +495,14 @@ const Incident* IncidentBook::find(std::uint64_t incident_id) const {
   return it == incidents_.end() ? nullptr : &it->second;
 }
 
-void IncidentBook::arm(const Incident& incident) {
+void IncidentBook::arm(const Incident& incident, std::optional<Millis> popped_before) {
   if (!incident.open()) {
     return;
   }
   auto put = [&](Millis due, std::uint8_t kind) {
-    deadlines_.arm(Deadline{due, incident.id, kind});
+    if (!popped_before || due < *popped_before) {
+      deadlines_.arm(Deadline{due, incident.id, kind});
+    }
   };
   for (v1::Stage s : kStages) {
     const StageClock& clock = incident.stage(s);
@@ -527,6 +539,7 @@ void IncidentBook::restore(std::uint64_t incident_id, const std::optional<Incide
   if (auto it = incidents_.find(incident_id); it != incidents_.end()) {
     index_dedup(it->second, false);
   }
+  open_ids_.erase(incident_id);
   if (!before) {
     incidents_.erase(incident_id);
     return;
@@ -534,9 +547,14 @@ void IncidentBook::restore(std::uint64_t incident_id, const std::optional<Incide
   Incident& incident = incidents_[incident_id];
   incident = *before;
   index_dedup(incident, true);
-  // Deadlines popped for the undone events must fire again. A duplicate
-  // entry is harmless: due() skips it.
-  arm(incident);
+  if (incident.open()) {
+    open_ids_.insert(incident_id);
+  }
+  // Deadlines that ticks popped for the undone events must fire again; the
+  // later ones are still queued. (A duplicate entry would be harmless: due()
+  // skips it; re-arming only the popped ones keeps a long outage from
+  // growing the queue.)
+  arm(incident, last_due_at_);
 }
 
 void IncidentBook::rewind(std::uint64_t next_seq, std::uint64_t next_incident_id) {

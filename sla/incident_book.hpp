@@ -10,6 +10,7 @@
 // recovery and the audit replay all drive this same class.
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -55,10 +56,14 @@ class IncidentBook {
   std::vector<v1::TimelineEvent> due(Millis now);
   std::optional<Millis> next_deadline() const;
 
-  void apply(const v1::TimelineEvent& event);
+  // Folds an event in. A malformed event (see sla::malformed) is refused
+  // and leaves everything as it was: the caller reports it.
+  bool apply(const v1::TimelineEvent& event);
 
   const Incident* find(std::uint64_t incident_id) const;
   const std::unordered_map<std::uint64_t, Incident>& incidents() const { return incidents_; }
+  // The open (unresolved) incidents' ids, in order.
+  const std::set<std::uint64_t>& open_ids() const { return open_ids_; }
   const DutyState& duty() const { return duty_; }
   std::uint64_t next_seq() const { return next_seq_; }
   std::uint64_t next_incident_id() const { return next_incident_id_; }
@@ -82,15 +87,19 @@ class IncidentBook {
   };
 
   class Draft;
-  void arm(const Incident& incident);
+  // Arms the incident's pending deadlines; with `popped_before`, only those
+  // due before it (the ones earlier ticks took off the queue).
+  void arm(const Incident& incident, std::optional<Millis> popped_before = std::nullopt);
   void index_dedup(const Incident& incident, bool add);
   void decide_due(Draft& draft, Incident& incident, const Deadline& deadline, Millis now) const;
 
   const PolicyHistory* policies_;
   std::unordered_map<std::uint64_t, Incident> incidents_;
+  std::set<std::uint64_t> open_ids_;
   std::unordered_map<std::string, std::uint64_t> open_by_dedup_;  // zone + key -> open incident
   DutyState duty_;
   DeadlineQueue deadlines_;
+  Millis last_due_at_ = 0;  // the latest `now` due() ran at
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_incident_id_ = 1;
 };

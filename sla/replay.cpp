@@ -54,6 +54,10 @@ void Replayer::flush_missing(const std::string& where) {
 
 void Replayer::feed(const v1::TimelineEvent& recorded) {
   ++events_checked_;
+  if (auto why = malformed(recorded)) {
+    note(recorded, "malformed event (" + *why + "): " + describe(recorded));
+    return;
+  }
   // A command event never belongs to the group before it: what that group
   // still expected is missing.
   if (!expected_.empty() && is_command_event(recorded) &&

@@ -25,6 +25,20 @@ Decoded decode_client(std::string_view frame, Encoding encoding) {
   if (out.message.body_case() == v1::ClientMessage::BODY_NOT_SET) {
     // A body field this server does not know parses as an unknown field.
     out.error = sla::CommandError{v1::BAD_REQUEST, "unknown or missing message type"};
+    return out;
+  }
+  // Free text is bounded, so no single incident can bloat every listing.
+  const auto* body_field = out.message.GetDescriptor()->FindFieldByNumber(out.message.body_case());
+  const auto& body = out.message.GetReflection()->GetMessage(out.message, body_field);
+  const auto* type = body.GetDescriptor();
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (field->type() == google::protobuf::FieldDescriptor::TYPE_STRING && !field->is_repeated() &&
+        body.GetReflection()->GetString(body, field).size() > kMaxTextBytes) {
+      out.error = sla::CommandError{v1::BAD_REQUEST, field->full_name() + " is longer than " +
+                                                         std::to_string(kMaxTextBytes) + " bytes"};
+      return out;
+    }
   }
   return out;
 }

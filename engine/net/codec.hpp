@@ -13,6 +13,9 @@ namespace zonecall::net {
 
 enum class Encoding { binary, json };
 
+// The longest text any request field may hold (a note, a location, ...).
+constexpr std::size_t kMaxTextBytes = 2048;
+
 // Parses one client frame; a malformed frame or unknown message is a
 // BAD_REQUEST with the parser's reason.
 struct Decoded {

@@ -5,7 +5,7 @@
 namespace zonecall::net {
 
 Listener::Listener(asio::io_context& io, const tcp::endpoint& endpoint, SessionContext& context)
-    : io_(io), acceptor_(io), context_(context) {
+    : io_(io), acceptor_(io), pause_(io), context_(context) {
   acceptor_.open(endpoint.protocol());
   acceptor_.set_option(asio::socket_base::reuse_address(true));
   acceptor_.bind(endpoint);
@@ -18,22 +18,28 @@ void Listener::run() { accept(); }
 void Listener::stop() {
   beast::error_code ec;
   acceptor_.close(ec);
+  pause_.cancel();
 }
 
 void Listener::accept() {
   acceptor_.async_accept(io_, [self = shared_from_this()](beast::error_code ec, tcp::socket socket) {
+    if (!self->acceptor_.is_open()) {
+      return;  // stopped; a connection accepted just before is dropped
+    }
     if (ec) {
-      if (ec == asio::error::operation_aborted) {
-        return;  // stopped
-      }
-      // Out of descriptors and the like: keep accepting, others may close.
+      // Out of descriptors and the like: pause rather than spin, then go on
+      // accepting once others have closed.
       log::warn("listener.accept_failed", {{"error", ec.message()}});
-    } else {
-      std::make_shared<HttpSession>(std::move(socket), self->context_)->run();
+      self->pause_.expires_after(std::chrono::milliseconds(100));
+      self->pause_.async_wait([self](beast::error_code wait_ec) {
+        if (!wait_ec && self->acceptor_.is_open()) {
+          self->accept();
+        }
+      });
+      return;
     }
-    if (self->acceptor_.is_open()) {
-      self->accept();
-    }
+    std::make_shared<HttpSession>(std::move(socket), self->context_)->run();
+    self->accept();
   });
 }
 

@@ -1,5 +1,7 @@
 #pragma once
 // Accepts TCP connections and hands each to an HttpSession.
+#include <boost/asio/steady_timer.hpp>
+
 #include <memory>
 
 #include "engine/net/beast.hpp"
@@ -20,6 +22,7 @@ class Listener : public std::enable_shared_from_this<Listener> {
 
   asio::io_context& io_;
   tcp::acceptor acceptor_;
+  asio::steady_timer pause_;  // after an accept error (e.g. out of descriptors)
   SessionContext& context_;
   unsigned short port_ = 0;
 };

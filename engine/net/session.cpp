@@ -175,7 +175,9 @@ void WebSocketSession::send(const SharedMessage& message, std::optional<Encoding
   }
   const Encoding encoding = reply_encoding.value_or(encoding_);
   auto bytes = message.bytes(encoding);
-  if (queued_bytes_ + bytes->size() > context_.limits.max_send_queue_bytes) {
+  // A single large message may go out on an empty queue; only a backlog
+  // beyond the limit means the client is too slow.
+  if (!queue_.empty() && queued_bytes_ + bytes->size() > context_.limits.max_send_queue_bytes) {
     // Too slow a reader must not hold up anyone else; it resumes later.
     log::warn("ws.send_queue_overflow", {{"session", std::to_string(id_)},
                                          {"queued_bytes", std::to_string(queued_bytes_)}});

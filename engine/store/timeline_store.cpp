@@ -98,9 +98,33 @@ class SqliteTimelineStore::Writer {
       tx.commit();
     } catch (...) {
       insert_->reset();
+      const std::uint64_t seq_after = next_seq_;
       next_seq_ = seq_before;
       last_hash_ = hash_before;
+      // COMMIT can report an error (say, from the WAL fsync) after the
+      // commit record was written. Then the batch is in the file: say so,
+      // or a later batch would reuse its seqs.
+      if (seq_after > seq_before && landed(seq_after - 1)) {
+        log::warn("store.commit_landed_despite_error", {{"seq", std::to_string(seq_after - 1)}});
+        return;
+      }
       throw;
+    }
+  }
+
+  // Whether the file holds `seq` (and takes the chain up to it if so).
+  bool landed(std::uint64_t seq) noexcept {
+    try {
+      sqlite::Statement q(db_, "SELECT hash FROM timeline WHERE seq = ?");
+      q.bind(1, static_cast<std::int64_t>(seq));
+      if (!q.step()) {
+        return false;
+      }
+      last_hash_ = std::string(q.column_blob(0));
+      next_seq_ = seq + 1;
+      return true;
+    } catch (...) {
+      return false;
     }
   }
 

@@ -83,6 +83,20 @@ TEST_CASE("engine: bad frames get typed errors and the connection keeps working"
   CHECK(push->alert().reason() == v1::NEW);
 }
 
+TEST_CASE("engine: a text field beyond its limit is a BAD_REQUEST naming the field") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));  // default 64 KiB frames
+  WsClient json(server.port(), WsClient::Mode::json);
+  json.hello("demo-command");
+  json.send_raw(R"({"requestId": "5", "report": {"zoneId": "Z1", "category": "noise", "description": ")" +
+                    std::string(3000, 'x') + R"("}})",
+                true);
+  auto e = error_of(json);
+  CHECK(e.code() == v1::BAD_REQUEST);
+  CHECK(e.message().find("description") != std::string::npos);
+  CHECK(count_rows(dir.file("zonecall.db")) == 0);
+}
+
 TEST_CASE("engine: repeated abuse closes the connection with policy_error") {
   TempDir dir;
   RunningServer server(small_limits(dir.file("zonecall.db")));

@@ -90,6 +90,36 @@ TEST_CASE("cli: hash-token prints the SHA-256 the config stores") {
   CHECK(run.output == "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824\n");
 }
 
+TEST_CASE("cli: a forged, malformed row stops replay and serve with its seq, not a crash") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  {
+    RunningServer server(db);
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    grid.request(report_msg("Z1", "sanitation"));
+  }
+  const auto next = count_rows(db) + 1;
+  {
+    v1::TimelineEvent forged;
+    forged.set_seq(static_cast<std::uint64_t>(next));
+    forged.set_incident_id(1);
+    forged.mutable_breached()->set_stage(static_cast<v1::Stage>(200000000));
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    sqlite::Statement insert(file, "INSERT INTO timeline VALUES(?, 1, 12, 0, 'engine', ?, x'00')");
+    insert.bind(1, next).bind_blob(2, forged.SerializeAsString());
+    insert.step();
+  }
+  auto replay = zonecall_cli("replay --db " + db);
+  INFO(replay.output);
+  CHECK(replay.exit_code == 1);
+  CHECK(replay.output.find("malformed") != std::string::npos);
+  auto serve = zonecall_cli("serve --listen 127.0.0.1:0 --db " + db);
+  INFO(serve.output);
+  CHECK(serve.exit_code == 1);
+  CHECK(serve.output.find("corrupt at seq " + std::to_string(next)) != std::string::npos);
+}
+
 TEST_CASE("cli: serve refuses a corrupt database and bad options") {
   TempDir dir;
   const auto db = dir.file("junk.db");
@@ -100,6 +130,9 @@ TEST_CASE("cli: serve refuses a corrupt database and bad options") {
 
   auto bad = zonecall_cli("serve --listen nowhere");
   CHECK(bad.exit_code == 2);
+  auto port = zonecall_cli("serve --listen 127.0.0.1:70000");
+  CHECK(port.exit_code == 2);
+  CHECK(port.output.find("65535") != std::string::npos);
   auto unknown = zonecall_cli("serve --colour red");
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.output.find("--colour") != std::string::npos);

@@ -297,3 +297,28 @@ TEST_CASE("engine: a listing shows an incident only once its report is committed
     CHECK(listing->incidents().incidents(0).incident_id() == ack->ack().incident_id());
   }
 }
+
+TEST_CASE("engine: open incidents are listed in pages") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient command(server.port());
+  command.hello("demo-command");
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 5; ++i) {
+    ids.push_back(command.request(report_msg("Z2", "sanitation")).ack().incident_id());
+  }
+  command.request(resolve_msg(ids[1]));  // resolved: not listed
+  auto page = list_msg("Z2");
+  page.mutable_list_incidents()->set_limit(2);
+  auto first = command.request(page).incidents();
+  REQUIRE(first.incidents_size() == 2);
+  CHECK(first.incidents(0).incident_id() == ids[0]);
+  CHECK(first.incidents(1).incident_id() == ids[2]);
+  CHECK(first.more());
+  page.mutable_list_incidents()->set_after_incident_id(ids[2]);
+  auto second = command.request(page).incidents();
+  REQUIRE(second.incidents_size() == 2);
+  CHECK(second.incidents(1).incident_id() == ids[4]);
+  CHECK_FALSE(second.more());
+  CHECK(command.request(list_msg("Z3")).incidents().incidents_size() == 0);
+}

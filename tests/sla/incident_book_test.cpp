@@ -172,8 +172,8 @@ TEST_CASE("illegal transitions are typed errors and produce no events") {
   REQUIRE_FALSE(repeat.ok());
   CHECK(repeat.error->code == v1::INVALID_TRANSITION);
 
-  auto to_reported = h.advance(id, v1::REPORTED);
-  CHECK(to_reported.error->code == v1::INVALID_TRANSITION);
+  auto to_reported = h.advance(id, v1::REPORTED);  // not a target a client can name
+  CHECK(to_reported.error->code == v1::BAD_REQUEST);
 
   auto missing = h.advance(id + 100, v1::DISCOVERED);
   REQUIRE_FALSE(missing.ok());

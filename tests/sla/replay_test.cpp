@@ -169,3 +169,43 @@ TEST_CASE("replay names tampering") {
     CHECK(r.discrepancies()[0].what.find("policy version") != std::string::npos);
   }
 }
+
+TEST_CASE("replay and the fold refuse malformed events instead of crashing") {
+  auto h = recorded_day();
+  std::vector<v1::TimelineEvent> forged;
+  auto stage = h.timeline[0];
+  stage.Clear();
+  stage.set_seq(h.timeline.back().seq() + 1);
+  stage.set_incident_id(h.timeline[0].incident_id());
+  stage.mutable_breached()->set_stage(static_cast<v1::Stage>(200000000));
+  forged.push_back(stage);
+  auto zero = stage;
+  zero.mutable_breached()->set_stage(v1::STAGE_UNSPECIFIED);
+  forged.push_back(zero);
+  auto state = stage;
+  state.mutable_advanced()->set_to(static_cast<v1::IncidentState>(99));
+  forged.push_back(state);
+  auto big_id = stage;
+  big_id.set_incident_id(std::uint64_t{1} << 62);
+  big_id.mutable_breached()->set_stage(v1::DISCOVER);
+  forged.push_back(big_id);
+  auto nothing = stage;
+  nothing.clear_breached();
+  forged.push_back(nothing);
+
+  for (const auto& bad : forged) {
+    INFO(bad.ShortDebugString());
+    CHECK(sla::malformed(bad));
+    auto book_before = h.book.incidents();
+    CHECK_FALSE(h.book.apply(bad));
+    CHECK(h.book.incidents() == book_before);
+    auto timeline = h.timeline;
+    timeline.push_back(bad);
+    auto r = replay(h, timeline);
+    REQUIRE(r.discrepancies().size() == 1);
+    CHECK(r.discrepancies()[0].what.find("malformed") != std::string::npos);
+  }
+  for (const auto& good : h.timeline) {
+    CHECK_FALSE(sla::malformed(good));
+  }
+}
