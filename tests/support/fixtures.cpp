@@ -3,6 +3,7 @@
 #include <random>
 
 #include "engine/store/sqlite.hpp"
+#include "engine/token.hpp"
 #include "engine/store/timeline_reader.hpp"
 
 namespace zonecall::testing {
@@ -28,6 +29,18 @@ v1::Config test_config() {
   drill->mutable_budgets()->set_discover_ms(kDrillDiscoverMs);
   drill->mutable_budgets()->set_respond_ms(2 * kDrillDiscoverMs);
   drill->mutable_budgets()->set_resolve_ms(3 * kDrillDiscoverMs);
+  // A department whose limits a test can watch pass.
+  auto* desk = config.add_departments();
+  desk->set_id("drill-desk");
+  desk->set_name("test department with short limits");
+  desk->set_accept_limit_ms(kDrillAcceptMs);
+  desk->set_on_site_limit_ms(2 * kDrillAcceptMs);
+  auto* member = config.add_staff();
+  member->set_id("dept-drill-desk");
+  member->set_name("drill desk member");
+  member->set_role(v1::DEPARTMENT);
+  member->set_department_id("drill-desk");
+  member->set_token_sha256(sha256_hex("demo-dept-drill-desk"));
   return config;
 }
 

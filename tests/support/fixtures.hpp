@@ -25,9 +25,12 @@ class TempDir {
 };
 
 // The Jincheng default plus a "drill" category whose clocks are short
-// enough for a test to see a deadline pass: 300 ms / 600 ms / 900 ms.
+// enough for a test to see a deadline pass (300 ms / 600 ms / 900 ms), and
+// a "drill-desk" department (token demo-dept-drill-desk) that must accept
+// within 300 ms and be on site 600 ms after that.
 v1::Config test_config();
 constexpr std::int64_t kDrillDiscoverMs = 300;
+constexpr std::int64_t kDrillAcceptMs = 300;
 
 // Port 0, the test config, and the given database file.
 ServerOptions options_for(const std::string& db_path);
