@@ -142,8 +142,10 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
       const v1::IncidentState state = discover  ? v1::DISCOVERED
                                       : respond ? v1::RESPONDING
                                                 : v1::RESOLVED;
+      const v1::Outcome outcome = message.has_resolve() ? message.resolve().outcome()
+                                                        : v1::OUTCOME_UNSPECIFIED;
       return act_on_incident(who, to, id, sla::check_act, [=, this](const auto&, auto rid) {
-        return book_.advance(origin(rid), id, state, note, now);
+        return book_.advance(origin(rid), id, state, note, now, outcome);
       });
     }
     case v1::ClientMessage::kZoneCall: {
@@ -174,6 +176,26 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
                                                                w.department_id, decline.reason(),
                                                                now);
                              });
+    }
+    case v1::ClientMessage::kFeedback: {
+      const auto f = message.feedback();
+      return act_on_incident(who, to, f.incident_id(), sla::check_feedback,
+                             [=, this](const auto&, auto rid) {
+                               return book_.feedback(origin(rid), f.incident_id(), f.satisfied(),
+                                                     f.score(), f.comment(), now);
+                             });
+    }
+    case v1::ClientMessage::kVisit: {
+      const auto v = message.visit();
+      if (!roster_.has_zone(v.zone_id())) {
+        return reply_error(to, v1::NOT_FOUND, "unknown zone '" + v.zone_id() + "'");
+      }
+      if (auto refused = sla::check_visit(who, v.zone_id())) {
+        return refuse(who, to, *refused);
+      }
+      return write(who, to, [=, this](const auto&, auto rid) {
+        return book_.visit(origin(rid), v.zone_id(), v.household_ref(), v.note(), now);
+      });
     }
     case v1::ClientMessage::kSetDuty:
       return set_duty(who, to, message.set_duty().on_duty(), now);

@@ -23,7 +23,7 @@ std::optional<std::string> malformed(const v1::TimelineEvent& e) {
   if (e.incident_id() >= (std::uint64_t{1} << 60)) {
     return "incident id out of range";
   }
-  const bool needs_incident = !e.has_duty();
+  const bool needs_incident = !e.has_duty() && !e.has_visit();
   if (needs_incident && e.incident_id() == 0) {
     return "event without an incident";
   }
@@ -66,6 +66,11 @@ std::optional<std::string> malformed(const v1::TimelineEvent& e) {
         return "call stage out of range";
       }
       return std::nullopt;
+    case v1::TimelineEvent::kFeedback:
+      if (e.feedback().score() < 1 || e.feedback().score() > 5) {
+        return "feedback score out of range";
+      }
+      return std::nullopt;
     case v1::TimelineEvent::KIND_NOT_SET:
       return "event of unknown kind";
     default:
@@ -104,6 +109,11 @@ void apply_event(Incident& incident, const v1::TimelineEvent& event) {
       incident.handler_id = event.actor_id();
       for (const auto& met : event.advanced().met()) {
         incident.stage(met.stage()).met_at = event.at_ms();
+        incident.stage(met.stage()).met_by = event.actor_id();
+      }
+      if (incident.state == v1::RESOLVED) {
+        incident.outcome = event.advanced().outcome();
+        incident.resolved_at = event.at_ms();
       }
       return;
     case v1::TimelineEvent::kBreached:
@@ -129,6 +139,10 @@ void apply_event(Incident& incident, const v1::TimelineEvent& event) {
     }
     case v1::TimelineEvent::kAttached:
       ++incident.attached_reports;
+      return;
+    case v1::TimelineEvent::kFeedback:
+      incident.feedback =
+          Feedback{event.feedback().satisfied(), event.feedback().score(), event.feedback().comment()};
       return;
     case v1::TimelineEvent::kCallRaised: {
       const auto& r = event.call_raised();

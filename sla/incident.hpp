@@ -19,6 +19,7 @@ struct StageClock {
   Millis deadline = 0;
   Millis warn_at = 0;  // NEAR_DEADLINE time; 0: no warning
   std::optional<Millis> met_at;
+  std::string met_by;  // the staff member whose step met it
   bool breached = false;
 
   bool met() const { return met_at.has_value(); }
@@ -46,6 +47,14 @@ struct CallState {
   bool operator==(const CallState&) const = default;
 };
 
+// A resident's rating (满意率), given once after resolution.
+struct Feedback {
+  bool satisfied = false;
+  std::uint32_t score = 0;
+  std::string comment;
+  bool operator==(const Feedback&) const = default;
+};
+
 struct Incident {
   std::uint64_t id = 0;
   std::string zone_id;
@@ -67,6 +76,9 @@ struct Incident {
   std::string handler_id;            // the staff member who last moved it forward
   std::string holder;                // the department holding it; empty: the zone
   std::uint32_t attached_reports = 0;  // duplicate reports attached by dedup_key
+  v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;  // recorded at resolution
+  std::optional<Feedback> feedback;               // once, after resolution
+  Millis resolved_at = 0;
 
   bool fired(v1::Rung rung) const { return (rungs_fired >> rung) & 1u; }
   bool warned(v1::Stage s) const { return (warned_stages >> stage_index(s)) & 1u; }

@@ -213,7 +213,8 @@ Decision IncidentBook::report(const CommandOrigin& origin, const v1::Report& rep
 }
 
 Decision IncidentBook::advance(const CommandOrigin& origin, std::uint64_t incident_id,
-                               v1::IncidentState to, const std::string& note, Millis now) const {
+                               v1::IncidentState to, const std::string& note, Millis now,
+                               v1::Outcome outcome) const {
   const Incident* incident = find(incident_id);
   if (incident == nullptr) {
     return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
@@ -228,9 +229,13 @@ Decision IncidentBook::advance(const CommandOrigin& origin, std::uint64_t incide
   }
   Draft draft(*this, origin, now);
   v1::TimelineEvent e = draft.event(incident_id);
+  if (!v1::Outcome_IsValid(outcome) || (outcome != v1::OUTCOME_UNSPECIFIED && to != v1::RESOLVED)) {
+    return Decision::refuse(v1::BAD_REQUEST, "an outcome belongs to a resolution");
+  }
   auto* a = e.mutable_advanced();
   a->set_to(to);
   a->set_note(note);
+  a->set_outcome(outcome);
   // A skip forward meets every stage it passes over, all now.
   for (int s = incident->state + 1; s <= to; ++s) {
     const v1::Stage stage = stage_completed_by(static_cast<v1::IncidentState>(s));
@@ -240,6 +245,48 @@ Decision IncidentBook::advance(const CommandOrigin& origin, std::uint64_t incide
     met->set_deadline_ms(clock.deadline);
     met->set_late_by_ms(std::max<Millis>(0, now - clock.deadline));
   }
+  draft.push(std::move(e), nullptr);
+  return draft.finish();
+}
+
+Decision IncidentBook::feedback(const CommandOrigin& origin, std::uint64_t incident_id,
+                                bool satisfied, std::uint32_t score, const std::string& comment,
+                                Millis now) const {
+  const Incident* incident = find(incident_id);
+  if (incident == nullptr) {
+    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
+  }
+  if (score < 1 || score > 5) {
+    return Decision::refuse(v1::BAD_REQUEST, "a score is 1 to 5");
+  }
+  if (incident->open()) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "feedback comes after resolution");
+  }
+  if (incident->feedback) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "feedback was already given");
+  }
+  Draft draft(*this, origin, now);
+  v1::TimelineEvent e = draft.event(incident_id);
+  auto* f = e.mutable_feedback();
+  f->set_satisfied(satisfied);
+  f->set_score(score);
+  f->set_comment(comment);
+  draft.push(std::move(e), nullptr);
+  return draft.finish();
+}
+
+Decision IncidentBook::visit(const CommandOrigin& origin, const std::string& zone_id,
+                             const std::string& household_ref, const std::string& note,
+                             Millis now) const {
+  if (household_ref.empty()) {
+    return Decision::refuse(v1::BAD_REQUEST, "a visit names the household");
+  }
+  Draft draft(*this, origin, now);
+  v1::TimelineEvent e = draft.event(0);
+  auto* v = e.mutable_visit();
+  v->set_zone_id(zone_id);
+  v->set_household_ref(household_ref);
+  v->set_note(note);
   draft.push(std::move(e), nullptr);
   return draft.finish();
 }
@@ -463,6 +510,9 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
   if (event.has_duty()) {
     duty_.apply(event.duty());
     return true;
+  }
+  if (event.has_visit()) {
+    return true;  // visits change no state; the assessment counts them
   }
   if (event.has_reported()) {
     next_incident_id_ = std::max(next_incident_id_, event.incident_id() + 1);

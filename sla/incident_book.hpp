@@ -37,7 +37,12 @@ class IncidentBook {
 
   Decision report(const CommandOrigin& origin, const v1::Report& report, Millis now) const;
   Decision advance(const CommandOrigin& origin, std::uint64_t incident_id, v1::IncidentState to,
-                   const std::string& note, Millis now) const;
+                   const std::string& note, Millis now,
+                   v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED) const;
+  Decision feedback(const CommandOrigin& origin, std::uint64_t incident_id, bool satisfied,
+                    std::uint32_t score, const std::string& comment, Millis now) const;
+  Decision visit(const CommandOrigin& origin, const std::string& zone_id,
+                 const std::string& household_ref, const std::string& note, Millis now) const;
   Decision set_duty(const CommandOrigin& origin, const std::string& zone_id, bool on_duty,
                     Millis now) const;
   Decision zone_call(const CommandOrigin& origin, std::uint64_t incident_id,

@@ -89,13 +89,27 @@ std::optional<CommandError> check_set_duty(const Principal& who) {
   return forbidden(who, "go on duty: duty is for zone staff");
 }
 
+std::optional<CommandError> check_feedback(const Principal& who, const Incident& incident) {
+  if (who.role == v1::COMMUNITY_COMMAND || who.staff_id == incident.reporter_id) {
+    return std::nullopt;
+  }
+  return forbidden(who, "give feedback on " + incident_name(incident));
+}
+
+std::optional<CommandError> check_visit(const Principal& who, std::string_view zone_id) {
+  if (who.role == v1::COMMUNITY_COMMAND || (is_zone_role(who.role) && who.zone_id == zone_id)) {
+    return std::nullopt;
+  }
+  return forbidden(who, "record a visit in zone " + std::string(zone_id));
+}
+
 bool may_see_event(const Principal& who, const v1::TimelineEvent& event, const Incident* incident) {
   if (incident != nullptr) {
     return !check_read(who, *incident);
   }
-  if (event.has_duty()) {
-    return reads_everything(who.role) ||
-           (is_zone_role(who.role) && who.zone_id == event.duty().zone_id());
+  if (event.has_duty() || event.has_visit()) {
+    const auto& zone = event.has_duty() ? event.duty().zone_id() : event.visit().zone_id();
+    return reads_everything(who.role) || (is_zone_role(who.role) && who.zone_id == zone);
   }
   return reads_everything(who.role);
 }

@@ -10,6 +10,8 @@
 //   auditor           read everything, write nothing
 //   street office     read everything, write nothing (receives escalations)
 //   reporter          report anywhere, read its own reports
+//   feedback          the incident's reporter, or community command
+//   household visits  zone staff in their zone, or community command
 #include <optional>
 #include <string>
 #include <string_view>
@@ -43,6 +45,10 @@ std::optional<CommandError> check_call(const Principal& who, const Incident& inc
 std::optional<CommandError> check_department(const Principal& who, const Incident& incident);
 std::optional<CommandError> check_read(const Principal& who, const Incident& incident);
 std::optional<CommandError> check_set_duty(const Principal& who);
+// Rate a resolved incident: its reporter, or community command.
+std::optional<CommandError> check_feedback(const Principal& who, const Incident& incident);
+// Record a household visit in a zone: that zone's staff, or community command.
+std::optional<CommandError> check_visit(const Principal& who, std::string_view zone_id);
 
 // Whether a subscriber may see a timeline event. `incident` is the event's
 // incident (null for events about no incident, such as duty changes).

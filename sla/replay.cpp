@@ -136,7 +136,14 @@ Decision Replayer::decide_command(const v1::TimelineEvent& e) {
       return book_.report(origin, command, now);
     }
     case v1::TimelineEvent::kAdvanced:
-      return book_.advance(origin, id, e.advanced().to(), e.advanced().note(), now);
+      return book_.advance(origin, id, e.advanced().to(), e.advanced().note(), now,
+                           e.advanced().outcome());
+    case v1::TimelineEvent::kFeedback:
+      return book_.feedback(origin, id, e.feedback().satisfied(), e.feedback().score(),
+                            e.feedback().comment(), now);
+    case v1::TimelineEvent::kVisit:
+      return book_.visit(origin, e.visit().zone_id(), e.visit().household_ref(), e.visit().note(),
+                         now);
     case v1::TimelineEvent::kDuty:
       return book_.set_duty(origin, e.duty().zone_id(), e.duty().on_duty(), now);
     case v1::TimelineEvent::kCallRaised:

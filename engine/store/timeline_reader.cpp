@@ -24,6 +24,28 @@ void TimelineReader::for_each_event(const std::function<void(const v1::TimelineE
   read_all_events(db_, each);
 }
 
+void TimelineReader::for_each_row(
+    const std::function<void(std::uint64_t, std::string_view, std::string_view)>& each) {
+  sqlite::Statement all(db_, "SELECT seq, payload, hash FROM timeline ORDER BY seq");
+  while (all.step()) {
+    each(static_cast<std::uint64_t>(all.column_int64(0)), all.column_blob(1), all.column_blob(2));
+  }
+}
+
+std::vector<v1::TimelineEvent> TimelineReader::incident_events(std::uint64_t incident_id) {
+  std::vector<v1::TimelineEvent> out;
+  sqlite::Statement q(db_, "SELECT payload FROM timeline WHERE incident_id = ? ORDER BY seq");
+  q.bind(1, static_cast<std::int64_t>(incident_id));
+  while (q.step()) {
+    const auto bytes = q.column_blob(0);
+    if (!out.emplace_back().ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      throw sqlite::Error(SQLITE_CORRUPT, "a row of incident " + std::to_string(incident_id) +
+                                              " holds no readable event");
+    }
+  }
+  return out;
+}
+
 std::map<std::uint32_t, std::string> TimelineReader::policy_versions() {
   return read_policy_versions(db_);
 }

@@ -5,6 +5,8 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
+#include <vector>
 
 #include "engine/store/sqlite.hpp"
 #include "zonecall/v1/timeline.pb.h"
@@ -22,6 +24,11 @@ class TimelineReader {
  public:
   explicit TimelineReader(const std::string& path);
   void for_each_event(const std::function<void(const v1::TimelineEvent&)>& each);
+  // Every row as stored, in seq order, unparsed: for the hash-chain check.
+  void for_each_row(
+      const std::function<void(std::uint64_t seq, std::string_view payload, std::string_view hash)>& each);
+  // One incident's events in seq order.
+  std::vector<v1::TimelineEvent> incident_events(std::uint64_t incident_id);
   // Every policy version the engine has run with: version -> fingerprint.
   std::map<std::uint32_t, std::string> policy_versions();
 

@@ -1,0 +1,304 @@
+// Text, JSON and CSV renderings of an audit report, and one incident's story.
+#include <google/protobuf/util/json_util.h>
+
+#include <cstdio>
+#include <sstream>
+
+#include "engine/audit/audit.hpp"
+#include "engine/store/timeline_reader.hpp"
+#include "sla/incident.hpp"
+
+namespace zonecall::audit {
+
+namespace pb = google::protobuf;
+
+namespace {
+std::string percent(double rate) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f%%", 100.0 * rate);
+  return buf;
+}
+
+std::string pad(const std::string& s, std::size_t width) {
+  // Width in characters, not bytes: names are often Chinese.
+  std::size_t chars = 0;
+  for (unsigned char c : s) {
+    chars += (c & 0xC0) != 0x80 ? 1 : 0;
+  }
+  return s + std::string(width > chars ? width - chars : 1, ' ');
+}
+
+const v1::StageFigures* stage_of(const v1::ScopeFigures& scope, v1::Stage stage) {
+  for (const auto& s : scope.stages()) {
+    if (s.stage() == stage) {
+      return &s;
+    }
+  }
+  return nullptr;
+}
+
+std::string stage_cell(const v1::ScopeFigures& scope, v1::Stage stage) {
+  const auto* s = stage_of(scope, stage);
+  if (s == nullptr || s->decided() == 0) {
+    return "-";
+  }
+  return percent(s->compliance()) + " p90 " + format_duration(s->p90_ms());
+}
+
+std::string optional_rate(bool has, double rate) { return has ? percent(rate) : "-"; }
+
+// CSV rows of every scalar field of a message, by reflection, so that the
+// CSV carries exactly the figures of the JSON.
+void csv_fields(std::ostringstream& out, const std::string& scope, const std::string& id,
+                const std::string& prefix, const pb::Message& message) {
+  const auto* type = message.GetDescriptor();
+  const auto* reflection = message.GetReflection();
+  for (int i = 0; i < type->field_count(); ++i) {
+    const auto* field = type->field(i);
+    if (field->is_repeated() || field->cpp_type() == pb::FieldDescriptor::CPPTYPE_MESSAGE ||
+        field->name() == "scope" || field->name() == "id") {
+      continue;
+    }
+    std::string value;
+    char buf[40];
+    switch (field->cpp_type()) {
+      case pb::FieldDescriptor::CPPTYPE_UINT64:
+        value = std::to_string(reflection->GetUInt64(message, field));
+        break;
+      case pb::FieldDescriptor::CPPTYPE_INT64:
+        value = std::to_string(reflection->GetInt64(message, field));
+        break;
+      case pb::FieldDescriptor::CPPTYPE_UINT32:
+        value = std::to_string(reflection->GetUInt32(message, field));
+        break;
+      case pb::FieldDescriptor::CPPTYPE_DOUBLE:
+        std::snprintf(buf, sizeof buf, "%.17g", reflection->GetDouble(message, field));
+        value = buf;
+        break;
+      case pb::FieldDescriptor::CPPTYPE_BOOL:
+        value = reflection->GetBool(message, field) ? "true" : "false";
+        break;
+      case pb::FieldDescriptor::CPPTYPE_ENUM:
+        value = reflection->GetEnum(message, field)->name();
+        break;
+      default:
+        continue;
+    }
+    out << scope << ',' << id << ',' << prefix << field->name() << ',' << value << '\n';
+  }
+}
+
+void csv_scope(std::ostringstream& out, const v1::ScopeFigures& s) {
+  csv_fields(out, s.scope(), s.id(), "", s);
+  for (const auto& c : s.by_category()) {
+    out << s.scope() << ',' << s.id() << ",by_category." << c.key() << ',' << c.count() << '\n';
+  }
+  for (const auto& c : s.by_severity()) {
+    out << s.scope() << ',' << s.id() << ",by_severity." << c.key() << ',' << c.count() << '\n';
+  }
+  for (const auto& c : s.escalations()) {
+    out << s.scope() << ',' << s.id() << ",escalations." << c.key() << ',' << c.count() << '\n';
+  }
+  for (const auto& stage : s.stages()) {
+    csv_fields(out, s.scope(), s.id(), "stages." + v1::Stage_Name(stage.stage()) + ".", stage);
+  }
+  if (s.has_department()) {
+    csv_fields(out, s.scope(), s.id(), "department.", s.department());
+  }
+}
+
+std::string describe(const v1::TimelineEvent& e) {
+  switch (e.kind_case()) {
+    case v1::TimelineEvent::kReported:
+      return "reported " + e.reported().category() + " (" + v1::Severity_Name(e.reported().severity()) +
+             ") at " + e.reported().location();
+    case v1::TimelineEvent::kAdvanced: {
+      std::string s = "moved to " + v1::IncidentState_Name(e.advanced().to());
+      for (const auto& met : e.advanced().met()) {
+        s += "; met " + v1::Stage_Name(met.stage()) +
+             (met.late_by_ms() > 0 ? " " + format_duration(met.late_by_ms()) + " late" : " on time");
+      }
+      if (!e.advanced().note().empty()) {
+        s += " — " + e.advanced().note();
+      }
+      return s;
+    }
+    case v1::TimelineEvent::kBreached:
+      return v1::Stage_Name(e.breached().stage()) + " deadline missed (due " +
+             format_time(e.breached().deadline_ms()) + ")";
+    case v1::TimelineEvent::kEscalated:
+      return "escalated: " + v1::Rung_Name(e.escalated().rung()) + " — " + e.escalated().reason();
+    case v1::TimelineEvent::kAttached:
+      return "a duplicate report attached";
+    case v1::TimelineEvent::kCallRaised:
+      return "zone call " + std::to_string(e.call_raised().call_no()) + " to " +
+             e.call_raised().department_id() + (e.call_raised().automatic() ? " (automatic)" : "") +
+             ", accept by " + format_time(e.call_raised().accept_deadline_ms());
+    case v1::TimelineEvent::kCallAccepted:
+      return e.call_accepted().department_id() + " accepted" +
+             (e.call_accepted().late_by_ms() > 0 ? " " + format_duration(e.call_accepted().late_by_ms()) + " late"
+                                                 : " in time");
+    case v1::TimelineEvent::kCallOnSite:
+      return e.call_on_site().department_id() + " on site" +
+             (e.call_on_site().late_by_ms() > 0 ? " " + format_duration(e.call_on_site().late_by_ms()) + " late"
+                                                : " in time");
+    case v1::TimelineEvent::kCallDeclined:
+      return e.call_declined().department_id() + " declined: " + e.call_declined().reason();
+    case v1::TimelineEvent::kCallBreached:
+      return e.call_breached().department_id() + " missed its " +
+             (e.call_breached().what() == v1::ACCEPT ? "acceptance" : "on-site") + " limit";
+    case v1::TimelineEvent::kFeedback:
+      return std::string("feedback: ") + (e.feedback().satisfied() ? "satisfied" : "not satisfied") +
+             ", score " + std::to_string(e.feedback().score());
+    default:
+      return e.ShortDebugString();
+  }
+}
+}  // namespace
+
+std::string render_json(const v1::AuditReport& report) {
+  std::string out;
+  pb::util::JsonPrintOptions options;
+  options.add_whitespace = true;
+  options.always_print_primitive_fields = true;
+  pb::util::MessageToJsonString(report, &out, options);
+  return out;
+}
+
+std::string render_csv(const v1::AuditReport& report) {
+  std::ostringstream out;
+  out << "scope,id,figure,value\n";
+  csv_fields(out, "audit", "", "", report);
+  csv_scope(out, report.community());
+  for (const auto& z : report.zones()) {
+    csv_scope(out, z);
+  }
+  for (const auto& s : report.staff()) {
+    csv_scope(out, s);
+  }
+  for (const auto& d : report.departments()) {
+    csv_scope(out, d);
+  }
+  for (const auto& r : report.ranking()) {
+    csv_fields(out, "ranking", r.zone_id(), "", r);
+  }
+  return out.str();
+}
+
+std::string render_text(const v1::AuditReport& report) {
+  std::ostringstream out;
+  out << "zonecall audit  "
+      << (report.from_ms() == 0 ? std::string("(the beginning)") : format_time(report.from_ms()))
+      << "  ..  " << format_time(report.to_ms())
+      << "  (UTC+8)\nfilters: " << report.filters() << "; events checked: " << report.events() << "\n\n";
+  out << "hash chain: "
+      << (report.chain_intact() ? "intact"
+                                : "BROKEN at seq " + std::to_string(report.first_broken_seq()) + ": " +
+                                      report.chain_problem())
+      << "\nreplay: " << report.discrepancies_size() << " discrepancies\n";
+  for (int i = 0; i < std::min(report.discrepancies_size(), 20); ++i) {
+    const auto& d = report.discrepancies(i);
+    out << "  seq " << d.seq() << " incident " << d.incident_id() << ": " << d.what() << "\n";
+  }
+
+  out << "\nTwo-level assessment (二级量化考核), zones ranked\n"
+      << pad("rank", 6) << pad("zone", 8) << pad("level one", 11) << pad("level two", 11) << "total\n";
+  for (const auto& r : report.ranking()) {
+    char buf[128];
+    std::snprintf(buf, sizeof buf, "%-6u%-8s%-11.1f%-11.1f%.1f\n", r.rank(), r.zone_id().c_str(),
+                  r.level_one(), r.level_two(), r.total());
+    out << buf;
+  }
+
+  auto scope_table = [&](const char* title, const auto& scopes) {
+    out << "\n" << title << "\n"
+        << pad("", 16) << pad("incidents", 11) << pad("discover", 20) << pad("respond", 20)
+        << pad("resolve", 20) << pad("done", 8) << pad("satisfied", 11) << pad("mediated", 10)
+        << "visits\n";
+    for (const auto& s : scopes) {
+      out << pad(s.id().empty() ? s.scope() : s.id(), 16) << pad(std::to_string(s.incidents()), 11)
+          << pad(stage_cell(s, v1::DISCOVER), 20) << pad(stage_cell(s, v1::RESPOND), 20)
+          << pad(stage_cell(s, v1::RESOLVE), 20)
+          << pad(s.incidents() ? percent(s.completion_rate()) : "-", 8)
+          << pad(optional_rate(s.has_satisfaction(), s.satisfaction_rate()), 11)
+          << pad(optional_rate(s.has_mediation(), s.mediation_rate()), 10)
+          << (s.scope() == "staff" ? std::to_string(s.households_visited())
+                                   : optional_rate(s.has_visits(), s.visit_coverage()))
+          << "\n";
+    }
+  };
+  scope_table("Community (stage: share on time, p90)", std::vector<v1::ScopeFigures>{report.community()});
+  scope_table("Zones", report.zones());
+  scope_table("Staff", report.staff());
+
+  out << "\nDepartments (zone calls)\n"
+      << pad("", 24) << pad("calls", 7) << pad("accepted in time", 18) << pad("accept p90", 12)
+      << pad("on site in time", 17) << pad("on-site p90", 13) << pad("declined", 10) << "breaches\n";
+  for (const auto& s : report.departments()) {
+    const auto& d = s.department();
+    out << pad(s.id(), 24) << pad(std::to_string(d.calls()), 7)
+        << pad(std::to_string(d.accepted_on_time()) + "/" + std::to_string(d.calls()), 18)
+        << pad(format_duration(d.accept_p90_ms()), 12)
+        << pad(std::to_string(d.on_site_on_time()) + "/" + std::to_string(d.accepted()), 17)
+        << pad(format_duration(d.on_site_p90_ms()), 13) << pad(std::to_string(d.declined()), 10)
+        << d.breaches() << "\n";
+  }
+
+  const auto& c = report.community();
+  out << "\nEscalations by rung:";
+  for (const auto& e : c.escalations()) {
+    out << "  " << e.key() << " " << e.count();
+  }
+  out << "\nWorst cases (community):\n";
+  for (const auto& s : c.stages()) {
+    out << "  " << pad(v1::Stage_Name(s.stage()), 10) << "p50 " << pad(format_duration(s.p50_ms()), 9)
+        << "p90 " << pad(format_duration(s.p90_ms()), 9) << "p99 " << pad(format_duration(s.p99_ms()), 9)
+        << "worst:";
+    for (const auto& w : s.worst()) {
+      out << " #" << w.incident_id() << " " << format_duration(w.stage_ms()) << (w.unmet() ? "+" : "");
+    }
+    out << "\n";
+  }
+  out << "\n" << (clean(report) ? "OK: the timeline is intact and consistent with its policy."
+                                : "FAILED: the timeline is not intact or not consistent (see above).")
+      << "\n";
+  return out.str();
+}
+
+std::string incident_story(const std::string& db_path, std::uint64_t incident_id) {
+  TimelineReader reader(db_path);
+  const auto events = reader.incident_events(incident_id);
+  if (events.empty()) {
+    return "";
+  }
+  sla::Incident incident;
+  std::ostringstream out;
+  out << "Incident " << incident_id << "\n";
+  for (const auto& e : events) {
+    if (!sla::malformed(e)) {
+      sla::apply_event(incident, e);
+    }
+    out << "  " << format_time(e.at_ms()) << "  seq " << pad(std::to_string(e.seq()), 8)
+        << pad(e.actor_id(), 18) << describe(e) << "\n";
+  }
+  out << "\n  zone " << incident.zone_id << ", " << incident.category << ", "
+      << v1::Severity_Name(incident.severity) << ", policy version " << incident.policy_version
+      << ", now " << v1::IncidentState_Name(incident.state) << "\n\n  "
+      << pad("stage", 10) << pad("budget", 10) << pad("deadline", 26) << pad("met", 26) << "took\n";
+  for (auto stage : sla::kStages) {
+    const auto& c = incident.stage(stage);
+    out << "  " << pad(v1::Stage_Name(stage), 10) << pad(format_duration(c.deadline - incident.reported_at), 10)
+        << pad(format_time(c.deadline), 26) << pad(c.met_at ? format_time(*c.met_at) : "not met", 26);
+    if (c.met_at) {
+      const auto took = *c.met_at - incident.reported_at;
+      out << format_duration(took)
+          << (*c.met_at <= c.deadline ? "  on time" : "  LATE by " + format_duration(*c.met_at - c.deadline));
+    } else if (c.breached) {
+      out << "BREACHED";
+    }
+    out << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace zonecall::audit
