@@ -49,9 +49,17 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
                        const sla::PolicyHistory& policies, const sla::Clock& clock)
     : io_(io), store_(store), roster_(roster), clock_(clock), book_(&policies), timer_(io) {}
 
+sla::Millis Dispatcher::now() {
+  // Server time never runs backward in the timeline, even if the wall clock
+  // is stepped back (the replay would flag it).
+  last_now_ = std::max(last_now_, clock_.now());
+  return last_now_;
+}
+
 void Dispatcher::recover() {
   std::uint64_t events = 0;
   store_.load([&](const v1::TimelineEvent& e) {
+    last_now_ = std::max(last_now_, e.at_ms());
     if (!book_.apply(e)) {
       throw std::runtime_error("the timeline is corrupt at seq " + std::to_string(e.seq()) + ": " +
                                sla::malformed(e).value_or("") + "; run `zonecall replay`");
@@ -75,7 +83,7 @@ void Dispatcher::recover() {
                               {"incidents", std::to_string(book_.incidents().size())},
                               {"open", std::to_string(open)}});
   ready_ = true;
-  tick(clock_.now());  // deadlines that passed while we were down fire now
+  tick(now());  // deadlines that passed while we were down fire now
 }
 
 void Dispatcher::stop() {
@@ -122,7 +130,7 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
   const sla::Principal who = *it->second.who;
   // The clock is read once: a deadline that has passed by `now` is recorded
   // before the command stamped `now`. Replay relies on this order.
-  const sla::Millis now = clock_.now();
+  const sla::Millis now = this->now();
   tick(now);
   const auto origin = [&who](std::uint64_t rid) { return sla::CommandOrigin{who.staff_id, rid}; };
   switch (message.body_case()) {
@@ -235,7 +243,7 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
   w->set_role(c.who->role);
   w->set_zone_id(c.who->zone_id);
   w->set_department_id(c.who->department_id);
-  w->set_server_time_ms(clock_.now());
+  w->set_server_time_ms(now());
   w->set_on_duty(book_.duty().on_duty(c.who->staff_id));
   w->set_last_seq(committed_next_seq_ - 1);
   reply(to, std::move(m));
@@ -762,7 +770,7 @@ void Dispatcher::arm_timer() {
   // A deadline has passed once the clock is beyond it, i.e. 1 ms later.
   sla::Millis at = *next + 1;
   if (store_failing_) {
-    at = std::max(at, clock_.now() + kRetryAfterStoreFailureMs);
+    at = std::max(at, now() + kRetryAfterStoreFailureMs);
   }
   if (timer_armed_for_ == at) {
     return;
@@ -774,7 +782,7 @@ void Dispatcher::arm_timer() {
       return;  // re-armed or stopped
     }
     timer_armed_for_.reset();
-    tick(clock_.now());
+    tick(now());
   });
 }
 

@@ -117,6 +117,8 @@ class Dispatcher {
   void stream_to_subscribers(const v1::TimelineEvent& event);
 
   void tick(sla::Millis now);
+  // The clock, clamped never to run backward.
+  sla::Millis now();
   void arm_timer();
 
   void send_to(std::uint64_t session_id, const net::SharedMessage& message);
@@ -150,6 +152,7 @@ class Dispatcher {
 
   boost::asio::system_timer timer_;
   std::optional<sla::Millis> timer_armed_for_;
+  sla::Millis last_now_ = 0;
   std::uint64_t next_generation_ = 1;
 };
 

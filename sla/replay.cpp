@@ -58,6 +58,12 @@ void Replayer::feed(const v1::TimelineEvent& recorded) {
     note(recorded, "malformed event (" + *why + "): " + describe(recorded));
     return;
   }
+  // Server time never goes backward along the timeline.
+  if (recorded.at_ms() < last_at_) {
+    note(recorded, "time goes backward: " + std::to_string(last_at_ - recorded.at_ms()) +
+                       " ms before the event preceding it");
+  }
+  last_at_ = std::max(last_at_, recorded.at_ms());
   // A command event never belongs to the group before it: what that group
   // still expected is missing.
   if (!expected_.empty() && is_command_event(recorded) &&

@@ -45,6 +45,7 @@ class Replayer {
   std::deque<v1::TimelineEvent> expected_;  // dictated, not yet matched
   std::vector<Discrepancy> discrepancies_;
   std::uint64_t events_checked_ = 0;
+  Millis last_at_ = 0;
 };
 
 // Whether an event starts from a command (as opposed to the clock).

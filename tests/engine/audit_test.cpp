@@ -1,0 +1,318 @@
+// `zonecall audit` against timelines recorded by a real server.
+#include <catch2/catch.hpp>
+
+#include <google/protobuf/util/json_util.h>
+#include <google/protobuf/util/message_differencer.h>
+
+#include <atomic>
+#include <filesystem>
+#include <sstream>
+#include <thread>
+
+#include "engine/audit/audit.hpp"
+#include "engine/config/config.hpp"
+#include "engine/store/sqlite.hpp"
+#include "engine/token.hpp"
+#include "support/fixtures.hpp"
+#include "support/ws_client.hpp"
+
+using namespace zonecall;
+using namespace zonecall::testing;
+
+namespace {
+sla::AssessmentTopology topology() { return sla::AssessmentTopology::from_config(test_config()); }
+
+// A timeline with every kind of event: the ladder, both call outcomes,
+// duty, feedback, visits and a dedup attachment.
+void record_busy_day(unsigned short port) {
+  WsClient chief(port);
+  WsClient desk(port);
+  WsClient command(port);
+  WsClient reporter(port);
+  chief.hello_on_duty("demo-z7-chief");
+  desk.hello("demo-dept-drill-desk");
+  command.hello("demo-command");
+  reporter.hello("demo-reporter");
+  auto drill = chief.request(report_msg("Z7", "drill")).ack().incident_id();
+  auto fire = chief.request(report_msg("Z7", "fire")).ack().incident_id();
+  auto dup = report_msg("Z7", "neighbour_noise");
+  dup.mutable_report()->set_dedup_key("k1");
+  auto noise = reporter.request(dup).ack().incident_id();
+  REQUIRE(reporter.request(dup).ack().attached());
+  REQUIRE(chief.request(zone_call_msg(fire, "drill-desk")).has_ack());
+  REQUIRE(chief.request(zone_call_msg(noise, "drill-desk")).has_ack());
+  REQUIRE(desk.request(accept_msg(fire)).has_ack());
+  REQUIRE(desk.request(decline_msg(noise, "wrong department")).has_ack());
+  v1::ClientMessage visit;
+  visit.mutable_visit()->set_zone_id("Z7");
+  visit.mutable_visit()->set_household_ref("C7-1-101");
+  REQUIRE(chief.request(visit).has_ack());
+  // Let the drill's clocks (900 ms) and the desk's on-site limit run out;
+  // RESOLVE_MISSED goes to community command.
+  bool resolve_missed = false;
+  while (auto m = command.next_push()) {
+    if (m->has_alert() && m->alert().rung() == v1::RESOLVE_MISSED) {
+      resolve_missed = true;
+      break;
+    }
+  }
+  REQUIRE(resolve_missed);
+  auto settle = resolve_msg(noise, "mediated");
+  settle.mutable_resolve()->set_outcome(v1::SETTLED);
+  REQUIRE(chief.request(settle).has_ack());
+  v1::ClientMessage feedback;
+  feedback.mutable_feedback()->set_incident_id(noise);
+  feedback.mutable_feedback()->set_satisfied(true);
+  feedback.mutable_feedback()->set_score(5);
+  REQUIRE(reporter.request(feedback).has_ack());
+  REQUIRE(chief.request(resolve_msg(drill, "late")).has_ack());
+}
+
+struct Recorded {
+  TempDir dir;
+  std::string db = dir.file("zonecall.db");
+  Recorded() {
+    RunningServer server(db);
+    record_busy_day(server.port());
+  }
+  // A copy to tamper with.
+  std::string copy(const std::string& name) const {
+    const auto path = dir.file(name);
+    std::filesystem::copy_file(db, path);
+    return path;
+  }
+};
+
+void exec(const std::string& db, const std::string& sql) {
+  sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+  file.exec(sql.c_str());
+}
+
+v1::TimelineEvent event_at(const std::string& db, std::int64_t seq) {
+  sqlite::Database file(db, SQLITE_OPEN_READONLY);
+  sqlite::Statement q(file, "SELECT payload FROM timeline WHERE seq = ?");
+  q.bind(1, seq);
+  REQUIRE(q.step());
+  v1::TimelineEvent e;
+  const auto bytes = q.column_blob(0);
+  REQUIRE(e.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())));
+  return e;
+}
+
+void rewrite(const std::string& db, std::int64_t seq, const v1::TimelineEvent& e) {
+  sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+  sqlite::Statement q(file, "UPDATE timeline SET payload = ? WHERE seq = ?");
+  q.bind_blob(1, e.SerializeAsString()).bind(2, seq);
+  q.step();
+}
+
+std::int64_t seq_of_first(const std::string& db, const std::string& where) {
+  sqlite::Database file(db, SQLITE_OPEN_READONLY);
+  sqlite::Statement q(file, ("SELECT MIN(seq) FROM timeline WHERE " + where).c_str());
+  q.step();
+  return q.column_int64(0);
+}
+}  // namespace
+
+TEST_CASE("audit: a timeline recorded by the live engine replays exactly") {
+  Recorded r;
+  const auto report = audit::run(r.db, topology(), {});
+  for (const auto& d : report.discrepancies()) {
+    UNSCOPED_INFO("seq " << d.seq() << ": " << d.what());
+  }
+  CHECK(report.chain_intact());
+  CHECK(report.discrepancies_size() == 0);
+  CHECK(audit::clean(report));
+  CHECK(report.events() == static_cast<std::uint64_t>(count_rows(r.db)));
+  CHECK(report.community().incidents() == 3);
+  std::map<std::string, std::uint64_t> rungs;
+  for (const auto& e : report.community().escalations()) {
+    rungs[e.key()] = e.count();
+  }
+  CHECK(rungs["CRITICAL_AT_REPORT"] == 1);
+  CHECK(rungs["RESOLVE_MISSED"] >= 1);
+  CHECK(rungs["CALL_DECLINED"] == 1);
+  CHECK(rungs["DEPARTMENT_MISSED"] >= 1);
+  bool desk_found = false;
+  for (const auto& d : report.departments()) {
+    if (d.id() == "drill-desk") {
+      desk_found = true;
+      CHECK(d.department().calls() == 2);
+      CHECK(d.department().declined() == 1);
+    }
+  }
+  CHECK(desk_found);
+}
+
+TEST_CASE("audit: a hand-edited timeline is caught and named") {
+  Recorded r;
+  SECTION("a deleted event") {
+    const auto db = r.copy("deleted.db");
+    exec(db, "DELETE FROM timeline WHERE seq = 5");
+    const auto report = audit::run(db, topology(), {});
+    CHECK_FALSE(audit::clean(report));
+    CHECK_FALSE(report.chain_intact());
+    CHECK(report.first_broken_seq() == 5);
+    CHECK(report.chain_problem().find("missing") != std::string::npos);
+  }
+  SECTION("a changed timestamp") {
+    const auto db = r.copy("retimed.db");
+    const auto seq = seq_of_first(db, "kind = 11");  // a Discover/Respond/Resolve
+    auto e = event_at(db, seq);
+    e.set_at_ms(e.at_ms() - 60'000);  // "we were a minute faster"
+    rewrite(db, seq, e);
+    const auto report = audit::run(db, topology(), {});
+    CHECK_FALSE(audit::clean(report));
+    CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
+    REQUIRE(report.discrepancies_size() > 0);
+    CHECK(report.discrepancies(0).seq() == static_cast<std::uint64_t>(seq));
+  }
+  SECTION("a reordered event") {
+    const auto db = r.copy("reordered.db");
+    auto a = event_at(db, 3);
+    auto b = event_at(db, 4);
+    std::swap(a, b);
+    a.set_seq(3);
+    b.set_seq(4);
+    rewrite(db, 3, a);
+    rewrite(db, 4, b);
+    const auto report = audit::run(db, topology(), {});
+    CHECK_FALSE(audit::clean(report));
+    CHECK(report.first_broken_seq() == 3);
+  }
+  SECTION("a forged escalation with a recomputed hash chain") {
+    // The forger knows the hash scheme: only the replay can catch this.
+    const auto db = r.copy("forged.db");
+    const auto last = count_rows(db);
+    auto e = event_at(db, last);
+    v1::TimelineEvent forged;
+    forged.set_seq(static_cast<std::uint64_t>(last + 1));
+    forged.set_incident_id(1);
+    forged.set_at_ms(e.at_ms());
+    forged.set_actor_id("engine");
+    forged.mutable_escalated()->set_rung(v1::RESPOND_MISSED);
+    forged.mutable_escalated()->set_reason("forged");
+    std::string previous;
+    {
+      sqlite::Database file(db, SQLITE_OPEN_READONLY);
+      sqlite::Statement q(file, "SELECT hash FROM timeline WHERE seq = ?");
+      q.bind(1, last);
+      REQUIRE(q.step());
+      previous = std::string(q.column_blob(0));
+    }
+    const auto payload = forged.SerializeAsString();
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    sqlite::Statement insert(file, "INSERT INTO timeline VALUES(?, 1, 13, ?, 'engine', ?, ?)");
+    insert.bind(1, last + 1).bind(2, forged.at_ms()).bind_blob(3, payload).bind_blob(4, sha256_chain(previous, payload));
+    insert.step();
+    const auto report = audit::run(db, topology(), {});
+    CHECK(report.chain_intact());
+    CHECK_FALSE(audit::clean(report));
+    REQUIRE(report.discrepancies_size() == 1);
+    CHECK(report.discrepancies(0).seq() == static_cast<std::uint64_t>(last + 1));
+    CHECK(report.discrepancies(0).what().find("not dictated") != std::string::npos);
+  }
+}
+
+TEST_CASE("audit: runs while the server is writing to the same file") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  std::atomic<bool> stop{false};
+  std::atomic<int> written{0};
+  std::thread writer([&] {
+    WsClient grid(server.port());
+    grid.hello_on_duty("demo-z2-grid-1");
+    while (!stop) {
+      auto id = grid.request(report_msg("Z2", "sanitation")).ack().incident_id();
+      grid.request(resolve_msg(id, "done"));
+      ++written;
+    }
+  });
+  while (written < 5) {
+    std::this_thread::yield();
+  }
+  for (int i = 0; i < 5; ++i) {
+    const auto report = audit::run(db, topology(), {});
+    CHECK(audit::clean(report));
+    CHECK(report.events() > 0);
+  }
+  stop = true;
+  writer.join();
+  CHECK(written > 5);
+}
+
+TEST_CASE("audit: JSON and CSV parse back to the same figures") {
+  Recorded r;
+  const auto report = audit::run(r.db, topology(), {});
+
+  v1::AuditReport parsed;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(audit::render_json(report), &parsed).ok());
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(parsed, report));
+
+  // CSV: every scalar figure of every scope, as scope,id,figure,value.
+  std::map<std::string, std::string> csv;
+  std::istringstream in(audit::render_csv(report));
+  std::string line;
+  std::getline(in, line);
+  CHECK(line == "scope,id,figure,value");
+  while (std::getline(in, line)) {
+    const auto last = line.rfind(',');
+    csv[line.substr(0, last)] = line.substr(last + 1);
+  }
+  auto check_scope = [&](const v1::ScopeFigures& s) {
+    INFO(s.scope() << " " << s.id());
+    const std::string key = s.scope() + "," + s.id() + ",";
+    CHECK(std::stoull(csv.at(key + "incidents")) == s.incidents());
+    CHECK(std::stoull(csv.at(key + "resolved")) == s.resolved());
+    CHECK(std::stod(csv.at(key + "completion_rate")) == s.completion_rate());
+    CHECK(std::stod(csv.at(key + "satisfaction_rate")) == s.satisfaction_rate());
+    CHECK(std::stod(csv.at(key + "visit_coverage")) == s.visit_coverage());
+    for (const auto& stage : s.stages()) {
+      const auto prefix = key + "stages." + v1::Stage_Name(stage.stage()) + ".";
+      CHECK(std::stoull(csv.at(prefix + "decided")) == stage.decided());
+      CHECK(std::stod(csv.at(prefix + "compliance")) == stage.compliance());
+      CHECK(std::stoll(csv.at(prefix + "p90_ms")) == stage.p90_ms());
+    }
+    for (const auto& c : s.escalations()) {
+      CHECK(std::stoull(csv.at(key + "escalations." + c.key())) == c.count());
+    }
+  };
+  check_scope(report.community());
+  for (const auto& z : report.zones()) {
+    check_scope(z);
+  }
+  for (const auto& d : report.departments()) {
+    check_scope(d);
+    CHECK(std::stoull(csv.at("department," + d.id() + ",department.calls")) == d.department().calls());
+  }
+  for (const auto& rank : report.ranking()) {
+    CHECK(std::stod(csv.at("ranking," + rank.zone_id() + ",total")) == rank.total());
+  }
+}
+
+TEST_CASE("audit: the HTML report is one self-contained file with inline SVG charts") {
+  Recorded r;
+  const auto html = audit::render_html(audit::run(r.db, topology(), {}));
+  CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
+  CHECK(html.find("<svg") != std::string::npos);
+  for (const char* chart : {"Stage compliance by zone", "Distribution of stage times", "Daily trend",
+                            "Department timeliness"}) {
+    CHECK(html.find(chart) != std::string::npos);
+  }
+  // Nothing to fetch: no scripts, links or external sources.
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("src=") == std::string::npos);
+  CHECK(html.find("href=") == std::string::npos);
+}
+
+TEST_CASE("audit: one incident's whole story") {
+  Recorded r;
+  const auto story = audit::incident_story(r.db, 1);
+  CHECK(story.find("Incident 1") != std::string::npos);
+  CHECK(story.find("reported drill") != std::string::npos);
+  CHECK(story.find("DISCOVER deadline missed") != std::string::npos);
+  CHECK(story.find("LATE by") != std::string::npos);
+  CHECK(story.find("z7-chief") != std::string::npos);
+  CHECK(audit::incident_story(r.db, 999).empty());
+}
