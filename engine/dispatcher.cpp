@@ -165,16 +165,20 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
                              });
     }
     case v1::ClientMessage::kDepartmentAccept: {
-      const auto id = message.department_accept().incident_id();
-      return act_on_incident(who, to, id, sla::check_department, [=, this](const auto& w, auto rid) {
-        return book_.department_accept(origin(rid), id, w.department_id, now);
-      });
+      const auto accept = message.department_accept();
+      return act_on_incident(who, to, accept.incident_id(), sla::check_department,
+                             [=, this](const auto& w, auto rid) {
+                               return book_.department_accept(origin(rid), accept.incident_id(),
+                                                              w.department_id, now, accept.note());
+                             });
     }
     case v1::ClientMessage::kDepartmentOnSite: {
-      const auto id = message.department_on_site().incident_id();
-      return act_on_incident(who, to, id, sla::check_department, [=, this](const auto& w, auto rid) {
-        return book_.department_on_site(origin(rid), id, w.department_id, now);
-      });
+      const auto arrived = message.department_on_site();
+      return act_on_incident(who, to, arrived.incident_id(), sla::check_department,
+                             [=, this](const auto& w, auto rid) {
+                               return book_.department_on_site(origin(rid), arrived.incident_id(),
+                                                               w.department_id, now, arrived.note());
+                             });
     }
     case v1::ClientMessage::kDepartmentDecline: {
       const auto decline = message.department_decline();

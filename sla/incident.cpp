@@ -153,6 +153,9 @@ void apply_event(Incident& incident, const v1::TimelineEvent& event) {
       call.raised_at = event.at_ms();
       call.accept_deadline = r.accept_deadline_ms();
       call.on_site_limit = r.on_site_limit_ms();
+      if (!incident.calls.empty() && incident.calls.back().open()) {
+        incident.calls.back().superseded = true;
+      }
       incident.calls.push_back(std::move(call));
       return;
     }

@@ -38,12 +38,13 @@ struct CallState {
   Millis on_site_deadline = 0;
   std::optional<Millis> on_site_at;
   bool declined = false;
+  bool superseded = false;  // a later call replaced it after it was not accepted in time
   bool accept_breached = false;
   bool on_site_breached = false;
   bool miss_escalated = false;  // DEPARTMENT_MISSED fired for this call
 
   // Open: the department still owes an answer (acceptance or arrival).
-  bool open() const { return !declined && !on_site_at.has_value(); }
+  bool open() const { return !declined && !superseded && !on_site_at.has_value(); }
   bool operator==(const CallState&) const = default;
 };
 

@@ -317,7 +317,9 @@ Decision IncidentBook::zone_call(const CommandOrigin& origin, std::uint64_t inci
   if (department == nullptr) {
     return Decision::refuse(v1::NOT_FOUND, "unknown department '" + department_id + "'");
   }
-  if (const CallState* open = incident->open_call()) {
+  // A call the department has not accepted in time may be superseded: the
+  // zone calls someone else rather than wait forever.
+  if (const CallState* open = incident->open_call(); open && !open->accept_breached) {
     return Decision::refuse(v1::INVALID_TRANSITION, "call " + std::to_string(open->call_no) +
                                                         " to " + open->department_id +
                                                         " is still open");
@@ -354,7 +356,8 @@ const CallState* answerable_call(const Incident* incident, const std::string& de
 }  // namespace
 
 Decision IncidentBook::department_accept(const CommandOrigin& origin, std::uint64_t incident_id,
-                                         const std::string& department_id, Millis now) const {
+                                         const std::string& department_id, Millis now,
+                                         const std::string& note) const {
   std::optional<CommandError> error;
   const CallState* call = answerable_call(find(incident_id), department_id, error);
   if (call == nullptr) {
@@ -370,12 +373,14 @@ Decision IncidentBook::department_accept(const CommandOrigin& origin, std::uint6
   a->set_department_id(department_id);
   a->set_late_by_ms(std::max<Millis>(0, now - call->accept_deadline));
   a->set_on_site_deadline_ms(now + call->on_site_limit);
+  a->set_note(note);
   draft.push(std::move(e), nullptr);
   return draft.finish();
 }
 
 Decision IncidentBook::department_on_site(const CommandOrigin& origin, std::uint64_t incident_id,
-                                          const std::string& department_id, Millis now) const {
+                                          const std::string& department_id, Millis now,
+                                          const std::string& note) const {
   std::optional<CommandError> error;
   const CallState* call = answerable_call(find(incident_id), department_id, error);
   if (call == nullptr) {
@@ -390,6 +395,7 @@ Decision IncidentBook::department_on_site(const CommandOrigin& origin, std::uint
   o->set_call_no(call->call_no);
   o->set_department_id(department_id);
   o->set_late_by_ms(std::max<Millis>(0, now - call->on_site_deadline));
+  o->set_note(note);
   draft.push(std::move(e), nullptr);
   return draft.finish();
 }

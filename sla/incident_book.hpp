@@ -48,9 +48,11 @@ class IncidentBook {
   Decision zone_call(const CommandOrigin& origin, std::uint64_t incident_id,
                      const std::string& department_id, const std::string& reason, Millis now) const;
   Decision department_accept(const CommandOrigin& origin, std::uint64_t incident_id,
-                             const std::string& department_id, Millis now) const;
+                             const std::string& department_id, Millis now,
+                             const std::string& note = "") const;
   Decision department_on_site(const CommandOrigin& origin, std::uint64_t incident_id,
-                              const std::string& department_id, Millis now) const;
+                              const std::string& department_id, Millis now,
+                              const std::string& note = "") const;
   Decision department_decline(const CommandOrigin& origin, std::uint64_t incident_id,
                               const std::string& department_id, const std::string& reason,
                               Millis now) const;

@@ -156,9 +156,11 @@ Decision Replayer::decide_command(const v1::TimelineEvent& e) {
       return book_.zone_call(origin, id, e.call_raised().department_id(), e.call_raised().reason(),
                              now);
     case v1::TimelineEvent::kCallAccepted:
-      return book_.department_accept(origin, id, e.call_accepted().department_id(), now);
+      return book_.department_accept(origin, id, e.call_accepted().department_id(), now,
+                                     e.call_accepted().note());
     case v1::TimelineEvent::kCallOnSite:
-      return book_.department_on_site(origin, id, e.call_on_site().department_id(), now);
+      return book_.department_on_site(origin, id, e.call_on_site().department_id(), now,
+                                      e.call_on_site().note());
     case v1::TimelineEvent::kCallDeclined:
       return book_.department_decline(origin, id, e.call_declined().department_id(),
                                       e.call_declined().reason(), now);

@@ -214,6 +214,11 @@ void validate_ladder(const v1::Config& c, const Locator& at, const std::string& 
     if (r.rung() == v1::RUNG_UNSPECIFIED || !rungs.insert(r.rung()).second) {
       throw ConfigError(source, ladder.line("rungs", i), 0, "ladder rungs need a distinct rung");
     }
+    for (int kind : r.alert()) {
+      if (kind == v1::AUDIENCE_UNSPECIFIED) {
+        throw ConfigError(source, ladder.line("rungs", i), 0, "a rung alerts a named audience");
+      }
+    }
   }
   if (c.policy().ladder().warn_at_percent() > 99) {
     throw ConfigError(source, ladder.line("warn_at_percent"), 0, "warn_at_percent must be below 100");

@@ -152,14 +152,17 @@ void WebSocketSession::on_message() {
   Decoded decoded = decode_client(
       std::string_view(static_cast<const char*>(data.data()), data.size()), encoding_);
   if (decoded.error) {
-    reject_frame(decoded.error->code, decoded.error->message);
+    // A frame that parsed keeps its request id in the error.
+    reject_frame(decoded.error->code, decoded.error->message, decoded.message.request_id());
     return;
   }
   context_.dispatcher.on_message(id_, std::move(decoded.message), encoding_);
 }
 
-void WebSocketSession::reject_frame(v1::ErrorCode code, const std::string& message) {
+void WebSocketSession::reject_frame(v1::ErrorCode code, const std::string& message,
+                                    std::uint64_t request_id) {
   v1::ServerMessage m;
+  m.set_request_id(request_id);
   m.mutable_error()->set_code(code);
   m.mutable_error()->set_message(message);
   send(SharedMessage(std::move(m)), encoding_);

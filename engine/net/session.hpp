@@ -64,7 +64,7 @@ class WebSocketSession final : public ClientSession,
   void read_more();
   void on_read(beast::error_code ec, std::size_t bytes);
   void on_message();
-  void reject_frame(v1::ErrorCode code, const std::string& message);
+  void reject_frame(v1::ErrorCode code, const std::string& message, std::uint64_t request_id = 0);
   void write_next();
   void on_write(beast::error_code ec, std::size_t bytes);
   void end(beast::error_code ec, const char* where);

@@ -179,3 +179,21 @@ TEST_CASE("zone call: a resolved incident takes no new call and its call clocks 
   auto call = c.h.call(c.id, "urban");
   CHECK(call.error->code == v1::INVALID_TRANSITION);
 }
+
+TEST_CASE("zone call: a call not accepted in time may be superseded by another") {
+  Called c;
+  auto early = c.h.call(c.id, "urban");
+  CHECK(early.error->code == v1::INVALID_TRANSITION);  // still within its limit
+  c.h.clock.set(BookHarness::kStart + 5 * kMinute + 1);
+  c.h.tick();  // the acceptance limit is missed
+  auto next = c.h.call(c.id, "urban");
+  REQUIRE(next.ok());
+  CHECK(next.events[0].call_raised().call_no() == 2);
+  CHECK(c.h.incident(c.id).calls[0].superseded);
+  CHECK(c.h.incident(c.id).open_call()->call_no == 2);
+  // The first department can no longer answer the superseded call's number,
+  // only the open one; and its late acceptance goes to call 2.
+  auto accepted = c.accept();
+  REQUIRE(accepted.ok());
+  CHECK(accepted.events[0].call_accepted().call_no() == 2);
+}
