@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "sla/incident_book.hpp"
@@ -23,8 +24,9 @@ class Replayer {
   // Every policy version the timeline was recorded under.
   explicit Replayer(PolicyHistory policies);
 
-  // Feed the recorded events in seq order.
-  void feed(const v1::TimelineEvent& recorded);
+  // Feed the recorded events in seq order. `stored` may give the event's
+  // stored bytes, which spares re-encoding it for the comparison.
+  void feed(const v1::TimelineEvent& recorded, std::string_view stored = {});
   // Call once after the last event.
   void finish();
 
@@ -37,7 +39,8 @@ class Replayer {
   void start_group(const v1::TimelineEvent& recorded);
   Decision decide_command(const v1::TimelineEvent& recorded);
   void flush_missing(const std::string& where);
-  void compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded);
+  void compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded,
+               std::string_view stored);
   void note(const v1::TimelineEvent& e, std::string what);
 
   PolicyHistory policies_;

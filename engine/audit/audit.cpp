@@ -56,7 +56,7 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
       broken(seq, "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event.seq()));
     }
     last_at = std::max(last_at, event.at_ms());
-    replayer.feed(event);
+    replayer.feed(event, payload);
     assessment.observe(event);
   });
   replayer.finish();
