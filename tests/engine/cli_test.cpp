@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sys/wait.h>
 
@@ -17,6 +18,11 @@ struct Run {
   int exit_code;
   std::string output;  // stdout and stderr
 };
+
+void exec_sql(const std::string& db, const std::string& sql) {
+  sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+  file.exec(sql.c_str());
+}
 
 Run zonecall_cli(const std::string& args) {
   const std::string command = std::string(ZONECALL_BINARY) + " " + args + " 2>&1";
@@ -58,6 +64,41 @@ TEST_CASE("cli: replay exits 0 on an intact timeline and 1 on a tampered one") {
   INFO(tampered.output);
   CHECK(tampered.exit_code == 1);
   CHECK(tampered.output.find("seq 4") != std::string::npos);
+}
+
+TEST_CASE("cli: audit exits 0 on a clean timeline and 1 on a tampered one, in every format") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  {
+    RunningServer server(db);
+    WsClient grid(server.port());
+    grid.hello_on_duty("demo-z1-grid-1");
+    auto id = grid.request(report_msg("Z1", "sanitation")).ack().incident_id();
+    grid.request(resolve_msg(id, "swept"));
+  }
+  for (const char* format : {"text", "json", "csv", "html"}) {
+    auto run = zonecall_cli(std::string("audit --format ") + format + " --db " + db);
+    INFO(format << ": " << run.output.substr(0, 400));
+    CHECK(run.exit_code == 0);
+  }
+  auto text = zonecall_cli("audit --db " + db);
+  CHECK(text.output.find("hash chain: intact") != std::string::npos);
+  CHECK(text.output.find("Two-level assessment") != std::string::npos);
+  auto story = zonecall_cli("audit --incident 1 --db " + db);
+  CHECK(story.exit_code == 0);
+  CHECK(story.output.find("swept") != std::string::npos);
+  CHECK(zonecall_cli("audit --incident 42 --db " + db).exit_code == 1);
+  const auto html = dir.file("report.html");
+  CHECK(zonecall_cli("audit --format html --out " + html + " --db " + db).exit_code == 0);
+  CHECK(std::filesystem::file_size(html) > 1000);
+  CHECK(zonecall_cli("audit --from 2026-13-45 --db " + db).exit_code == 2);
+  CHECK(zonecall_cli("audit --format pdf --db " + db).exit_code == 2);
+  CHECK(zonecall_cli("audit --db " + dir.file("nothing.db")).exit_code == 2);
+
+  exec_sql(db, "UPDATE timeline SET at_ms = at_ms + 1, payload = x'0801' WHERE seq = 2");
+  auto tampered = zonecall_cli("audit --db " + db);
+  CHECK(tampered.exit_code == 1);
+  CHECK(tampered.output.find("BROKEN at seq 2") != std::string::npos);
 }
 
 TEST_CASE("cli: check-config names the line of an error") {
