@@ -35,6 +35,65 @@ void add_zone_staff(std::vector<v1::Recipient>& out, const sla::Incident& incide
   }
 }
 
+using Signature = std::pair<int, std::uint64_t>;
+
+// The request a command's first event answered (for retries after a restart).
+Signature signature_of(const v1::TimelineEvent& e) {
+  using M = v1::ClientMessage;
+  const auto id = e.incident_id();
+  switch (e.kind_case()) {
+    case v1::TimelineEvent::kReported:
+    case v1::TimelineEvent::kAttached:
+      return {M::kReport, 0};
+    case v1::TimelineEvent::kAdvanced:
+      return {e.advanced().to() == v1::DISCOVERED   ? M::kDiscover
+              : e.advanced().to() == v1::RESPONDING ? M::kRespond
+                                                    : M::kResolve,
+              id};
+    case v1::TimelineEvent::kDuty:
+      return {M::kSetDuty, 0};
+    case v1::TimelineEvent::kCallRaised:
+      return {M::kZoneCall, id};
+    case v1::TimelineEvent::kCallAccepted:
+      return {M::kDepartmentAccept, id};
+    case v1::TimelineEvent::kCallOnSite:
+      return {M::kDepartmentOnSite, id};
+    case v1::TimelineEvent::kCallDeclined:
+      return {M::kDepartmentDecline, id};
+    case v1::TimelineEvent::kFeedback:
+      return {M::kFeedback, id};
+    case v1::TimelineEvent::kVisit:
+      return {M::kVisit, 0};
+    default:
+      return {0, id};
+  }
+}
+
+// The same for a request as it arrives.
+Signature signature_of(const v1::ClientMessage& m) {
+  using M = v1::ClientMessage;
+  switch (m.body_case()) {
+    case M::kDiscover:
+      return {M::kDiscover, m.discover().incident_id()};
+    case M::kRespond:
+      return {M::kRespond, m.respond().incident_id()};
+    case M::kResolve:
+      return {M::kResolve, m.resolve().incident_id()};
+    case M::kZoneCall:
+      return {M::kZoneCall, m.zone_call().incident_id()};
+    case M::kDepartmentAccept:
+      return {M::kDepartmentAccept, m.department_accept().incident_id()};
+    case M::kDepartmentOnSite:
+      return {M::kDepartmentOnSite, m.department_on_site().incident_id()};
+    case M::kDepartmentDecline:
+      return {M::kDepartmentDecline, m.department_decline().incident_id()};
+    case M::kFeedback:
+      return {M::kFeedback, m.feedback().incident_id()};
+    default:
+      return {m.body_case(), 0};
+  }
+}
+
 v1::Ack ack_of(const v1::TimelineEvent& first) {
   v1::Ack ack;
   ack.set_incident_id(first.incident_id());
@@ -68,7 +127,8 @@ void Dispatcher::recover() {
     if (e.request_id() != 0 && e.actor_id() != kEngineActor) {
       auto& staff = requests_[e.actor_id()];
       if (staff.by_id.count(e.request_id()) == 0) {
-        remember(e.actor_id(), e.request_id(), Remembered{ack_of(e), {}});
+        const auto [kind, incident] = signature_of(e);
+        remember(e.actor_id(), e.request_id(), Remembered{{kind, incident}, ack_of(e), {}});
       }
     }
   });
@@ -114,7 +174,8 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
   if (it == sessions_.end()) {
     return;
   }
-  const Requester to{session_id, message.request_id(), encoding};
+  const auto [kind, incident] = signature_of(message);
+  const Requester to{session_id, message.request_id(), encoding, {kind, incident}};
   if (message.has_hello()) {
     hello(to, message.hello());
     return;
@@ -301,6 +362,12 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const Com
     if (staff != requests_.end()) {
       auto known = staff->second.by_id.find(to.request_id);
       if (known != staff->second.by_id.end()) {
+        if (!(known->second.signature == to.signature)) {
+          reply_error(to, v1::BAD_REQUEST,
+                      "request_id " + std::to_string(to.request_id) +
+                          " was already used for another request; use a new id");
+          return;
+        }
         // A retry: the original answer, never a second application.
         if (known->second.ack) {
           v1::ServerMessage m;
@@ -320,7 +387,7 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const Com
   }
   const v1::TimelineEvent first = decision.events.front();
   if (to.request_id != 0) {
-    remember(who.staff_id, to.request_id, Remembered{std::nullopt, {to}});
+    remember(who.staff_id, to.request_id, Remembered{to.signature, std::nullopt, {to}});
   }
   const std::string staff_id = who.staff_id;
   commit(std::move(decision.events), [this, staff_id, to, first](const StoreError& error) {

@@ -48,11 +48,20 @@ class Dispatcher {
   static constexpr std::size_t kRememberedRequests = 256;
 
  private:
+  // What a write request was: its kind and the incident it names. A reused
+  // request_id with another request is refused, not answered with the
+  // first request's Ack.
+  struct RequestSignature {
+    int kind = 0;  // ClientMessage body case
+    std::uint64_t incident_id = 0;
+    bool operator==(const RequestSignature&) const = default;
+  };
   // Where a reply goes: the session, the request it answers, its encoding.
   struct Requester {
     std::uint64_t session_id = 0;
     std::uint64_t request_id = 0;
     net::Encoding encoding = net::Encoding::binary;
+    RequestSignature signature;
   };
   struct Subscription {
     std::uint64_t generation = 0;  // a new Subscribe drops pages of the old one
@@ -71,6 +80,7 @@ class Dispatcher {
   };
   // A write request's reply, kept so that a retry gets the same answer.
   struct Remembered {
+    RequestSignature signature;
     std::optional<v1::Ack> ack;        // set once committed
     std::vector<Requester> waiting;    // retries that came before the commit
   };

@@ -283,6 +283,15 @@ TEST_CASE("engine: retries with the same request_id get the original reply") {
   CHECK(replies[1].SerializeAsString() == replies[0].SerializeAsString());
   CHECK(count_rows(db, "kind = 10") == 2);
 
+  // The same id for a different request is refused, not answered with
+  // the first request's Ack.
+  auto reused = resolve_msg(first.ack().incident_id());
+  reused.set_request_id(77);
+  auto refused = grid.request(reused);
+  REQUIRE(refused.has_error());
+  CHECK(refused.error().code() == v1::BAD_REQUEST);
+  CHECK(refused.error().message().find("already used") != std::string::npos);
+
   // Another staff member's request 77 is their own.
   WsClient other(server.port());
   other.hello("demo-z1-grid-2");
@@ -306,6 +315,9 @@ TEST_CASE("engine: retries stay idempotent across a restart") {
   grid.hello("demo-z1-grid-1");
   CHECK(grid.request(report).SerializeAsString() == first.SerializeAsString());
   CHECK(count_rows(db, "kind = 10") == 1);
+  auto other = discover_msg(first.ack().incident_id());
+  other.set_request_id(5);  // recovered from the timeline: a Report's id
+  CHECK(grid.request(other).error().code() == v1::BAD_REQUEST);
 }
 
 TEST_CASE("engine: a report with an open incident's dedup_key attaches to it") {

@@ -29,6 +29,7 @@ struct Scene {
 // The error code a request got, or kAllowed.
 v1::ErrorCode outcome(WsClient& client, v1::ClientMessage m) {
   auto reply = client.request(std::move(m));
+  UNSCOPED_INFO(reply.ShortDebugString());
   return reply.has_error() ? reply.error().code() : kAllowed;
 }
 
@@ -125,4 +126,52 @@ TEST_CASE("permissions: the street office reads everything and writes nothing") 
   check(street, "read", get_incident_msg(s.b), kAllowed);
   check(street, "act", discover_msg(s.b), v1::FORBIDDEN);
   check(street, "report", report_msg("Z2", "sanitation"), v1::FORBIDDEN);
+}
+
+TEST_CASE("permissions: feedback by the reporter or command, once, after resolution") {
+  Scene s;
+  WsClient reporter(s.server.port());
+  reporter.hello("demo-reporter");
+  const auto id = reporter.request(report_msg("Z4", "sanitation")).ack().incident_id();
+  auto feedback = [&](std::uint64_t incident) {
+    v1::ClientMessage m;
+    m.mutable_feedback()->set_incident_id(incident);
+    m.mutable_feedback()->set_satisfied(true);
+    m.mutable_feedback()->set_score(4);
+    return m;
+  };
+  check(reporter, "before resolution", feedback(id), v1::INVALID_TRANSITION);
+  WsClient command(s.server.port());
+  command.hello("demo-command");
+  REQUIRE(command.request(resolve_msg(id, "done")).has_ack());
+  WsClient grid(s.server.port());
+  grid.hello("demo-z4-grid-1");
+  check(grid, "someone else's report", feedback(id), v1::FORBIDDEN);
+  auto bad_score = feedback(id);
+  bad_score.mutable_feedback()->set_score(9);
+  check(reporter, "a score out of 1..5", bad_score, v1::BAD_REQUEST);
+  check(reporter, "the reporter", feedback(id), kAllowed);
+  check(command, "a second time", feedback(id), v1::INVALID_TRANSITION);
+}
+
+TEST_CASE("permissions: household visits by the zone's staff or command") {
+  Scene s;
+  auto visit = [](const std::string& zone, const std::string& household) {
+    v1::ClientMessage m;
+    m.mutable_visit()->set_zone_id(zone);
+    m.mutable_visit()->set_household_ref(household);
+    return m;
+  };
+  WsClient grid(s.server.port());
+  grid.hello("demo-z1-grid-1");
+  check(grid, "own zone", visit("Z1", "C1-2-301"), kAllowed);
+  check(grid, "another zone", visit("Z2", "C3-1-101"), v1::FORBIDDEN);
+  check(grid, "no household", visit("Z1", ""), v1::BAD_REQUEST);
+  check(grid, "unknown zone", visit("Z99", "x"), v1::NOT_FOUND);
+  WsClient command(s.server.port());
+  command.hello("demo-command");
+  check(command, "command anywhere", visit("Z2", "C3-1-101"), kAllowed);
+  WsClient auditor(s.server.port());
+  auditor.hello("demo-auditor");
+  check(auditor, "auditor", visit("Z1", "x"), v1::FORBIDDEN);
 }

@@ -2,6 +2,7 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <atomic>
 #include <stdexcept>
 
 #include "engine/net/beast.hpp"
@@ -100,7 +101,7 @@ std::optional<v1::ServerMessage> WsClient::receive(std::chrono::milliseconds tim
 
 v1::ServerMessage WsClient::request(v1::ClientMessage message) {
   if (message.request_id() == 0) {
-    message.set_request_id(++next_request_id_);
+    message.set_request_id(fresh_request_id());
   }
   const auto id = message.request_id();
   send(std::move(message));
@@ -131,6 +132,13 @@ v1::Welcome WsClient::hello(const std::string& token) {
     throw std::runtime_error("hello refused: " + reply.ShortDebugString());
   }
   return reply.welcome();
+}
+
+std::uint64_t WsClient::fresh_request_id() {
+  // Seeded from the clock, so runs against one database do not collide either.
+  static std::atomic<std::uint64_t> next{static_cast<std::uint64_t>(
+      std::chrono::system_clock::now().time_since_epoch().count())};
+  return ++next;
 }
 
 v1::Welcome WsClient::hello_on_duty(const std::string& token) {

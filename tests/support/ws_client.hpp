@@ -47,7 +47,9 @@ class WsClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Mode mode_;
-  std::uint64_t next_request_id_ = 1000;
+  // Request ids are unique across every client of the test process: the
+  // engine treats a staff member's reused id as a retry.
+  static std::uint64_t fresh_request_id();
   std::deque<v1::ServerMessage> pushes_;
   bool last_sent_text_ = false;  // pushes come in this encoding...
   bool mixed_ = false;           // ...unless the client has used both
