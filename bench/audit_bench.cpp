@@ -45,7 +45,8 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
   auto flush = [&](bool force) {
     if (pending.size() >= 20000 || (force && !pending.empty())) {
       written += pending.size();
-      store.append(std::move(pending), [](const StoreError& e) {
+      store.append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(pending)),
+                   [](const StoreError& e) {
         if (e) {
           std::fprintf(stderr, "append failed: %s\n", e->c_str());
           std::exit(1);

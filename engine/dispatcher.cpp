@@ -585,13 +585,12 @@ void Dispatcher::commit(std::vector<v1::TimelineEvent> events,
     pushes.push_back(push_for(e));
   }
   arm_timer();  // the events may have armed an earlier deadline
-  auto to_store = events;
-  store_.append(std::move(to_store), [this, batch, events = std::move(events),
-                                      pushes = std::move(pushes),
-                                      on_durable = std::move(on_durable)](const StoreError& error) mutable {
-    boost::asio::post(io_, [this, batch, events = std::move(events), pushes = std::move(pushes),
+  auto shared = std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(events));
+  store_.append(shared, [this, batch, shared, pushes = std::move(pushes),
+                         on_durable = std::move(on_durable)](const StoreError& error) mutable {
+    boost::asio::post(io_, [this, batch, shared = std::move(shared), pushes = std::move(pushes),
                             on_durable = std::move(on_durable), error] {
-      committed(batch, events, pushes, on_durable, error);
+      committed(batch, *shared, pushes, on_durable, error);
     });
   });
 }
@@ -678,7 +677,6 @@ Dispatcher::Push Dispatcher::push_for(const v1::TimelineEvent& e) const {
   v1::ServerMessage m;
   auto* alert = m.mutable_alert();
   alert->set_seq(e.seq());
-  *alert->mutable_incident() = sla::view_of(*incident);
   auto stage_deadline = [&](v1::Stage stage) {
     return stage == v1::STAGE_UNSPECIFIED ? 0 : incident->stage(stage).deadline;
   };
@@ -739,6 +737,12 @@ Dispatcher::Push Dispatcher::push_for(const v1::TimelineEvent& e) const {
     default:
       return {};
   }
+  // The incident's view is the costly part: build it only for an audience
+  // that is connected now.
+  if (sessions_for(push.recipients).empty()) {
+    return {};
+  }
+  *alert->mutable_incident() = sla::view_of(*incident);
   push.alert.emplace(std::move(m));
   return push;
 }

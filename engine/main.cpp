@@ -1,6 +1,8 @@
 // zonecall: serve | replay | check-config | print-default-config | hash-token
 #include <boost/asio/signal_set.hpp>
 
+#include <sys/resource.h>
+
 #include <csignal>
 #include <cstring>
 #include <fstream>
@@ -109,7 +111,17 @@ void print_demo_tokens(const v1::Config& config) {
   std::cout << std::flush;
 }
 
+// A server holds a descriptor per connection: use all the system allows.
+void raise_descriptor_limit() {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = limit.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+}
+
 int serve(Args args) {
+  raise_descriptor_limit();
   ServerOptions options;
   const std::string config_path = take(args, "config", "");
   options.config = config_path.empty()

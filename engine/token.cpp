@@ -20,7 +20,9 @@ std::string sha256_hex(std::string_view data) {
 }
 
 std::string sha256_chain(std::string_view prev, std::string_view data) {
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  // One context per thread, reused: this runs for every event committed.
+  thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
+                                                                             EVP_MD_CTX_free);
   std::string out(32, '\0');
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   EVP_DigestUpdate(ctx.get(), prev.data(), prev.size());

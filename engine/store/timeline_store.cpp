@@ -29,7 +29,7 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 
 struct SqliteTimelineStore::Job {
   enum class Kind { append, read_incident, read_after, resume } kind;
-  std::vector<v1::TimelineEvent> events;
+  Batch events;
   std::uint64_t id = 0;  // the incident, or the seq to read after
   std::size_t limit = 0;
   AppendDone append_done;
@@ -74,7 +74,7 @@ class SqliteTimelineStore::Writer {
       sqlite::Transaction tx(db_);
       std::string payload;
       for (const Job* job : jobs) {
-        for (const auto& e : job->events) {
+        for (const auto& e : *job->events) {
           if (e.seq() != next_seq_) {
             throw sqlite::Error(SQLITE_MISUSE, "event seq " + std::to_string(e.seq()) +
                                                    " out of order, expected " +
@@ -219,7 +219,7 @@ void SqliteTimelineStore::enqueue(Job job) {
   wake_.notify_one();
 }
 
-void SqliteTimelineStore::append(std::vector<v1::TimelineEvent> events, AppendDone done) {
+void SqliteTimelineStore::append(Batch events, AppendDone done) {
   Job job{Job::Kind::append};
   job.events = std::move(events);
   job.append_done = std::move(done);

@@ -47,7 +47,10 @@ class TimelineStore {
   virtual void start() = 0;
   // Finishes everything queued, then stops the writer.
   virtual void stop() = 0;
-  virtual void append(std::vector<v1::TimelineEvent> events, AppendDone done) = 0;
+  // The events are shared, not copied: the caller keeps them for its
+  // completion, and must not change them.
+  using Batch = std::shared_ptr<const std::vector<v1::TimelineEvent>>;
+  virtual void append(Batch events, AppendDone done) = 0;
   // The incident's events, reflecting every append queued before this call.
   virtual void read_incident(std::uint64_t incident_id, ReadDone done) = 0;
   // Up to `limit` events with seq > after_seq, in order, reflecting every
@@ -80,7 +83,7 @@ class SqliteTimelineStore final : public TimelineStore {
   std::map<std::uint32_t, std::string> policy_versions() override;
   void start() override;
   void stop() override;
-  void append(std::vector<v1::TimelineEvent> events, AppendDone done) override;
+  void append(Batch events, AppendDone done) override;
   void read_incident(std::uint64_t incident_id, ReadDone done) override;
   void read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) override;
   void resume() override;

@@ -1,0 +1,176 @@
+// Baselines B1 and B2: a bare Beast WebSocket echo server, small and
+// obviously correct. With --commit, each message is first appended as a row
+// to a SQLite WAL table by one writer thread doing group commit, and echoed
+// only after COMMIT (B2), with the same synchronous setting as zonecall.
+//
+//   build/bench/echo_server [--port P] [--commit DB] [--synchronous full|normal]
+#include <boost/asio/post.hpp>
+
+#include <condition_variable>
+#include <cstdio>
+#include <cstring>
+#include <deque>
+#include <iostream>
+#include <memory>
+#include <mutex>
+#include <thread>
+
+#include "engine/net/beast.hpp"
+#include "engine/store/sqlite.hpp"
+
+using namespace zonecall::net;
+namespace sqlite = zonecall::sqlite;
+
+namespace {
+
+class Session;
+
+// B2's writer: everything queued since the last commit, in one transaction.
+class GroupCommit {
+ public:
+  GroupCommit(asio::io_context& io, const std::string& path, bool full)
+      : io_(io), db_(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
+    db_.exec("PRAGMA journal_mode=WAL");
+    db_.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    db_.exec("CREATE TABLE IF NOT EXISTS echo(id INTEGER PRIMARY KEY, payload BLOB NOT NULL)");
+    thread_ = std::thread([this] { run(); });
+  }
+  ~GroupCommit() {
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    wake_.notify_one();
+    thread_.join();
+  }
+  void append(std::shared_ptr<Session> s, std::string payload) {
+    {
+      std::lock_guard lock(mutex_);
+      queue_.emplace_back(std::move(s), std::move(payload));
+    }
+    wake_.notify_one();
+  }
+
+ private:
+  void run();
+  asio::io_context& io_;
+  sqlite::Database db_;
+  std::mutex mutex_;
+  std::condition_variable wake_;
+  std::deque<std::pair<std::shared_ptr<Session>, std::string>> queue_;
+  bool stopping_ = false;
+  std::thread thread_;
+};
+
+class Session : public std::enable_shared_from_this<Session> {
+ public:
+  Session(tcp::socket socket, GroupCommit* commit) : ws_(std::move(socket)), commit_(commit) {}
+  void run() {
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.async_accept([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) {
+        self->read();
+      }
+    });
+  }
+  void echo(std::string payload) {
+    out_.push_back(std::move(payload));
+    if (out_.size() == 1) {
+      write();
+    }
+  }
+
+ private:
+  void read() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) {
+        return;
+      }
+      std::string payload = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      if (self->commit_ != nullptr) {
+        self->commit_->append(self, std::move(payload));
+      } else {
+        self->echo(std::move(payload));
+      }
+      self->read();
+    });
+  }
+  void write() {
+    ws_.binary(true);
+    ws_.async_write(asio::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      if (ec) {
+        return;
+      }
+      self->out_.pop_front();
+      if (!self->out_.empty()) {
+        self->write();
+      }
+    });
+  }
+  websocket::stream<beast::tcp_stream> ws_;
+  beast::flat_buffer buffer_;
+  GroupCommit* commit_;
+  std::deque<std::string> out_;
+};
+
+void GroupCommit::run() {
+  sqlite::Statement insert(db_, "INSERT INTO echo(payload) VALUES(?)");
+  for (;;) {
+    std::deque<std::pair<std::shared_ptr<Session>, std::string>> batch;
+    {
+      std::unique_lock lock(mutex_);
+      wake_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty()) {
+        return;
+      }
+      batch.swap(queue_);
+    }
+    db_.exec("BEGIN IMMEDIATE");
+    for (auto& [session, payload] : batch) {
+      insert.bind_blob(1, payload);
+      insert.step();
+      insert.reset();
+    }
+    db_.exec("COMMIT");
+    for (auto& [session, payload] : batch) {
+      asio::post(io_, [s = std::move(session), p = std::move(payload)]() mutable { s->echo(std::move(p)); });
+    }
+  }
+}
+
+void accept(tcp::acceptor& acceptor, GroupCommit* commit) {
+  acceptor.async_accept([&acceptor, commit](beast::error_code ec, tcp::socket socket) {
+    if (!ec) {
+      std::make_shared<Session>(std::move(socket), commit)->run();
+    }
+    accept(acceptor, commit);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  unsigned short port = 0;
+  std::string db;
+  bool full = true;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    if (std::strcmp(argv[i], "--port") == 0) {
+      port = static_cast<unsigned short>(std::atoi(argv[i + 1]));
+    } else if (std::strcmp(argv[i], "--commit") == 0) {
+      db = argv[i + 1];
+    } else if (std::strcmp(argv[i], "--synchronous") == 0) {
+      full = std::strcmp(argv[i + 1], "normal") != 0;
+    }
+  }
+  asio::io_context io{1};
+  std::unique_ptr<GroupCommit> commit;
+  if (!db.empty()) {
+    commit = std::make_unique<GroupCommit>(io, db, full);
+  }
+  tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  std::cout << "echo listening on ws://127.0.0.1:" << acceptor.local_endpoint().port() << "/" << std::endl;
+  accept(acceptor, commit.get());
+  io.run();
+}
