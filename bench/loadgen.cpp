@@ -360,7 +360,7 @@ int fanout(const Options& o) {
     reporters.push_back(c);
   }
   run_for(io, o.seconds, measuring, started);
-  report("fan-out incidents (report to last of 20 alerts)",
+  report(("fan-out incidents (report to the last of " + std::to_string(o.staff_per_zone) + " alerts)").c_str(),
          std::chrono::duration<double>(Clock::now() - started).count(), done);
   return 0;
 }
