@@ -117,6 +117,7 @@ sla::Millis Dispatcher::now() {
 
 void Dispatcher::recover() {
   std::uint64_t events = 0;
+  book_.begin_bulk_load();
   store_.load([&](const v1::TimelineEvent& e) {
     last_now_ = std::max(last_now_, e.at_ms());
     if (!book_.apply(e)) {
@@ -132,6 +133,7 @@ void Dispatcher::recover() {
       }
     }
   });
+  book_.end_bulk_load();
   committed_next_seq_ = book_.next_seq();
   committed_next_incident_id_ = book_.next_incident_id();
   committed_duty_ = book_.duty();

@@ -551,8 +551,15 @@ const Incident* IncidentBook::find(std::uint64_t incident_id) const {
   return it == incidents_.end() ? nullptr : &it->second;
 }
 
+void IncidentBook::end_bulk_load() {
+  arming_ = true;
+  for (std::uint64_t id : open_ids_) {
+    arm(incidents_.at(id));
+  }
+}
+
 void IncidentBook::arm(const Incident& incident, std::optional<Millis> popped_before) {
-  if (!incident.open()) {
+  if (!incident.open() || !arming_) {
     return;
   }
   auto put = [&](Millis due, std::uint8_t kind) {

@@ -63,6 +63,13 @@ class IncidentBook {
   std::vector<v1::TimelineEvent> due(Millis now);
   std::optional<Millis> next_deadline() const;
 
+  // Recovery folds a whole timeline at once: arming each incident's
+  // deadlines as it goes would fill the queue with millions of entries for
+  // incidents resolved later. Between these two calls nothing is armed; the
+  // second arms the incidents still open.
+  void begin_bulk_load() { arming_ = false; }
+  void end_bulk_load();
+
   // Folds an event in. A malformed event (see sla::malformed) is refused
   // and leaves everything as it was: the caller reports it.
   bool apply(const v1::TimelineEvent& event);
@@ -107,6 +114,7 @@ class IncidentBook {
   DutyState duty_;
   DeadlineQueue deadlines_;
   Millis last_due_at_ = 0;  // the latest `now` due() ran at
+  bool arming_ = true;
   std::uint64_t next_seq_ = 1;
   std::uint64_t next_incident_id_ = 1;
 };

@@ -273,3 +273,26 @@ TEST_CASE("restore() undoes an uncommitted change and re-arms its deadlines") {
   h.book.restore(id, std::nullopt);  // an uncommitted report vanishes
   CHECK(h.book.find(id) == nullptr);
 }
+
+TEST_CASE("a bulk load arms only the incidents still open, and the same deadlines fire") {
+  BookHarness h;
+  auto open = reported_id(h.report("fire"));
+  auto closed = reported_id(h.report("noise"));
+  REQUIRE(h.advance(closed, v1::RESOLVED).ok());
+  sla::IncidentBook folded(&h.policies);
+  folded.begin_bulk_load();
+  for (const auto& e : h.timeline) {
+    folded.apply(e);
+  }
+  CHECK(folded.deadlines().size() == 0);
+  folded.end_bulk_load();
+  CHECK(folded.deadlines().size() == 6);  // the open incident's three breaches and three warnings
+  const auto later = h.clock.now() + 20 * kMinute;
+  auto live = h.book.due(later);
+  auto recovered = folded.due(later);
+  REQUIRE(live.size() == recovered.size());
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    CHECK(live[i].SerializeAsString() == recovered[i].SerializeAsString());
+    CHECK(live[i].incident_id() == open);
+  }
+}
