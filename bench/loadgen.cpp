@@ -42,6 +42,7 @@ struct Options {
   int staff_per_zone = 20;
   int reporters = 9;
   long server_pid = 0;
+  double rate = 0;  // ingest: requests per second in all; 0: as fast as answered
   std::string token = "demo-command";
 };
 
@@ -209,7 +210,17 @@ int ingest(const Options& o) {
   std::vector<std::shared_ptr<Conn>> conns;
   std::vector<int> step(static_cast<std::size_t>(o.connections), 0);
   std::vector<std::uint64_t> incident(static_cast<std::size_t>(o.connections), 0);
-  auto next = [&](Conn& conn) {
+  std::size_t sent_total = 0;
+  const auto paced_from = Clock::now();
+  std::function<void(Conn&)> next = [&](Conn& conn) {
+    // Pacing: past the allowed rate, try again in a millisecond.
+    if (o.rate > 0 && static_cast<double>(sent_total) >=
+                          o.rate * std::chrono::duration<double>(Clock::now() - paced_from).count()) {
+      auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(1));
+      timer->async_wait([timer, &next, c = conn.shared_from_this()](auto) { next(*c); });
+      return;
+    }
+    ++sent_total;
     v1::ClientMessage m;
     m.set_request_id(conn.next_id());
     const auto i = static_cast<std::size_t>(conn.index - 1);
@@ -455,6 +466,7 @@ int main(int argc, char** argv) {
     else if (k == "--reporters") o.reporters = std::stoi(v);
     else if (k == "--server-pid") o.server_pid = std::stol(v);
     else if (k == "--token") o.token = v;
+    else if (k == "--rate") o.rate = std::stod(v);
   }
   raise_fd_limit();
   if (mode == "echo") return echo(o);
