@@ -2,6 +2,7 @@
 //
 //   loadgen echo   --port P [--connections 256] [--seconds 10] [--size 150]
 //   loadgen ingest --port P [--connections 256] [--seconds 10] [--token demo-command]
+//                  [--rate R] [--zone Z]
 //   loadgen fanout --port P [--staff-per-zone 20] [--reporters 9] [--seconds 10]
 //   loadgen idle   --port P --server-pid PID [--connections 10000] [--token demo-command]
 //   loadgen write-config FILE     the default config plus 20 bench staff per zone
@@ -43,6 +44,7 @@ struct Options {
   int reporters = 9;
   long server_pid = 0;
   double rate = 0;  // ingest: requests per second in all; 0: as fast as answered
+  std::string zone;  // ingest: report in this zone only (zone staff); empty: Z1..Z9
   std::string token = "demo-command";
 };
 
@@ -227,7 +229,7 @@ int ingest(const Options& o) {
     switch (step[i]) {
       case 0: {
         auto* r = m.mutable_report();
-        r->set_zone_id("Z" + std::to_string(1 + conn.index % 9));
+        r->set_zone_id(o.zone.empty() ? "Z" + std::to_string(1 + conn.index % 9) : o.zone);
         r->set_category("sanitation");
         r->set_location("bench");
         break;
@@ -467,6 +469,7 @@ int main(int argc, char** argv) {
     else if (k == "--server-pid") o.server_pid = std::stol(v);
     else if (k == "--token") o.token = v;
     else if (k == "--rate") o.rate = std::stod(v);
+    else if (k == "--zone") o.zone = v;
   }
   raise_fd_limit();
   if (mode == "echo") return echo(o);
