@@ -424,15 +424,24 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const Com
 
 void Dispatcher::remember(const std::string& staff_id, std::uint64_t request_id, Remembered entry) {
   auto& staff = requests_[staff_id];
+  entry.order_no = staff.next_order_no++;
+  staff.order.emplace_back(request_id, entry.order_no);
   staff.by_id.insert_or_assign(request_id, std::move(entry));
-  staff.order.push_back(request_id);
-  while (staff.order.size() > kRememberedRequests) {
-    auto oldest = staff.by_id.find(staff.order.front());
-    // Never forget a request still waiting for its commit.
-    if (oldest != staff.by_id.end() && oldest->second.ack) {
-      staff.by_id.erase(oldest);
-    }
+  // Forget the oldest answered requests beyond the bound; a request still
+  // waiting for its commit is never forgotten (it goes to the back).
+  std::size_t looked = 0;
+  while (staff.by_id.size() > kRememberedRequests && looked++ < staff.order.size()) {
+    const auto [id, order_no] = staff.order.front();
     staff.order.pop_front();
+    auto it = staff.by_id.find(id);
+    if (it == staff.by_id.end() || it->second.order_no != order_no) {
+      continue;  // a stale place: forgotten already, or queued again later
+    }
+    if (!it->second.ack) {
+      staff.order.emplace_back(id, order_no);
+      continue;
+    }
+    staff.by_id.erase(it);
   }
 }
 

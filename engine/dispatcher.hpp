@@ -83,10 +83,14 @@ class Dispatcher {
     RequestSignature signature;
     std::optional<v1::Ack> ack;        // set once committed
     std::vector<Requester> waiting;    // retries that came before the commit
+    std::uint64_t order_no = 0;        // its place in StaffRequests::order
   };
   struct StaffRequests {
     std::unordered_map<std::uint64_t, Remembered> by_id;
-    std::deque<std::uint64_t> order;  // oldest first, for the bound
+    // Oldest first, for the bound: (request id, order_no). An id used again
+    // after a failed commit is queued again; its stale place is skipped.
+    std::deque<std::pair<std::uint64_t, std::uint64_t>> order;
+    std::uint64_t next_order_no = 0;
   };
   // An alert to send once its event is durable, and to whom.
   struct Push {

@@ -354,3 +354,26 @@ TEST_CASE("engine: duty decides who is alerted") {
   WsClient again(server.port());
   CHECK_FALSE(again.hello("demo-z8-grid-1").on_duty());
 }
+
+TEST_CASE("engine: the last 256 requests per staff member are remembered, older ones are not") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  const std::uint64_t base = WsClient::fresh_request_id() + 1'000'000;
+  std::vector<v1::Ack> acks;
+  for (std::uint64_t i = 0; i < 300; ++i) {
+    auto m = report_msg("Z1", "sanitation");
+    m.set_request_id(base + i);
+    acks.push_back(grid.request(m).ack());
+  }
+  auto last = report_msg("Z1", "sanitation");
+  last.set_request_id(base + 299);
+  CHECK(grid.request(last).ack().SerializeAsString() == acks.back().SerializeAsString());
+  auto recent = report_msg("Z1", "sanitation");
+  recent.set_request_id(base + 300 - 256);
+  CHECK(grid.request(recent).ack().incident_id() == acks[300 - 256].incident_id());
+  auto first = report_msg("Z1", "sanitation");
+  first.set_request_id(base);  // forgotten: a new request
+  CHECK(grid.request(first).ack().incident_id() == acks.back().incident_id() + 1);
+}

@@ -36,6 +36,9 @@ class WsClient {
   std::size_t pushes_waiting() const { return pushes_.size(); }
 
   v1::Welcome hello(const std::string& token);
+  // Request ids are unique across every client of the test process: the
+  // engine treats a staff member's reused id as a retry.
+  static std::uint64_t fresh_request_id();
   // Signs in and goes on duty: alerts go to on-duty staff.
   v1::Welcome hello_on_duty(const std::string& token);
   // Whether the server closed the connection, and its close code.
@@ -47,9 +50,6 @@ class WsClient {
   struct Impl;
   std::unique_ptr<Impl> impl_;
   Mode mode_;
-  // Request ids are unique across every client of the test process: the
-  // engine treats a staff member's reused id as a retry.
-  static std::uint64_t fresh_request_id();
   std::deque<v1::ServerMessage> pushes_;
   bool last_sent_text_ = false;  // pushes come in this encoding...
   bool mixed_ = false;           // ...unless the client has used both
