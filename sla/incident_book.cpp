@@ -128,6 +128,16 @@ class IncidentBook::Draft {
   std::vector<v1::TimelineEvent> events_;
 };
 
+template <class Fill>
+Decision IncidentBook::single(const CommandOrigin& origin, std::uint64_t incident_id, Millis now,
+                              Fill&& fill) const {
+  Draft draft(*this, origin, now);
+  v1::TimelineEvent e = draft.event(incident_id);
+  fill(e);
+  draft.push(std::move(e), nullptr);
+  return draft.finish();
+}
+
 const Policy& IncidentBook::policy_of(const Incident& incident) const {
   return policies_->of_version(incident.policy_version);
 }
@@ -265,14 +275,12 @@ Decision IncidentBook::feedback(const CommandOrigin& origin, std::uint64_t incid
   if (incident->feedback) {
     return Decision::refuse(v1::INVALID_TRANSITION, "feedback was already given");
   }
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  auto* f = e.mutable_feedback();
-  f->set_satisfied(satisfied);
-  f->set_score(score);
-  f->set_comment(comment);
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* f = e.mutable_feedback();
+    f->set_satisfied(satisfied);
+    f->set_score(score);
+    f->set_comment(comment);
+  });
 }
 
 Decision IncidentBook::visit(const CommandOrigin& origin, const std::string& zone_id,
@@ -281,26 +289,22 @@ Decision IncidentBook::visit(const CommandOrigin& origin, const std::string& zon
   if (household_ref.empty()) {
     return Decision::refuse(v1::BAD_REQUEST, "a visit names the household");
   }
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(0);
-  auto* v = e.mutable_visit();
-  v->set_zone_id(zone_id);
-  v->set_household_ref(household_ref);
-  v->set_note(note);
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
+    auto* v = e.mutable_visit();
+    v->set_zone_id(zone_id);
+    v->set_household_ref(household_ref);
+    v->set_note(note);
+  });
 }
 
 Decision IncidentBook::set_duty(const CommandOrigin& origin, const std::string& zone_id,
                                 bool on_duty, Millis now) const {
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(0);
-  auto* d = e.mutable_duty();
-  d->set_staff_id(origin.actor_id);
-  d->set_zone_id(zone_id);
-  d->set_on_duty(on_duty);
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
+    auto* d = e.mutable_duty();
+    d->set_staff_id(origin.actor_id);
+    d->set_zone_id(zone_id);
+    d->set_on_duty(on_duty);
+  });
 }
 
 Decision IncidentBook::zone_call(const CommandOrigin& origin, std::uint64_t incident_id,
@@ -324,16 +328,14 @@ Decision IncidentBook::zone_call(const CommandOrigin& origin, std::uint64_t inci
                                                         " to " + open->department_id +
                                                         " is still open");
   }
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  auto* c = e.mutable_call_raised();
-  c->set_call_no(static_cast<std::uint32_t>(incident->calls.size() + 1));
-  c->set_department_id(department_id);
-  c->set_reason(reason);
-  c->set_accept_deadline_ms(now + department->accept_limit);
-  c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* c = e.mutable_call_raised();
+    c->set_call_no(static_cast<std::uint32_t>(incident->calls.size() + 1));
+    c->set_department_id(department_id);
+    c->set_reason(reason);
+    c->set_accept_deadline_ms(now + department->accept_limit);
+    c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
+  });
 }
 
 namespace {
@@ -366,16 +368,14 @@ Decision IncidentBook::department_accept(const CommandOrigin& origin, std::uint6
   if (call->accepted_at) {
     return Decision::refuse(v1::INVALID_TRANSITION, "the call is already accepted");
   }
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  auto* a = e.mutable_call_accepted();
-  a->set_call_no(call->call_no);
-  a->set_department_id(department_id);
-  a->set_late_by_ms(std::max<Millis>(0, now - call->accept_deadline));
-  a->set_on_site_deadline_ms(now + call->on_site_limit);
-  a->set_note(note);
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* a = e.mutable_call_accepted();
+    a->set_call_no(call->call_no);
+    a->set_department_id(department_id);
+    a->set_late_by_ms(std::max<Millis>(0, now - call->accept_deadline));
+    a->set_on_site_deadline_ms(now + call->on_site_limit);
+    a->set_note(note);
+  });
 }
 
 Decision IncidentBook::department_on_site(const CommandOrigin& origin, std::uint64_t incident_id,
@@ -389,15 +389,13 @@ Decision IncidentBook::department_on_site(const CommandOrigin& origin, std::uint
   if (!call->accepted_at) {
     return Decision::refuse(v1::INVALID_TRANSITION, "accept the call before reporting on site");
   }
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  auto* o = e.mutable_call_on_site();
-  o->set_call_no(call->call_no);
-  o->set_department_id(department_id);
-  o->set_late_by_ms(std::max<Millis>(0, now - call->on_site_deadline));
-  o->set_note(note);
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* o = e.mutable_call_on_site();
+    o->set_call_no(call->call_no);
+    o->set_department_id(department_id);
+    o->set_late_by_ms(std::max<Millis>(0, now - call->on_site_deadline));
+    o->set_note(note);
+  });
 }
 
 Decision IncidentBook::department_decline(const CommandOrigin& origin, std::uint64_t incident_id,

@@ -101,6 +101,9 @@ class IncidentBook {
   };
 
   class Draft;
+  // A decision of exactly one event, which `fill` completes.
+  template <class Fill>
+  Decision single(const CommandOrigin& origin, std::uint64_t incident_id, Millis now, Fill&& fill) const;
   // Arms the incident's pending deadlines; with `popped_before`, only those
   // due before it (the ones earlier ticks took off the queue).
   void arm(const Incident& incident, std::optional<Millis> popped_before = std::nullopt);
