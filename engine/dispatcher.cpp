@@ -105,8 +105,9 @@ v1::Ack ack_of(const v1::TimelineEvent& first) {
 }  // namespace
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-                       const sla::PolicyHistory& policies, const sla::Clock& clock)
-    : io_(io), store_(store), roster_(roster), clock_(clock), book_(&policies), timer_(io) {}
+                       const sla::PolicyHistory& policies, const sla::Clock& clock,
+                       SignInLimits sign_in)
+    : io_(io), sign_in_(sign_in), store_(store), roster_(roster), clock_(clock), book_(&policies), timer_(io) {}
 
 sla::Millis Dispatcher::now() {
   // Server time never runs backward in the timeline, even if the wall clock
@@ -293,8 +294,22 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
   }
   auto who = roster_.authenticate(hello.token());
   if (!who) {
-    log::warn("auth.refused", {{"session", std::to_string(to.session_id)}});
-    reply_error(to, v1::UNAUTHENTICATED, "unknown token");
+    // Answer late, later each time, and close after a few: guessing tokens
+    // is slow and noisy. The token itself is never logged.
+    const int failures = ++c.failed_hellos;
+    log::warn("auth.refused", {{"session", std::to_string(to.session_id)},
+                               {"failures", std::to_string(failures)}});
+    auto timer = std::make_shared<boost::asio::steady_timer>(io_, sign_in_.failure_delay * failures);
+    timer->async_wait([this, timer, to, failures](const boost::system::error_code&) {
+      reply_error(to, v1::UNAUTHENTICATED, "unknown token");
+      if (failures >= sign_in_.max_failures) {
+        if (auto it = sessions_.find(to.session_id); it != sessions_.end()) {
+          if (auto session = it->second.session.lock()) {
+            session->close_for_policy("too many failed sign-ins");
+          }
+        }
+      }
+    });
     return;
   }
   c.who = std::move(*who);

@@ -6,6 +6,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/system_timer.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,8 +27,15 @@ namespace zonecall {
 
 class Dispatcher {
  public:
+  // Limits on signing in.
+  struct SignInLimits {
+    int max_failures = 5;
+    std::chrono::milliseconds failure_delay{250};
+  };
+
   Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-             const sla::PolicyHistory& policies, const sla::Clock& clock);
+             const sla::PolicyHistory& policies, const sla::Clock& clock,
+             SignInLimits sign_in);
 
   // Rebuilds the state from the timeline, then fires every deadline that
   // passed while the engine was down. Call once, before serving.
@@ -72,6 +80,7 @@ class Dispatcher {
     std::weak_ptr<ClientSession> session;
     std::optional<sla::Principal> who;
     std::optional<Subscription> subscription;
+    int failed_hellos = 0;
   };
   // Undo information for an incident with events not yet committed.
   struct Uncommitted {
@@ -141,6 +150,7 @@ class Dispatcher {
   void refuse(const sla::Principal& who, const Requester& to, const sla::CommandError& error);
 
   boost::asio::io_context& io_;
+  SignInLimits sign_in_;
   TimelineStore& store_;
   const Roster& roster_;
   const sla::Clock& clock_;

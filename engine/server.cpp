@@ -26,7 +26,9 @@ Server::Server(ServerOptions options)
     policies_.add(config::policy_from_fingerprint(fingerprint, v), false);
   }
   policies_.add(sla::Policy::from_config(options_.config, version), true);
-  dispatcher_ = std::make_unique<Dispatcher>(io_, *store_, roster_, policies_, clock_);
+  dispatcher_ = std::make_unique<Dispatcher>(
+      io_, *store_, roster_, policies_, clock_,
+      Dispatcher::SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
   dispatcher_->recover();
   store_->start();
   context_ = std::make_unique<net::SessionContext>(net::SessionContext{*dispatcher_, options_.limits});

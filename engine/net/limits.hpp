@@ -19,6 +19,11 @@ struct Limits {
   // Pings go out after half of this; no answer for all of it closes.
   std::chrono::seconds idle_timeout{60};
   std::size_t max_http_body_bytes = 8 * 1024;
+  // Failed Hellos (wrong tokens) before the connection closes with
+  // policy_error; each failure is answered only after a growing delay, so
+  // guessing tokens is slow.
+  int max_hello_failures = 5;
+  std::chrono::milliseconds hello_failure_delay{250};
 };
 
 }  // namespace zonecall::net

@@ -208,7 +208,7 @@ void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
   }
   queued_bytes_ -= queue_.front().bytes->size();
   queue_.pop_front();
-  if (close_after_write_) {
+  if (close_after_write_ && queue_.empty()) {
     auto reason = *close_after_write_;
     close_after_write_.reset();
     queue_.clear();
@@ -229,8 +229,11 @@ void WebSocketSession::close(websocket::close_code code, const std::string& reas
   closing_ = true;
   websocket::close_reason why(code, reason);
   if (!queue_.empty()) {
-    // Finish the write in flight, drop the rest, then close.
-    queue_.erase(queue_.begin() + 1, queue_.end());
+    // A slow reader's backlog is dropped; otherwise what is queued (say, the
+    // error that explains the close) goes out first.
+    if (code == websocket::close_code::policy_error && reason == "send queue overflow") {
+      queue_.erase(queue_.begin() + 1, queue_.end());
+    }
     close_after_write_ = why;
     return;
   }

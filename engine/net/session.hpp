@@ -56,6 +56,9 @@ class WebSocketSession final : public ClientSession,
   std::uint64_t id() const override { return id_; }
   void send(const SharedMessage& message, std::optional<Encoding> reply_encoding) override;
   std::size_t queued_bytes() const override { return queued_bytes_; }
+  void close_for_policy(const std::string& reason) override {
+    close(websocket::close_code::policy_error, reason);
+  }
   // Closes with the given code and reason once the write in flight is done.
   void close(websocket::close_code code, const std::string& reason);
 

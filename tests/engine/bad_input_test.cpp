@@ -141,3 +141,24 @@ TEST_CASE("engine: HTTP health endpoints and unknown paths") {
   // A WebSocket upgrade to another path is refused.
   CHECK_THROWS(WsClient(server.port(), WsClient::Mode::binary, "/nope"));
 }
+
+TEST_CASE("engine: repeated wrong tokens are answered slowly, then the connection is closed") {
+  TempDir dir;
+  auto options = options_for(dir.file("zonecall.db"));
+  options.limits.max_hello_failures = 3;
+  options.limits.hello_failure_delay = std::chrono::milliseconds(20);
+  RunningServer server(options);
+  WsClient guesser(server.port());
+  for (int i = 0; i < 3; ++i) {
+    auto reply = guesser.request(hello_msg("demo-guess-" + std::to_string(i)));
+    REQUIRE(reply.has_error());
+    CHECK(reply.error().code() == v1::UNAUTHENTICATED);
+  }
+  CHECK_FALSE(guesser.receive());
+  CHECK(guesser.closed());
+  CHECK(guesser.close_code() == 1008);
+  CHECK(guesser.close_reason() == "too many failed sign-ins");
+  // A right token on a new connection still works.
+  WsClient staff(server.port());
+  CHECK(staff.hello("demo-z1-grid-1").staff_id() == "z1-grid-1");
+}
