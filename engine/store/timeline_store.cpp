@@ -208,6 +208,13 @@ void SqliteTimelineStore::stop() {
   wake_.notify_one();
   if (thread_.joinable()) {
     thread_.join();
+    // A clean stop leaves everything in the main file and an empty WAL, so
+    // the next start (or a copy of the file) needs no WAL replay.
+    try {
+      writer_->db().exec("PRAGMA wal_checkpoint(TRUNCATE)");
+    } catch (const std::exception& e) {
+      log::warn("store.checkpoint_failed", {{"error", e.what()}});
+    }
   }
 }
 

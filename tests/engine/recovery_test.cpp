@@ -2,6 +2,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <filesystem>
 #include <thread>
 
 #include "support/fixtures.hpp"
@@ -113,4 +114,21 @@ TEST_CASE("engine: a deadline that passed while the server was down fires on res
   for (const auto& stage : view.stages()) {
     CHECK(stage.breached());
   }
+}
+
+TEST_CASE("engine: a graceful stop checkpoints the WAL into the database file") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  {
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    for (int i = 0; i < 20; ++i) {
+      grid.request(report_msg("Z1", "sanitation"));
+    }
+  }
+  CHECK(std::filesystem::file_size(db + "-wal") > 0);
+  server.stop();
+  CHECK(std::filesystem::file_size(db + "-wal") == 0);
+  CHECK(count_rows(db, "kind = 10") == 20);
 }
