@@ -19,6 +19,10 @@ struct Limits {
   // Pings go out after half of this; no answer for all of it closes.
   std::chrono::seconds idle_timeout{60};
   std::size_t max_http_body_bytes = 8 * 1024;
+  // Requests per connection: a token bucket refilled at this rate, holding
+  // at most `request_burst`. Beyond it a request gets RATE_LIMITED.
+  double requests_per_second = 1000;
+  double request_burst = 2000;
   // Failed Hellos (wrong tokens) before the connection closes with
   // policy_error; each failure is answered only after a growing delay, so
   // guessing tokens is slow.

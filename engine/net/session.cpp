@@ -87,7 +87,21 @@ void HttpSession::respond(http::status status, std::string body, const char* con
 // ---- WebSocket -----------------------------------------------------------
 
 WebSocketSession::WebSocketSession(beast::tcp_stream stream, SessionContext& context)
-    : ws_(std::move(stream)), context_(context), id_(context.next_session_id++) {}
+    : ws_(std::move(stream)), context_(context), id_(context.next_session_id++),
+      tokens_(context.limits.request_burst) {}
+
+bool WebSocketSession::within_rate() {
+  const auto now = std::chrono::steady_clock::now();
+  const double elapsed = std::chrono::duration<double>(now - refilled_).count();
+  refilled_ = now;
+  tokens_ = std::min(context_.limits.request_burst,
+                     tokens_ + elapsed * context_.limits.requests_per_second);
+  if (tokens_ < 1) {
+    return false;
+  }
+  tokens_ -= 1;
+  return true;
+}
 
 void WebSocketSession::run(http::request<http::string_body> upgrade) {
   websocket::stream_base::timeout timeouts{};
@@ -148,6 +162,14 @@ void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
 }
 
 void WebSocketSession::on_message() {
+  if (!within_rate()) {
+    v1::ServerMessage m;
+    m.mutable_error()->set_code(v1::RATE_LIMITED);
+    m.mutable_error()->set_message("more than " + std::to_string(static_cast<long>(context_.limits.requests_per_second)) +
+                                   " requests per second on this connection");
+    send(SharedMessage(std::move(m)), encoding_);
+    return;
+  }
   const auto data = buffer_.cdata();
   Decoded decoded = decode_client(
       std::string_view(static_cast<const char*>(data.data()), data.size()), encoding_);

@@ -67,6 +67,8 @@ class WebSocketSession final : public ClientSession,
   void read_more();
   void on_read(beast::error_code ec, std::size_t bytes);
   void on_message();
+  // Takes a token from the request-rate bucket; false when it is empty.
+  bool within_rate();
   void reject_frame(v1::ErrorCode code, const std::string& message, std::uint64_t request_id = 0);
   void write_next();
   void on_write(beast::error_code ec, std::size_t bytes);
@@ -88,6 +90,9 @@ class WebSocketSession final : public ClientSession,
   std::size_t queued_bytes_ = 0;
   bool closing_ = false;
   std::optional<websocket::close_reason> close_after_write_;
+  // The request-rate token bucket.
+  double tokens_ = 0;
+  std::chrono::steady_clock::time_point refilled_ = std::chrono::steady_clock::now();
   bool ended_ = false;
 };
 

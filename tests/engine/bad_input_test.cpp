@@ -162,3 +162,30 @@ TEST_CASE("engine: repeated wrong tokens are answered slowly, then the connectio
   WsClient staff(server.port());
   CHECK(staff.hello("demo-z1-grid-1").staff_id() == "z1-grid-1");
 }
+
+TEST_CASE("engine: a connection over its request rate gets RATE_LIMITED, others are unaffected") {
+  TempDir dir;
+  auto options = options_for(dir.file("zonecall.db"));
+  options.limits.requests_per_second = 5;
+  options.limits.request_burst = 5;
+  RunningServer server(options);
+  WsClient flood(server.port());
+  for (int i = 0; i < 30; ++i) {
+    flood.send(list_msg());
+  }
+  int answered = 0;
+  int limited = 0;
+  for (int i = 0; i < 30; ++i) {
+    auto m = flood.receive();
+    REQUIRE(m);
+    if (m->has_error() && m->error().code() == v1::RATE_LIMITED) {
+      ++limited;
+    } else {
+      ++answered;  // UNAUTHENTICATED: it was processed
+    }
+  }
+  CHECK(limited >= 20);
+  CHECK(answered >= 5);
+  WsClient calm(server.port());
+  CHECK(calm.hello("demo-command").role() == v1::COMMUNITY_COMMAND);
+}
