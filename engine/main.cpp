@@ -30,6 +30,7 @@ usage:
   zonecall serve [--config FILE] [--db PATH] [--listen HOST:PORT]
                  [--synchronous full|normal] [--max-frame-bytes N]
                  [--max-send-queue-bytes N] [--idle-timeout-s N] [--max-db-mb N]
+                 [--max-connections N] [--max-connections-per-address N]
                  [--log-level debug|info|warn|error]
       Serve WebSocket clients at ws://HOST:PORT/v1/ws (default 127.0.0.1:8080,
       database ./zonecall.db, the embedded Jincheng topology).
@@ -150,6 +151,13 @@ int serve(Args args) {
   options.limits.idle_timeout = std::chrono::seconds(to_size(
       take(args, "idle-timeout-s", std::to_string(options.limits.idle_timeout.count())),
       "--idle-timeout-s", 86400));
+  options.limits.max_connections = to_size(
+      take(args, "max-connections", std::to_string(options.limits.max_connections)),
+      "--max-connections", std::size_t{1} << 20);
+  options.limits.max_connections_per_address = to_size(
+      take(args, "max-connections-per-address",
+           std::to_string(options.limits.max_connections_per_address)),
+      "--max-connections-per-address", std::size_t{1} << 20);
   const std::string max_db_mb = take(args, "max-db-mb", "");
   if (!max_db_mb.empty()) {
     // 4 KiB pages; at most 1 TiB.

@@ -19,6 +19,10 @@ struct Limits {
   // Pings go out after half of this; no answer for all of it closes.
   std::chrono::seconds idle_timeout{60};
   std::size_t max_http_body_bytes = 8 * 1024;
+  // Open connections in all, and from one source address; beyond them a new
+  // connection is closed at once.
+  std::size_t max_connections = 20000;
+  std::size_t max_connections_per_address = 1000;
   // Requests per connection: a token bucket refilled at this rate, holding
   // at most `request_burst`. Beyond it a request gets RATE_LIMITED.
   double requests_per_second = 1000;

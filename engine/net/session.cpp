@@ -1,5 +1,7 @@
 #include "engine/net/session.hpp"
 
+#include <utility>
+
 #include "engine/dispatcher.hpp"
 #include "engine/log.hpp"
 
@@ -18,10 +20,40 @@ bool is_ordinary_end(beast::error_code ec) {
 }
 }  // namespace
 
+// ---- connection limits -------------------------------------------------
+
+std::optional<ConnectionSlot> ConnectionSlot::take(SessionContext& context, const std::string& address) {
+  auto& from_address = context.connections_by_address[address];
+  if (context.connections >= context.limits.max_connections ||
+      from_address >= context.limits.max_connections_per_address) {
+    if (from_address == 0) {
+      context.connections_by_address.erase(address);
+    }
+    return std::nullopt;
+  }
+  ++context.connections;
+  ++from_address;
+  return ConnectionSlot(&context, address);
+}
+
+ConnectionSlot::ConnectionSlot(ConnectionSlot&& other) noexcept
+    : context_(std::exchange(other.context_, nullptr)), address_(std::move(other.address_)) {}
+
+ConnectionSlot::~ConnectionSlot() {
+  if (context_ == nullptr) {
+    return;
+  }
+  --context_->connections;
+  auto it = context_->connections_by_address.find(address_);
+  if (it != context_->connections_by_address.end() && --it->second == 0) {
+    context_->connections_by_address.erase(it);
+  }
+}
+
 // ---- HTTP --------------------------------------------------------------
 
-HttpSession::HttpSession(tcp::socket socket, SessionContext& context)
-    : stream_(std::move(socket)), context_(context) {}
+HttpSession::HttpSession(tcp::socket socket, SessionContext& context, ConnectionSlot slot)
+    : stream_(std::move(socket)), context_(context), slot_(std::move(slot)) {}
 
 void HttpSession::run() { read_request(); }
 
@@ -51,7 +83,10 @@ void HttpSession::on_request(beast::error_code ec) {
       return;
     }
     stream_.expires_never();
-    std::make_shared<WebSocketSession>(std::move(stream_), context_)->run(std::move(request));
+    auto slot = std::move(*slot_);
+    slot_.reset();
+    std::make_shared<WebSocketSession>(std::move(stream_), context_, std::move(slot))
+        ->run(std::move(request));
     return;
   }
   if (request.method() != http::verb::get) {
@@ -86,8 +121,10 @@ void HttpSession::respond(http::status status, std::string body, const char* con
 
 // ---- WebSocket -----------------------------------------------------------
 
-WebSocketSession::WebSocketSession(beast::tcp_stream stream, SessionContext& context)
-    : ws_(std::move(stream)), context_(context), id_(context.next_session_id++),
+WebSocketSession::WebSocketSession(beast::tcp_stream stream, SessionContext& context,
+                                   ConnectionSlot slot)
+    : ws_(std::move(stream)), context_(context), slot_(std::move(slot)),
+      id_(context.next_session_id++),
       tokens_(context.limits.request_burst) {}
 
 bool WebSocketSession::within_rate() {

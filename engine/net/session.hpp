@@ -28,11 +28,31 @@ struct SessionContext {
   Limits limits;
   std::uint64_t next_session_id = 1;
   std::unordered_map<std::uint64_t, std::weak_ptr<WebSocketSession>> live;
+  // Open connections, in all and by source address (see ConnectionSlot).
+  std::size_t connections = 0;
+  std::unordered_map<std::string, std::size_t> connections_by_address;
+};
+
+// One open connection counted against the limits, for as long as it lives;
+// it moves from the HTTP session to the WebSocket session on upgrade.
+class ConnectionSlot {
+ public:
+  // Empty when the limits are reached.
+  static std::optional<ConnectionSlot> take(SessionContext& context, const std::string& address);
+  ConnectionSlot(ConnectionSlot&& other) noexcept;
+  ConnectionSlot& operator=(ConnectionSlot&&) = delete;
+  ~ConnectionSlot();
+
+ private:
+  ConnectionSlot(SessionContext* context, std::string address)
+      : context_(context), address_(std::move(address)) {}
+  SessionContext* context_;
+  std::string address_;
 };
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, SessionContext& context);
+  HttpSession(tcp::socket socket, SessionContext& context, ConnectionSlot slot);
   void run();
 
  private:
@@ -43,6 +63,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   beast::tcp_stream stream_;
   beast::flat_buffer buffer_;
   SessionContext& context_;
+  std::optional<ConnectionSlot> slot_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::shared_ptr<http::response<http::string_body>> response_;
 };
@@ -50,7 +71,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
 class WebSocketSession final : public ClientSession,
                                public std::enable_shared_from_this<WebSocketSession> {
  public:
-  WebSocketSession(beast::tcp_stream stream, SessionContext& context);
+  WebSocketSession(beast::tcp_stream stream, SessionContext& context, ConnectionSlot slot);
   void run(http::request<http::string_body> upgrade);
 
   std::uint64_t id() const override { return id_; }
@@ -82,6 +103,7 @@ class WebSocketSession final : public ClientSession,
   websocket::stream<beast::tcp_stream> ws_;
   beast::flat_buffer buffer_;
   SessionContext& context_;
+  ConnectionSlot slot_;
   std::uint64_t id_;
   Encoding encoding_ = Encoding::binary;  // that of the client's latest frame, for pushes
   bool oversized_ = false;                // the message being read is over the limit

@@ -2,6 +2,8 @@
 // while the server goes on serving everyone else.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 
@@ -188,4 +190,27 @@ TEST_CASE("engine: a connection over its request rate gets RATE_LIMITED, others 
   CHECK(answered >= 5);
   WsClient calm(server.port());
   CHECK(calm.hello("demo-command").role() == v1::COMMUNITY_COMMAND);
+}
+
+TEST_CASE("engine: connections beyond the per-address limit are closed at once") {
+  TempDir dir;
+  auto options = options_for(dir.file("zonecall.db"));
+  options.limits.max_connections_per_address = 3;
+  RunningServer server(options);
+  auto a = std::make_unique<WsClient>(server.port());
+  WsClient b(server.port());
+  WsClient c(server.port());
+  CHECK_THROWS(WsClient(server.port()));  // the fourth: closed before the handshake
+  CHECK(b.hello("demo-z1-grid-1").staff_id() == "z1-grid-1");
+  a.reset();  // one leaves, so one more may come
+  std::unique_ptr<WsClient> d;
+  for (int attempt = 0; attempt < 100 && !d; ++attempt) {
+    try {
+      d = std::make_unique<WsClient>(server.port());
+    } catch (const std::exception&) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));  // the server has not seen the close yet
+    }
+  }
+  REQUIRE(d);
+  CHECK(d->hello("demo-command").role() == v1::COMMUNITY_COMMAND);
 }
