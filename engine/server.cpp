@@ -31,7 +31,7 @@ Server::Server(ServerOptions options)
       Dispatcher::SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
   dispatcher_->recover();
   store_->start();
-  context_ = std::make_unique<net::SessionContext>(net::SessionContext{*dispatcher_, options_.limits});
+  context_ = std::make_unique<net::SessionContext>(net::SessionContext{*dispatcher_, options_.limits, 1, {}, 0, {}});
   const net::tcp::endpoint endpoint(net::asio::ip::make_address(options_.address), options_.port);
   listener_ = std::make_shared<net::Listener>(io_, endpoint, *context_);
   port_ = listener_->port();
