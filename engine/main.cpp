@@ -6,6 +6,7 @@
 #include <csignal>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <iostream>
 #include <map>
 #include <string>
@@ -180,12 +181,24 @@ int serve(Args args) {
 
   // Signals are caught on their own io_context so the server's stays its own.
   boost::asio::io_context signal_io;
-  boost::asio::signal_set signals(signal_io, SIGINT, SIGTERM);
-  signals.async_wait([&](const boost::system::error_code& ec, int) {
-    if (!ec) {
-      server.stop();
-    }
-  });
+  boost::asio::signal_set signals(signal_io, SIGINT, SIGTERM, SIGHUP);
+  std::function<void(const boost::system::error_code&, int)> on_signal =
+      [&](const boost::system::error_code& ec, int signal) {
+        if (ec) {
+          return;
+        }
+        if (signal == SIGHUP) {
+          if (config_path.empty()) {
+            log::warn("config.reload_skipped", {{"reason", "serving the embedded default"}});
+          } else {
+            server.reload(config_path);  // logged either way; the old config stays on error
+          }
+          signals.async_wait(on_signal);
+          return;
+        }
+        server.stop();
+      };
+  signals.async_wait(on_signal);
   std::thread signal_thread([&] { signal_io.run(); });
   server.run();
   signal_io.stop();

@@ -57,6 +57,26 @@ void Server::stop() {
   boost::asio::post(io_, [this] { begin_shutdown(); });
 }
 
+std::future<std::string> Server::reload(const std::string& config_path) {
+  auto done = std::make_shared<std::promise<std::string>>();
+  auto result = done->get_future();
+  boost::asio::post(io_, [this, config_path, done] {
+    try {
+      auto config = config::load_file(config_path);
+      const auto version = store_->record_policy(config::policy_fingerprint(config), clock_.now());
+      policies_.add(sla::Policy::from_config(config, version), true);
+      roster_ = Roster(config);
+      options_.config = std::move(config);
+      log::info("config.reloaded", {{"file", config_path}, {"policy_version", std::to_string(version)}});
+      done->set_value("");
+    } catch (const std::exception& e) {
+      log::error("config.reload_refused", {{"file", config_path}, {"error", e.what()}});
+      done->set_value(e.what());
+    }
+  });
+  return result;
+}
+
 void Server::begin_shutdown() {
   if (shutting_down_) {
     return;

@@ -3,6 +3,7 @@
 // io_context they run on. Used by `zonecall serve` and by the tests.
 #include <boost/asio/io_context.hpp>
 
+#include <future>
 #include <memory>
 #include <string>
 
@@ -47,6 +48,11 @@ class Server {
   // Thread-safe. Stops accepting, lets in-flight commits finish and answer,
   // closes every client with service_restart, then run() returns.
   void stop();
+  // Thread-safe (SIGHUP). Loads a new roster, topology and policy from the
+  // file without dropping a connection; staff already signed in stay signed
+  // in. A bad file is refused, the old config stays in force, and the error
+  // (naming the line) is logged and returned.
+  std::future<std::string> reload(const std::string& config_path);
 
  private:
   void begin_shutdown();

@@ -173,8 +173,8 @@ SqliteTimelineStore::SqliteTimelineStore(SqliteOptions options)
 
 SqliteTimelineStore::~SqliteTimelineStore() { stop(); }
 
-std::uint32_t SqliteTimelineStore::record_policy(const std::string& fingerprint, sla::Millis now) {
-  auto& db = writer_->db();
+std::uint32_t record_policy_version(sqlite::Database& db, const std::string& fingerprint,
+                                    sla::Millis now) {
   sqlite::Statement find(db, "SELECT version FROM policy_versions WHERE fingerprint = ?");
   find.bind(1, fingerprint);
   if (find.step()) {
@@ -186,6 +186,17 @@ std::uint32_t SqliteTimelineStore::record_policy(const std::string& fingerprint,
   insert.bind(1, fingerprint).bind(2, now);
   insert.step();
   return static_cast<std::uint32_t>(insert.column_int64(0));
+}
+
+std::uint32_t SqliteTimelineStore::record_policy(const std::string& fingerprint, sla::Millis now) {
+  if (thread_.joinable()) {
+    // The writer owns its connection now: record through a connection of
+    // our own (SQLite serialises the two writers).
+    sqlite::Database db(options_.path, SQLITE_OPEN_READWRITE);
+    sqlite3_busy_timeout(db.handle(), options_.busy_timeout_ms);
+    return record_policy_version(db, fingerprint, now);
+  }
+  return record_policy_version(writer_->db(), fingerprint, now);
 }
 
 void SqliteTimelineStore::load(const std::function<void(const v1::TimelineEvent&)>& each) {

@@ -34,10 +34,12 @@ class TimelineStore {
 
   virtual ~TimelineStore() = default;
 
-  // -- at startup, before start() --
   // The version of this policy (see config::policy_fingerprint): the one
-  // recorded before if it is unchanged, else a new version.
+  // recorded before if it is unchanged, else a new version. At startup, and
+  // again when the config is reloaded.
   virtual std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) = 0;
+
+  // -- at startup, before start() --
   // Every event in seq order.
   virtual void load(const std::function<void(const v1::TimelineEvent&)>& each) = 0;
   // Every policy version recorded: version -> fingerprint.

@@ -1,10 +1,15 @@
 // Restart recovery and exact replay against a real server and file.
 #include <catch2/catch.hpp>
 
+#include <google/protobuf/text_format.h>
+
+#include <fstream>
+
 #include <chrono>
 #include <filesystem>
 #include <thread>
 
+#include "engine/token.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 
@@ -131,4 +136,46 @@ TEST_CASE("engine: a graceful stop checkpoints the WAL into the database file") 
   server.stop();
   CHECK(std::filesystem::file_size(db + "-wal") == 0);
   CHECK(count_rows(db, "kind = 10") == 20);
+}
+
+TEST_CASE("engine: a reload brings in a new roster and policy without dropping anyone; a bad file is refused") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient before(server.port());
+  before.hello("demo-z1-grid-1");
+  CHECK_THROWS(WsClient(server.port()).hello("demo-newbie"));
+
+  auto config = test_config();
+  auto* newbie = config.add_staff();
+  newbie->set_id("newbie");
+  newbie->set_role(v1::GRID_WORKER);
+  newbie->set_zone_id("Z1");
+  newbie->set_token_sha256(sha256_hex("demo-newbie"));
+  for (auto& c : *config.mutable_categories()) {
+    if (c.id() == "drill") {
+      c.mutable_budgets()->set_discover_ms(4000);
+    }
+  }
+  const auto path = dir.file("new.textproto");
+  {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(config, &text);
+    std::ofstream(path) << text;
+  }
+  CHECK(server.reload(path).get().empty());
+
+  WsClient after(server.port());
+  CHECK(after.hello("demo-newbie").staff_id() == "newbie");
+  auto ack = before.request(report_msg("Z1", "drill"));  // still connected
+  REQUIRE(ack.has_ack());
+  auto view = before.request(get_incident_msg(ack.ack().incident_id())).incident();
+  CHECK(view.stages(0).deadline_ms() == ack.ack().at_ms() + 4000);
+  CHECK(view.timeline(0).reported().policy_version() == 2);
+
+  const auto bad = dir.file("bad.textproto");
+  std::ofstream(bad) << "zones { id: \"A\" }\nzones { id: \"A\" }\n";
+  const auto error = server.reload(bad).get();
+  CHECK(error.find("bad.textproto:2") != std::string::npos);
+  WsClient still(server.port());
+  CHECK(still.hello("demo-newbie").staff_id() == "newbie");  // the new config stays in force
 }

@@ -44,6 +44,7 @@ class RunningServer {
   // Stops gracefully and waits; the state can then be inspected.
   void stop();
   const Server& server() const { return *server_; }
+  std::future<std::string> reload(const std::string& path) { return server_->reload(path); }
 
  private:
   std::unique_ptr<Server> server_;
