@@ -267,3 +267,29 @@ TEST_CASE("assessment: department timeliness from the zone calls") {
   CHECK(d.declined() == 1);
   CHECK(d.breaches() == 1);
 }
+
+TEST_CASE("assessment: severities, the daily trend and the stage-time histogram of a known day") {
+  Day day;
+  const auto report = day.report();
+  std::map<std::string, std::uint64_t> severities;
+  for (const auto& c : scope(report.zones(), "Z1").by_severity()) {
+    severities[c.key()] = c.count();
+  }
+  CHECK(severities["LOW"] == 2);       // the two noise reports
+  CHECK(severities["CRITICAL"] == 1);  // the fire
+  // All three were reported on one day (UTC+8).
+  REQUIRE(report.daily_size() == 1);
+  CHECK(report.daily(0).incidents() == 3);
+  REQUIRE(report.daily(0).compliance_size() == 3);
+  CHECK(report.daily(0).compliance(0) == Approx(1.0 / 3));
+  CHECK(report.daily(0).compliance(2) == Approx(2.0 / 3));
+  // DISCOVER times 30 s and 90 s fall in the buckets "<= 30 s" and "<= 2 min".
+  REQUIRE(report.stage_time_histogram_bounds_ms_size() == 8);
+  CHECK(report.stage_time_histogram_bounds_ms(0) == 30'000);
+  const auto& discover = report.histograms(0);
+  CHECK(discover.stage() == v1::DISCOVER);
+  REQUIRE(discover.counts_size() == 9);
+  CHECK(discover.counts(0) == 1);
+  CHECK(discover.counts(1) == 0);
+  CHECK(discover.counts(2) == 1);
+}
