@@ -24,6 +24,8 @@ class ClientSession {
   // Closes the connection with policy_error (1008) and the reason, once the
   // messages already queued have gone out.
   virtual void close_for_policy(const std::string& reason) = 0;
+  // Closes with service_restart (1012): the server is stopping.
+  virtual void close_for_restart() = 0;
 };
 
 }  // namespace zonecall

@@ -32,9 +32,12 @@ usage:
                  [--synchronous full|normal] [--max-frame-bytes N]
                  [--max-send-queue-bytes N] [--idle-timeout-s N] [--max-db-mb N]
                  [--max-connections N] [--max-connections-per-address N]
+                 [--tls-cert PEM --tls-key PEM] [--insecure]
                  [--log-level debug|info|warn|error]
       Serve WebSocket clients at ws://HOST:PORT/v1/ws (default 127.0.0.1:8080,
-      database ./zonecall.db, the embedded Jincheng topology).
+      database ./zonecall.db, the embedded Jincheng topology). With a
+      certificate and key, wss:// instead. Plain ws:// listens only on a
+      loopback address unless --insecure is given.
   zonecall replay [--db PATH]
       Re-run the whole timeline through the SLA state machine and report every
       event that differs from what the recorded policy dictates. Exit 0 if none.
@@ -54,11 +57,16 @@ struct Args {
   std::vector<std::string> positional;
 };
 
+// Options that take no value.
+bool is_flag(const std::string& arg) { return arg == "--insecure" || arg == "--json"; }
+
 Args parse_args(int argc, char** argv, int first) {
   Args a;
   for (int i = first; i < argc; ++i) {
     std::string arg = argv[i];
-    if (arg.rfind("--", 0) == 0) {
+    if (is_flag(arg)) {
+      a.options[arg.substr(2)] = "yes";
+    } else if (arg.rfind("--", 0) == 0) {
       if (i + 1 >= argc) {
         throw std::invalid_argument("option " + arg + " needs a value");
       }
@@ -164,6 +172,9 @@ int serve(Args args) {
     // 4 KiB pages; at most 1 TiB.
     options.max_db_pages = static_cast<std::int64_t>(to_size(max_db_mb, "--max-db-mb", 1 << 20) * 256);
   }
+  options.tls_cert_file = take(args, "tls-cert", "");
+  options.tls_key_file = take(args, "tls-key", "");
+  options.insecure = take(args, "insecure", "") == "yes";
   const std::string level = take(args, "log-level", "info");
   log::set_min_level(level == "debug" ? log::Level::debug
                      : level == "warn"  ? log::Level::warn
@@ -176,7 +187,8 @@ int serve(Args args) {
   if (demo) {
     print_demo_tokens(config::parse(config::default_config_text(), "embedded default"));
   }
-  std::cout << "zonecall listening on ws://" << listen.substr(0, colon) << ":" << server.port()
+  std::cout << "zonecall listening on " << (server.tls() ? "wss://" : "ws://")
+            << listen.substr(0, colon) << ":" << server.port()
             << "/v1/ws" << std::endl;
 
   // Signals are caught on their own io_context so the server's stays its own.

@@ -12,14 +12,40 @@ namespace zonecall {
 
 namespace {
 constexpr auto kShutdownGrace = std::chrono::seconds(5);
+
+// TLS 1.2 and later, with the certificate chain and key from PEM files.
+std::unique_ptr<net::asio::ssl::context> make_tls_context(const ServerOptions& options) {
+  namespace ssl = net::asio::ssl;
+  auto context = std::make_unique<ssl::context>(ssl::context::tls_server);
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 |
+                       ssl::context::no_tlsv1_1 | ssl::context::single_dh_use);
+  try {
+    context->use_certificate_chain_file(options.tls_cert_file);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--tls-cert " + options.tls_cert_file +
+                             ": not a readable PEM certificate chain (" + e.what() + ")");
+  }
+  try {
+    context->use_private_key_file(options.tls_key_file, ssl::context::pem);
+  } catch (const std::exception& e) {
+    throw std::runtime_error("--tls-key " + options.tls_key_file +
+                             ": not a readable PEM private key matching the certificate (" +
+                             e.what() + ")");
+  }
+  return context;
 }
+}  // namespace
 
 Server::Server(ServerOptions options)
-    : options_(std::move(options)),
+    : options_(check_transport(std::move(options))),
       roster_(options_.config),
       store_(std::make_unique<SqliteTimelineStore>(
           SqliteOptions{options_.db_path, options_.synchronous_full,
                                       options_.busy_timeout_ms, options_.max_db_pages})) {
+  if (!options_.tls_cert_file.empty()) {
+    tls_ = make_tls_context(options_);  // before recovery: a bad file fails fast
+  }
   const auto version = store_->record_policy(config::policy_fingerprint(options_.config), clock_.now());
   // Every version the timeline was written under judges its own incidents.
   for (const auto& [v, fingerprint] : store_->policy_versions()) {
@@ -31,14 +57,35 @@ Server::Server(ServerOptions options)
       Dispatcher::SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
   dispatcher_->recover();
   store_->start();
-  context_ = std::make_unique<net::SessionContext>(net::SessionContext{*dispatcher_, options_.limits, 1, {}, 0, {}});
+  context_ = std::make_unique<net::SessionContext>(
+      net::SessionContext{*dispatcher_, options_.limits, tls_.get(), 1, {}, 0, {}});
   const net::tcp::endpoint endpoint(net::asio::ip::make_address(options_.address), options_.port);
   listener_ = std::make_shared<net::Listener>(io_, endpoint, *context_);
   port_ = listener_->port();
   log::info("server.listening", {{"address", options_.address},
                                  {"port", std::to_string(port_)},
+                                 {"tls", tls_ ? "on" : "off"},
                                  {"db", options_.db_path},
                                  {"policy_version", std::to_string(version)}});
+}
+
+ServerOptions Server::check_transport(ServerOptions options) {
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty()) {
+    throw std::invalid_argument("TLS needs both --tls-cert and --tls-key");
+  }
+  boost::system::error_code ec;
+  const auto address = net::asio::ip::make_address(options.address, ec);
+  if (ec) {
+    throw std::invalid_argument("'" + options.address + "' is not an IP address to listen on");
+  }
+  // Tokens travel in Hello: in the clear they are safe only on this machine.
+  if (options.tls_cert_file.empty() && !address.is_loopback() && !options.insecure) {
+    throw std::invalid_argument(
+        "refusing plain ws:// on " + options.address +
+        ", which is not a loopback address: give --tls-cert and --tls-key, or pass --insecure "
+        "if a proxy in front of zonecall terminates TLS");
+  }
+  return options;
 }
 
 Server::~Server() {
@@ -102,7 +149,7 @@ void Server::finish_shutdown() {
       phase_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
       for (auto& [id, weak] : context_->live) {
         if (auto session = weak.lock()) {
-          session->close(net::websocket::close_code::service_restart, "server shutting down");
+          session->close_for_restart();
         }
       }
     } else if (closing && (context_->live.empty() || late)) {

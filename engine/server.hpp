@@ -20,6 +20,11 @@ namespace net {
 class Listener;
 struct SessionContext;
 }  // namespace net
+}  // namespace zonecall
+namespace boost::asio::ssl {
+class context;
+}
+namespace zonecall {
 
 struct ServerOptions {
   std::string address = "127.0.0.1";
@@ -30,6 +35,12 @@ struct ServerOptions {
   int busy_timeout_ms = 5000;  // how long a commit waits for a locked database
   std::int64_t max_db_pages = 0;  // 0: no cap on the database size
   net::Limits limits;
+  // PEM files: with both, every connection is TLS (wss://, https://).
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  // Without TLS the server listens only on a loopback address, unless this
+  // says plain ws:// on the network is intended.
+  bool insecure = false;
 };
 
 class Server {
@@ -40,6 +51,7 @@ class Server {
   ~Server();
 
   unsigned short port() const { return port_; }
+  bool tls() const { return tls_ != nullptr; }
   std::uint32_t policy_version() const { return policies_.current().version(); }
   // The live state; read it only when run() is not running.
   const Dispatcher& dispatcher() const { return *dispatcher_; }
@@ -55,6 +67,8 @@ class Server {
   std::future<std::string> reload(const std::string& config_path);
 
  private:
+  // Refuses a TLS half-configured, and plain ws:// off loopback unless asked.
+  static ServerOptions check_transport(ServerOptions options);
   void begin_shutdown();
   void finish_shutdown();
 
@@ -66,6 +80,7 @@ class Server {
   sla::PolicyHistory policies_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<net::SessionContext> context_;
+  std::unique_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<net::Listener> listener_;
   unsigned short port_ = 0;
   bool shutting_down_ = false;

@@ -41,7 +41,7 @@ void Listener::accept() {
     beast::error_code ignored;
     const auto peer = socket.remote_endpoint(ignored).address().to_string();
     if (auto slot = ConnectionSlot::take(self->context_, peer)) {
-      std::make_shared<HttpSession>(std::move(socket), self->context_, std::move(*slot))->run();
+      start_session(std::move(socket), self->context_, std::move(*slot));
     } else {
       log::warn("listener.connection_refused", {{"address", peer}, {"reason", "connection limit"}});
       socket.close(ignored);

@@ -1,5 +1,5 @@
 #pragma once
-// Accepts TCP connections and hands each to an HttpSession.
+// Accepts TCP connections and starts an HTTP session (plain or TLS) on each.
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>

@@ -1,5 +1,6 @@
 #include "engine/net/session.hpp"
 
+#include <type_traits>
 #include <utility>
 
 #include "engine/dispatcher.hpp"
@@ -16,7 +17,8 @@ constexpr auto kHttpTimeout = std::chrono::seconds(30);
 bool is_ordinary_end(beast::error_code ec) {
   return ec == websocket::error::closed || ec == asio::error::operation_aborted ||
          ec == asio::error::eof || ec == beast::error::timeout ||
-         ec == asio::error::connection_reset || ec == http::error::end_of_stream;
+         ec == asio::error::connection_reset || ec == http::error::end_of_stream ||
+         ec == asio::ssl::error::stream_truncated;
 }
 }  // namespace
 
@@ -52,27 +54,72 @@ ConnectionSlot::~ConnectionSlot() {
 
 // ---- HTTP --------------------------------------------------------------
 
-HttpSession::HttpSession(tcp::socket socket, SessionContext& context, ConnectionSlot slot)
-    : stream_(std::move(socket)), context_(context), slot_(std::move(slot)) {}
+void start_session(tcp::socket socket, SessionContext& context, ConnectionSlot slot) {
+  if (context.tls != nullptr) {
+    std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *context.tls), context,
+                                             std::move(slot))
+        ->run();
+  } else {
+    std::make_shared<HttpSession<PlainStream>>(PlainStream(std::move(socket)), context,
+                                               std::move(slot))
+        ->run();
+  }
+}
 
-void HttpSession::run() { read_request(); }
+template <class Stream>
+HttpSession<Stream>::HttpSession(Stream stream, SessionContext& context, ConnectionSlot slot)
+    : stream_(std::move(stream)), context_(context), slot_(std::move(slot)) {}
 
-void HttpSession::read_request() {
+template <class Stream>
+void HttpSession<Stream>::run() {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    // The TLS handshake gets the same bound as the WebSocket handshake, so a
+    // client that connects and says nothing cannot hold a slot for long.
+    beast::get_lowest_layer(stream_).expires_after(context_.limits.handshake_timeout);
+    stream_.async_handshake(asio::ssl::stream_base::server,
+                            [self = this->shared_from_this()](beast::error_code ec) {
+                              if (ec) {
+                                if (!is_ordinary_end(ec)) {
+                                  log::debug("tls.handshake_failed", {{"error", ec.message()}});
+                                }
+                                return;  // the socket closes with the session
+                              }
+                              self->read_request();
+                            });
+  } else {
+    read_request();
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::shut_down() {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
+  } else {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  }
+}
+
+template <class Stream>
+void HttpSession<Stream>::read_request() {
   parser_.emplace();
   parser_->body_limit(context_.limits.max_http_body_bytes);
-  stream_.expires_after(kHttpTimeout);
+  beast::get_lowest_layer(stream_).expires_after(kHttpTimeout);
   http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                   [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                      self->on_request(ec);
                    });
 }
 
-void HttpSession::on_request(beast::error_code ec) {
+template <class Stream>
+void HttpSession<Stream>::on_request(beast::error_code ec) {
   if (ec) {
     if (!is_ordinary_end(ec)) {
       log::debug("http.read_failed", {{"error", ec.message()}});
     }
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    shut_down();
     return;
   }
   auto request = parser_->release();
@@ -82,10 +129,10 @@ void HttpSession::on_request(beast::error_code ec) {
       respond(http::status::not_found, "the WebSocket endpoint is /v1/ws\n", "text/plain");
       return;
     }
-    stream_.expires_never();
+    beast::get_lowest_layer(stream_).expires_never();
     auto slot = std::move(*slot_);
     slot_.reset();
-    std::make_shared<WebSocketSession>(std::move(stream_), context_, std::move(slot))
+    std::make_shared<WebSocketSession<Stream>>(std::move(stream_), context_, std::move(slot))
         ->run(std::move(request));
     return;
   }
@@ -102,7 +149,8 @@ void HttpSession::on_request(beast::error_code ec) {
   }
 }
 
-void HttpSession::respond(http::status status, std::string body, const char* content_type) {
+template <class Stream>
+void HttpSession<Stream>::respond(http::status status, std::string body, const char* content_type) {
   response_ = std::make_shared<http::response<http::string_body>>(status, 11);
   response_->set(http::field::server, "zonecall");
   response_->set(http::field::content_type, content_type);
@@ -110,9 +158,9 @@ void HttpSession::respond(http::status status, std::string body, const char* con
   response_->body() = std::move(body);
   response_->prepare_payload();
   http::async_write(stream_, *response_,
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                       if (ec || !self->response_->keep_alive()) {
-                        self->stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+                        self->shut_down();
                         return;
                       }
                       self->read_request();
@@ -121,13 +169,15 @@ void HttpSession::respond(http::status status, std::string body, const char* con
 
 // ---- WebSocket -----------------------------------------------------------
 
-WebSocketSession::WebSocketSession(beast::tcp_stream stream, SessionContext& context,
-                                   ConnectionSlot slot)
+template <class Stream>
+WebSocketSession<Stream>::WebSocketSession(Stream stream, SessionContext& context,
+                                           ConnectionSlot slot)
     : ws_(std::move(stream)), context_(context), slot_(std::move(slot)),
       id_(context.next_session_id++),
       tokens_(context.limits.request_burst) {}
 
-bool WebSocketSession::within_rate() {
+template <class Stream>
+bool WebSocketSession<Stream>::within_rate() {
   const auto now = std::chrono::steady_clock::now();
   const double elapsed = std::chrono::duration<double>(now - refilled_).count();
   refilled_ = now;
@@ -140,7 +190,8 @@ bool WebSocketSession::within_rate() {
   return true;
 }
 
-void WebSocketSession::run(http::request<http::string_body> upgrade) {
+template <class Stream>
+void WebSocketSession<Stream>::run(http::request<http::string_body> upgrade) {
   websocket::stream_base::timeout timeouts{};
   timeouts.handshake_timeout = context_.limits.handshake_timeout;
   timeouts.idle_timeout = context_.limits.idle_timeout;
@@ -150,28 +201,31 @@ void WebSocketSession::run(http::request<http::string_body> upgrade) {
     res.set(http::field::server, "zonecall");
   }));
   ws_.read_message_max(context_.limits.hard_frame_bytes);
-  ws_.async_accept(upgrade, [self = shared_from_this()](beast::error_code ec) {
+  ws_.async_accept(upgrade, [self = this->shared_from_this()](beast::error_code ec) {
     self->on_accept(ec);
   });
 }
 
-void WebSocketSession::on_accept(beast::error_code ec) {
+template <class Stream>
+void WebSocketSession<Stream>::on_accept(beast::error_code ec) {
   if (ec) {
     return end(ec, "accept");
   }
-  context_.live[id_] = weak_from_this();
-  context_.dispatcher.attach(shared_from_this());
+  context_.live[id_] = this->weak_from_this();
+  context_.dispatcher.attach(this->shared_from_this());
   read_more();
 }
 
-void WebSocketSession::read_more() {
+template <class Stream>
+void WebSocketSession<Stream>::read_more() {
   ws_.async_read_some(buffer_, kReadChunk,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                      [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                         self->on_read(ec, n);
                       });
 }
 
-void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
+template <class Stream>
+void WebSocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     return end(ec, "read");
   }
@@ -198,7 +252,8 @@ void WebSocketSession::on_read(beast::error_code ec, std::size_t) {
   }
 }
 
-void WebSocketSession::on_message() {
+template <class Stream>
+void WebSocketSession<Stream>::on_message() {
   if (!within_rate()) {
     v1::ServerMessage m;
     m.mutable_error()->set_code(v1::RATE_LIMITED);
@@ -218,7 +273,8 @@ void WebSocketSession::on_message() {
   context_.dispatcher.on_message(id_, std::move(decoded.message), encoding_);
 }
 
-void WebSocketSession::reject_frame(v1::ErrorCode code, const std::string& message,
+template <class Stream>
+void WebSocketSession<Stream>::reject_frame(v1::ErrorCode code, const std::string& message,
                                     std::uint64_t request_id) {
   v1::ServerMessage m;
   m.set_request_id(request_id);
@@ -231,7 +287,8 @@ void WebSocketSession::reject_frame(v1::ErrorCode code, const std::string& messa
   }
 }
 
-void WebSocketSession::send(const SharedMessage& message, std::optional<Encoding> reply_encoding) {
+template <class Stream>
+void WebSocketSession<Stream>::send(const SharedMessage& message, std::optional<Encoding> reply_encoding) {
   if (closing_) {
     return;
   }
@@ -253,15 +310,17 @@ void WebSocketSession::send(const SharedMessage& message, std::optional<Encoding
   }
 }
 
-void WebSocketSession::write_next() {
+template <class Stream>
+void WebSocketSession<Stream>::write_next() {
   ws_.binary(queue_.front().binary);
   ws_.async_write(asio::buffer(*queue_.front().bytes),
-                  [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+                  [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                     self->on_write(ec, n);
                   });
 }
 
-void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
+template <class Stream>
+void WebSocketSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (ec) {
     return end(ec, "write");
   }
@@ -271,7 +330,7 @@ void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
     auto reason = *close_after_write_;
     close_after_write_.reset();
     queue_.clear();
-    ws_.async_close(reason, [self = shared_from_this()](beast::error_code ec) {
+    ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code ec) {
       self->end(ec, "close");
     });
     return;
@@ -281,7 +340,8 @@ void WebSocketSession::on_write(beast::error_code ec, std::size_t) {
   }
 }
 
-void WebSocketSession::close(websocket::close_code code, const std::string& reason) {
+template <class Stream>
+void WebSocketSession<Stream>::close(websocket::close_code code, const std::string& reason) {
   if (closing_ || ended_) {
     return;
   }
@@ -296,12 +356,13 @@ void WebSocketSession::close(websocket::close_code code, const std::string& reas
     close_after_write_ = why;
     return;
   }
-  ws_.async_close(why, [self = shared_from_this()](beast::error_code ec) {
+  ws_.async_close(why, [self = this->shared_from_this()](beast::error_code ec) {
     self->end(ec, "close");
   });
 }
 
-void WebSocketSession::end(beast::error_code ec, const char* where) {
+template <class Stream>
+void WebSocketSession<Stream>::end(beast::error_code ec, const char* where) {
   if (ec && !is_ordinary_end(ec)) {
     log::debug("ws.ended", {{"session", std::to_string(id_)}, {"where", where},
                             {"error", ec.message()}});
@@ -314,5 +375,10 @@ void WebSocketSession::end(beast::error_code ec, const char* where) {
   context_.live.erase(id_);
   context_.dispatcher.detach(id_);
 }
+
+template class HttpSession<PlainStream>;
+template class HttpSession<TlsStream>;
+template class WebSocketSession<PlainStream>;
+template class WebSocketSession<TlsStream>;
 
 }  // namespace zonecall::net

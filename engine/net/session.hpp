@@ -2,6 +2,7 @@
 // Connections: an HTTP session that answers health checks and upgrades
 // /v1/ws to a WebSocket session. Each WebSocket session has its own bounded
 // send queue with exactly one write in flight. All run on the io thread.
+// Both come in two flavours of one code: over plain TCP and over TLS.
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -19,15 +20,18 @@ class Dispatcher;
 
 namespace zonecall::net {
 
-class WebSocketSession;
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
-// What every session shares: the dispatcher, the limits, and the list of
-// live WebSocket sessions (for shutdown).
+// What every session shares: the dispatcher, the limits, the TLS context
+// (null when serving plain ws://), and the live WebSocket sessions (for
+// shutdown).
 struct SessionContext {
   Dispatcher& dispatcher;
   Limits limits;
+  asio::ssl::context* tls = nullptr;
   std::uint64_t next_session_id = 1;
-  std::unordered_map<std::uint64_t, std::weak_ptr<WebSocketSession>> live;
+  std::unordered_map<std::uint64_t, std::weak_ptr<ClientSession>> live;
   // Open connections, in all and by source address (see ConnectionSlot).
   std::size_t connections = 0;
   std::unordered_map<std::string, std::size_t> connections_by_address;
@@ -50,17 +54,24 @@ class ConnectionSlot {
   std::string address_;
 };
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// Starts the HTTP session for a freshly accepted connection: over TLS when
+// the context has one.
+void start_session(tcp::socket socket, SessionContext& context, ConnectionSlot slot);
+
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  public:
-  HttpSession(tcp::socket socket, SessionContext& context, ConnectionSlot slot);
+  HttpSession(Stream stream, SessionContext& context, ConnectionSlot slot);
   void run();
 
  private:
   void read_request();
   void on_request(beast::error_code ec);
   void respond(http::status status, std::string body, const char* content_type);
+  // Ends the connection: a TCP half-close, or a TLS close_notify.
+  void shut_down();
 
-  beast::tcp_stream stream_;
+  Stream stream_;
   beast::flat_buffer buffer_;
   SessionContext& context_;
   std::optional<ConnectionSlot> slot_;
@@ -68,10 +79,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::shared_ptr<http::response<http::string_body>> response_;
 };
 
+template <class Stream>
 class WebSocketSession final : public ClientSession,
-                               public std::enable_shared_from_this<WebSocketSession> {
+                               public std::enable_shared_from_this<WebSocketSession<Stream>> {
  public:
-  WebSocketSession(beast::tcp_stream stream, SessionContext& context, ConnectionSlot slot);
+  WebSocketSession(Stream stream, SessionContext& context, ConnectionSlot slot);
   void run(http::request<http::string_body> upgrade);
 
   std::uint64_t id() const override { return id_; }
@@ -79,6 +91,9 @@ class WebSocketSession final : public ClientSession,
   std::size_t queued_bytes() const override { return queued_bytes_; }
   void close_for_policy(const std::string& reason) override {
     close(websocket::close_code::policy_error, reason);
+  }
+  void close_for_restart() override {
+    close(websocket::close_code::service_restart, "server shutting down");
   }
   // Closes with the given code and reason once the write in flight is done.
   void close(websocket::close_code code, const std::string& reason);
@@ -100,7 +115,7 @@ class WebSocketSession final : public ClientSession,
     bool binary;
   };
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   SessionContext& context_;
   ConnectionSlot slot_;

@@ -174,6 +174,12 @@ TEST_CASE("cli: serve refuses a corrupt database and bad options") {
   auto port = zonecall_cli("serve --listen 127.0.0.1:70000");
   CHECK(port.exit_code == 2);
   CHECK(port.output.find("65535") != std::string::npos);
+  auto exposed = zonecall_cli("serve --listen 0.0.0.0:0 --db " + dir.file("exposed.db"));
+  CHECK(exposed.exit_code == 2);
+  CHECK(exposed.output.find("refusing plain ws:// on 0.0.0.0") != std::string::npos);
+  auto half_tls = zonecall_cli("serve --listen 127.0.0.1:0 --tls-cert x.pem --db " + dir.file("t.db"));
+  CHECK(half_tls.exit_code == 2);
+  CHECK(half_tls.output.find("both --tls-cert and --tls-key") != std::string::npos);
   auto unknown = zonecall_cli("serve --colour red");
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.output.find("--colour") != std::string::npos);

@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <stdexcept>
+#include <type_traits>
 
 #include "engine/net/beast.hpp"
 
@@ -13,23 +14,55 @@ using namespace zonecall::net;
 
 struct WsClient::Impl {
   asio::io_context io;
-  websocket::stream<beast::tcp_stream> ws{io};
+  asio::ssl::context ssl{asio::ssl::context::tls_client};
+  // Exactly one of the two is open.
+  std::optional<websocket::stream<beast::tcp_stream>> plain;
+  std::optional<websocket::stream<beast::ssl_stream<beast::tcp_stream>>> tls;
   beast::flat_buffer buffer;
+
+  template <class F>
+  decltype(auto) with_ws(F&& f) {
+    if (tls) {
+      return f(*tls);
+    }
+    return f(*plain);
+  }
 };
 
 WsClient::WsClient(unsigned short port, Mode mode, const std::string& path)
+    : WsClient(port, mode, path, std::string()) {}
+
+WsClient::WsClient(unsigned short port, Mode mode, const std::string& path,
+                   const std::string& trusted_cert_file)
     : impl_(std::make_unique<Impl>()), mode_(mode) {
-  auto& lowest = beast::get_lowest_layer(impl_->ws);
-  lowest.expires_after(kTimeout);
-  lowest.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
-  lowest.expires_never();
-  impl_->ws.handshake("127.0.0.1:" + std::to_string(port), path);
-  impl_->ws.binary(mode == Mode::binary);
+  const std::string host = "127.0.0.1";
+  const tcp::endpoint endpoint(asio::ip::make_address(host), port);
+  if (trusted_cert_file.empty()) {
+    impl_->plain.emplace(impl_->io);
+  } else {
+    // Verify the server against the given certificate, as a browser would
+    // against its trust store, including the address it was issued for.
+    impl_->ssl.load_verify_file(trusted_cert_file);
+    impl_->tls.emplace(impl_->io, impl_->ssl);
+    impl_->tls->next_layer().set_verify_mode(asio::ssl::verify_peer);
+    impl_->tls->next_layer().set_verify_callback(asio::ssl::host_name_verification(host));
+  }
+  impl_->with_ws([&](auto& ws) {
+    auto& lowest = beast::get_lowest_layer(ws);
+    lowest.expires_after(kTimeout);
+    lowest.connect(endpoint);
+    if constexpr (!std::is_same_v<std::decay_t<decltype(ws.next_layer())>, beast::tcp_stream>) {
+      ws.next_layer().handshake(asio::ssl::stream_base::client);
+    }
+    lowest.expires_never();
+    ws.handshake(host + ":" + std::to_string(port), path);
+    ws.binary(mode == Mode::binary);
+  });
 }
 
 WsClient::~WsClient() {
   beast::error_code ec;
-  beast::get_lowest_layer(impl_->ws).socket().close(ec);
+  impl_->with_ws([&](auto& ws) { beast::get_lowest_layer(ws).socket().close(ec); });
 }
 
 void WsClient::send_in(Mode mode, v1::ClientMessage message) {
@@ -46,57 +79,60 @@ void WsClient::send_in(Mode mode, v1::ClientMessage message) {
 void WsClient::send_raw(std::string_view bytes, bool text) {
   mixed_ = mixed_ || (text != (mode_ == Mode::json));
   last_sent_text_ = text;
-  impl_->ws.text(text);
-  impl_->ws.write(asio::buffer(bytes.data(), bytes.size()));
-  impl_->ws.binary(mode_ == Mode::binary);
+  impl_->with_ws([&](auto& ws) {
+    ws.text(text);
+    ws.write(asio::buffer(bytes.data(), bytes.size()));
+    ws.binary(mode_ == Mode::binary);
+  });
 }
 
 std::optional<v1::ServerMessage> WsClient::receive(std::chrono::milliseconds timeout) {
   if (closed_) {
     return std::nullopt;
   }
-  impl_->buffer.clear();
-  bool done = false;
-  beast::error_code result;
-  impl_->ws.async_read(impl_->buffer, [&](beast::error_code ec, std::size_t) {
-    done = true;
-    result = ec;
-  });
-  impl_->io.restart();
-  impl_->io.run_for(timeout);
-  if (!done) {
-    // Give up on this connection: a test that waits this long has failed.
-    beast::error_code ignored;
-    beast::get_lowest_layer(impl_->ws).socket().close(ignored);
+  return impl_->with_ws([&](auto& ws) -> std::optional<v1::ServerMessage> {
+    impl_->buffer.clear();
+    bool done = false;
+    beast::error_code result;
+    ws.async_read(impl_->buffer, [&](beast::error_code ec, std::size_t) {
+      done = true;
+      result = ec;
+    });
     impl_->io.restart();
-    impl_->io.run_for(std::chrono::milliseconds(100));
-    closed_ = true;
-    return std::nullopt;
-  }
-  if (result) {
-    closed_ = true;
-    close_code_ = impl_->ws.reason().code;
-    close_reason_ = std::string(impl_->ws.reason().reason.c_str());
-    return std::nullopt;
-  }
-  const auto data = impl_->buffer.cdata();
-  const std::string bytes(static_cast<const char*>(data.data()), data.size());
-  v1::ServerMessage m;
-  const bool ok = impl_->ws.got_text()
-                      ? google::protobuf::util::JsonStringToMessage(bytes, &m).ok()
-                      : m.ParseFromString(bytes);
-  if (!ok) {
-    throw std::runtime_error("the server sent an unparsable message");
-  }
-  auto asked = request_was_text_.find(m.request_id());
-  const bool expect_text = m.request_id() != 0 && asked != request_was_text_.end()
-                               ? asked->second
-                               : last_sent_text_;
-  const bool checkable = m.request_id() != 0 || !mixed_;
-  if (checkable && expect_text != impl_->ws.got_text()) {
-    throw std::runtime_error("the server answered in the other encoding");
-  }
-  return m;
+    impl_->io.run_for(timeout);
+    if (!done) {
+      // Give up on this connection: a test that waits this long has failed.
+      beast::error_code ignored;
+      beast::get_lowest_layer(ws).socket().close(ignored);
+      impl_->io.restart();
+      impl_->io.run_for(std::chrono::milliseconds(100));
+      closed_ = true;
+      return std::nullopt;
+    }
+    if (result) {
+      closed_ = true;
+      close_code_ = ws.reason().code;
+      close_reason_ = std::string(ws.reason().reason.c_str());
+      return std::nullopt;
+    }
+    const auto data = impl_->buffer.cdata();
+    const std::string bytes(static_cast<const char*>(data.data()), data.size());
+    v1::ServerMessage m;
+    const bool ok = ws.got_text() ? google::protobuf::util::JsonStringToMessage(bytes, &m).ok()
+                                  : m.ParseFromString(bytes);
+    if (!ok) {
+      throw std::runtime_error("the server sent an unparsable message");
+    }
+    auto asked = request_was_text_.find(m.request_id());
+    const bool expect_text = m.request_id() != 0 && asked != request_was_text_.end()
+                                 ? asked->second
+                                 : last_sent_text_;
+    const bool checkable = m.request_id() != 0 || !mixed_;
+    if (checkable && expect_text != ws.got_text()) {
+      throw std::runtime_error("the server answered in the other encoding");
+    }
+    return m;
+  });
 }
 
 v1::ServerMessage WsClient::request(v1::ClientMessage message) {

@@ -20,6 +20,10 @@ class WsClient {
   static constexpr std::chrono::milliseconds kTimeout{5000};
 
   explicit WsClient(unsigned short port, Mode mode = Mode::binary, const std::string& path = "/v1/ws");
+  // Over TLS (wss://), trusting only the given PEM certificate, which must
+  // be valid for 127.0.0.1. Throws if the TLS or WebSocket handshake fails.
+  WsClient(unsigned short port, Mode mode, const std::string& path,
+           const std::string& trusted_cert_file);
   ~WsClient();
 
   void send(v1::ClientMessage message) { send_in(mode_, std::move(message)); }
