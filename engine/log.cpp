@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <functional>
 #include <mutex>
 
 namespace zonecall::log {
@@ -10,6 +11,7 @@ namespace zonecall::log {
 namespace {
 std::atomic<Level> g_min_level{Level::info};
 std::mutex g_mutex;
+std::function<void(std::string_view)> g_also;  // guarded by g_mutex
 
 const char* level_name(Level l) {
   switch (l) {
@@ -26,6 +28,11 @@ const char* level_name(Level l) {
 }  // namespace
 
 void set_min_level(Level level) { g_min_level = level; }
+
+void also_send_to(std::function<void(std::string_view line)> observer) {
+  std::lock_guard lock(g_mutex);
+  g_also = std::move(observer);
+}
 
 std::string json_escape(std::string_view s) {
   std::string out;
@@ -75,6 +82,9 @@ void write(Level level, std::string_view event, std::initializer_list<Field> fie
   line += "}\n";
   std::lock_guard lock(g_mutex);
   std::fwrite(line.data(), 1, line.size(), stderr);
+  if (g_also) {
+    g_also(line);
+  }
 }
 
 }  // namespace zonecall::log

@@ -1,6 +1,7 @@
 #pragma once
 // Structured logs: one JSON object per line on stderr, with a level and an
 // event name. Never log a token.
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -13,6 +14,9 @@ enum class Level { debug, info, warn, error };
 using Field = std::pair<std::string_view, std::string>;
 
 void set_min_level(Level level);
+// Hands every line written from now on to `observer` too (tests check what
+// an operator would read); an empty function stops it.
+void also_send_to(std::function<void(std::string_view line)> observer);
 void write(Level level, std::string_view event, std::initializer_list<Field> fields = {});
 
 inline void info(std::string_view event, std::initializer_list<Field> fields = {}) {

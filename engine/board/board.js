@@ -8,7 +8,7 @@
 // Every UI string, as [zh-CN, en]. Terms follow DOMAIN.md: 战区 zone, 发现/响应/处置
 // for the stages, 战区呼叫 zone call, 科室报到 / 限时接单 the department's answer.
 const I18N = {
-  title: ['锦城社区 · 1分钟发现 5分钟响应 15分钟处置', 'Jincheng Community · 1 min discover, 5 respond, 15 resolve'],
+  title: ['锦城社区 · 1分钟发现 5分钟响应 15分钟处置', 'Jincheng Community · 1/5/15 command board'],
   langButton: ['English', '中文'],
   token: ['登录令牌', 'Sign-in token'],
   signIn: ['登录', 'Sign in'],
@@ -53,8 +53,9 @@ const I18N = {
   'action.get': ['读取事件', 'Read incident'],
   'action.list': ['读取事件列表', 'List incidents'],
   'action.subscribe': ['订阅', 'Subscribe'],
-  'duty.on': ['在岗 ✓', 'On duty ✓'],
-  'duty.off': ['不在岗', 'Off duty'],
+  'duty.on': ['在岗 ✓（点击下岗）', 'On duty ✓ (click to go off)'],
+  'duty.off': ['不在岗（点击上岗）', 'Off duty (click to go on)'],
+  listSep: ['、', ', '],
   note: ['备注', 'Note'],
   department: ['科室编号', 'Department id'],
   callReason: ['呼叫原因', 'Reason for the call'],
@@ -65,6 +66,7 @@ const I18N = {
   'outcome.SETTLED': ['已解决 / 调解成功', 'Settled'],
   'outcome.UNSETTLED': ['未达成一致', 'Unsettled'],
   'outcome.REFERRED': ['已移交', 'Referred'],
+  'cat.': ['选择事件类别', 'Choose a category'],
   'severity.': ['类别默认等级', "Category's default severity"],
   'severity.LOW': ['低', 'Low'],
   'severity.NORMAL': ['一般', 'Normal'],
@@ -282,7 +284,7 @@ function onMessage(raw) {
 function onWelcome(w) {
   // The server's clock is the only clock: take the Welcome's time at the
   // midpoint of the Hello round trip.
-  state.offsetMs = Number(w.serverTimeMs) - (sock.helloSentAt + Date.now()) / 2;
+  if (w.serverTimeMs) state.offsetMs = Number(w.serverTimeMs) - (sock.helloSentAt + Date.now()) / 2;
   state.me = w;
   sock.ready = true; sock.backoffMs = 250;
   const lastSeq = Number(w.lastSeq || 0);
@@ -421,7 +423,7 @@ function showBoard(on) {
 }
 
 function fmtDuration(ms) {
-  const s = ms > 0 ? Math.ceil(ms / 1000) : Math.floor(-ms / 1000);
+  const s = Math.ceil(Math.abs(ms) / 1000);   // a second overdue shows as −0:01, never −0:00
   const h = Math.floor(s / 3600), m = Math.floor(s / 60) % 60, sec = String(s % 60).padStart(2, '0');
   return `${ms < 0 ? '−' : ''}${h ? `${h}:${String(m).padStart(2, '0')}` : m}:${sec}`;
 }
@@ -513,7 +515,7 @@ function updateRow(row, v) {
   const sev = v.severity ? t('severity.' + v.severity) : '';
   const bits = [`#${v.incidentId}`, t('zone.' + v.zoneId), t('cat.' + v.category), sev, v.location,
     v.description, t('state.' + v.state), v.holder && t('holder', { h: holderName(v.holder) }),
-    v.mutualAidZones && t('mutualAid', { z: v.mutualAidZones.map((z) => t('zone.' + z)).join('、') })];
+    v.mutualAidZones && t('mutualAid', { z: v.mutualAidZones.map((z) => t('zone.' + z)).join(t('listSep')) })];
   $('.incident-head', row).textContent = bits.filter(Boolean).join(' · ');
   row.dataset.severity = v.severity || '';
   const calls = $('.calls', row);
@@ -625,7 +627,7 @@ function fillStaticLists() {
   for (const [id] of ZONES) ensureZoneTile(id);
   const opt = (value, key) => el('option', { value, 'data-i18n': key }, t(key));
   $('#report-zone').append(...ZONES.map(([id]) => opt(id, 'zone.' + id)));
-  $('#report-category').append(...CATEGORIES.map((c) => opt(c, 'cat.' + c)));
+  $('#report-category').append(...['', ...CATEGORIES].map((c) => opt(c, 'cat.' + c)));
   $('#report-severity').append(...['', 'LOW', 'NORMAL', 'MAJOR', 'CRITICAL'].map((s) => opt(s, 'severity.' + s)));
   // The protocol does not list departments: suggest the default ones, accept any id typed.
   $('#departments').append(...DEPARTMENTS.map((d) => el('option', { value: d })));

@@ -1,5 +1,9 @@
 #include "engine/store/timeline_store.hpp"
 
+#include <unistd.h>
+
+#include <filesystem>
+
 #include "engine/log.hpp"
 #include "engine/store/sqlite.hpp"
 #include "engine/store/timeline_reader.hpp"
@@ -43,6 +47,16 @@ class SqliteTimelineStore::Writer {
   explicit Writer(const SqliteOptions& o)
       : db_(o.path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
     sqlite3_busy_timeout(db_.handle(), o.busy_timeout_ms);
+    // SQLite falls back to read-only without a word; the timeline must be
+    // writable, so say so plainly instead of failing on the first pragma.
+    if (sqlite3_db_readonly(db_.handle(), "main") == 1 ||
+        (std::filesystem::exists(o.path) && ::access(o.path.c_str(), W_OK) != 0) ||
+        ::access(std::filesystem::absolute(o.path).parent_path().c_str(), W_OK) != 0) {
+      throw sqlite::Error(SQLITE_READONLY,
+                          "the database " + o.path +
+                              " is read-only (its file, directory or filesystem); zonecall "
+                              "needs to write its timeline and the WAL beside it");
+    }
     db_.exec("PRAGMA journal_mode=WAL");
     db_.exec(o.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
     db_.exec(kSchema);

@@ -2,6 +2,9 @@
 // appears, and the engine carries on once the database is usable again.
 #include <catch2/catch.hpp>
 
+#include <cstdio>
+#include <filesystem>
+
 #include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
@@ -98,4 +101,102 @@ TEST_CASE("engine: a corrupt database file refuses to start with a clear error")
   } catch (const sqlite::Error& e) {
     CHECK(std::string(e.what()).find("not a database") != std::string::npos);
   }
+}
+
+namespace {
+// Writes filler until the filesystem is full; returns the bytes written.
+std::size_t fill_disk(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  REQUIRE(f != nullptr);
+  const std::string chunk(4096, 'f');
+  std::size_t written = 0;
+  while (std::fwrite(chunk.data(), 1, chunk.size(), f) == chunk.size() && std::fflush(f) == 0) {
+    written += chunk.size();
+  }
+  std::fclose(f);
+  return written;
+}
+}  // namespace
+
+TEST_CASE("engine: a full disk fails requests with INTERNAL and a log line, and recovers when space returns") {
+  TempDir dir;
+  Tmpfs disk(dir.file("disk"), 2 * 1024 * 1024);
+  if (!disk.mounted()) {
+    WARN("not run: mounting a tmpfs needs root");
+    return;
+  }
+  LogCapture logs;
+  const auto db = dir.file("disk/zonecall.db");
+  std::uint64_t acked = 0;
+  std::uint64_t last_seq = 0;
+  {
+    RunningServer server(options_for(db));
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    auto big = report_msg("Z1", "sanitation");
+    big.mutable_report()->set_description(std::string(1500, 'd'));
+    REQUIRE(grid.request(big).has_ack());
+    ++acked;
+    fill_disk(dir.file("disk/filler"));
+
+    v1::ServerMessage reply;
+    for (int i = 0; i < 4000; ++i) {
+      reply = grid.request(big);
+      if (!reply.has_ack()) {
+        break;
+      }
+      ++acked;
+      last_seq = reply.ack().seq();
+    }
+    REQUIRE(reply.has_error());
+    CHECK(reply.error().code() == v1::INTERNAL);
+    CHECK(logs.contains("\"event\":\"store.commit_failed\""));
+    CHECK(logs.contains("full"));  // SQLite: "database or disk is full"
+    // Still full: refused again, nothing acknowledged.
+    CHECK(grid.request(big).error().code() == v1::INTERNAL);
+
+    // Space returns: the same connection is served again, ids and seqs
+    // continue without a gap.
+    std::filesystem::remove(dir.file("disk/filler"));
+    auto again = grid.request(big);
+    REQUIRE(again.has_ack());
+    CHECK(again.ack().incident_id() == acked + 1);
+    CHECK(again.ack().seq() > last_seq);
+    ++acked;
+    CHECK(logs.contains("\"event\":\"store.recovered\""));
+  }
+  CHECK(count_rows(db, "kind = 10") == static_cast<std::int64_t>(acked));
+  const auto max_seq = count_rows(db);
+  CHECK(count_rows(db, "seq <= " + std::to_string(max_seq)) == max_seq);  // gap-free
+  CHECK(integrity_check(db) == "ok");
+}
+
+TEST_CASE("engine: a database on a read-only filesystem refuses to start with a clear error") {
+  TempDir dir;
+  Tmpfs disk(dir.file("disk"), 2 * 1024 * 1024);
+  if (!disk.mounted()) {
+    WARN("not run: mounting a tmpfs needs root");
+    return;
+  }
+  const auto db = dir.file("disk/zonecall.db");
+  {
+    RunningServer server(options_for(db));
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    REQUIRE(grid.request(report_msg("Z1", "sanitation")).has_ack());
+  }
+  REQUIRE(disk.remount(true));
+  try {
+    Server server(options_for(db));
+    FAIL("the server started on a database it cannot write");
+  } catch (const std::exception& e) {
+    INFO(e.what());
+    CHECK(std::string(e.what()).find("read") != std::string::npos);
+  }
+  // Nothing was lost: once writable again, the server starts with the report.
+  REQUIRE(disk.remount(false));
+  RunningServer server(options_for(db));
+  WsClient command(server.port());
+  command.hello("demo-command");
+  CHECK(command.request(get_incident_msg(1)).has_incident());
 }

@@ -1,5 +1,9 @@
 #include "fixtures.hpp"
 
+#include <sys/mount.h>
+
+#include "engine/log.hpp"
+
 #include <random>
 
 #include "engine/store/sqlite.hpp"
@@ -85,6 +89,42 @@ StoredReplay::StoredReplay(const std::string& db_path) {
   replayer = std::make_unique<sla::Replayer>(config::policy_history(reader.policy_versions()));
   reader.for_each_event([&](const v1::TimelineEvent& e) { replayer->feed(e); });
   replayer->finish();
+}
+
+LogCapture::LogCapture() {
+  log::also_send_to([this](std::string_view line) {
+    std::lock_guard lock(mutex_);
+    lines_.append(line);
+  });
+}
+
+LogCapture::~LogCapture() { log::also_send_to(nullptr); }
+
+bool LogCapture::contains(const std::string& text) const {
+  std::lock_guard lock(mutex_);
+  return lines_.find(text) != std::string::npos;
+}
+
+std::string LogCapture::lines() const {
+  std::lock_guard lock(mutex_);
+  return lines_;
+}
+
+Tmpfs::Tmpfs(const std::string& dir, std::size_t bytes)
+    : dir_(dir), size_option_("size=" + std::to_string(bytes)) {
+  std::filesystem::create_directories(dir_);
+  mounted_ = ::mount("tmpfs", dir_.c_str(), "tmpfs", 0, size_option_.c_str()) == 0;
+}
+
+Tmpfs::~Tmpfs() {
+  if (mounted_) {
+    ::umount2(dir_.c_str(), MNT_DETACH);
+  }
+}
+
+bool Tmpfs::remount(bool read_only) {
+  const unsigned long flags = MS_REMOUNT | (read_only ? MS_RDONLY : 0);
+  return ::mount("tmpfs", dir_.c_str(), "tmpfs", flags, size_option_.c_str()) == 0;
 }
 
 }  // namespace zonecall::testing

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -49,6 +50,37 @@ class RunningServer {
  private:
   std::unique_ptr<Server> server_;
   std::thread thread_;
+};
+
+// Collects the server's log lines while it lives, to check what an operator
+// would read.
+class LogCapture {
+ public:
+  LogCapture();
+  ~LogCapture();
+  bool contains(const std::string& text) const;
+  std::string lines() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::string lines_;
+};
+
+// A small tmpfs mounted for the test (root only): a disk that can fill up and
+// be made read-only. mounted() is false where mounting is not permitted.
+class Tmpfs {
+ public:
+  Tmpfs(const std::string& dir, std::size_t bytes);
+  ~Tmpfs();
+  bool mounted() const { return mounted_; }
+  // Remounts read-only or read-write (fails with EBUSY while files are open
+  // for writing).
+  bool remount(bool read_only);
+
+ private:
+  std::string dir_;
+  std::string size_option_;
+  bool mounted_ = false;
 };
 
 // Raw SQL access to a timeline file, the way an operator would look at it.

@@ -1,0 +1,650 @@
+// libFuzzer target: the sla/ state machine driven by random command sequences.
+//
+// The input is a byte program run against an IncidentBook on a manual clock,
+// exactly as the dispatcher drives it: before every command the clock ticks
+// (due(now), every event applied), then the command is decided and its
+// events applied. After every step the harness checks:
+//
+//   1. no stage goes backward: an incident's state never decreases, a met
+//      stage stays met at the same time, a breach is never undone, and
+//      "state >= DISCOVERED" is exactly "DISCOVER met" (likewise the others);
+//   2. every breach is dated at its deadline: a StageBreached / CallBreached
+//      carries the deadline the incident (or call) had, fired after it had
+//      passed, stamped with the tick's time; a stage met late was breached
+//      first; and after a tick no unmet deadline lies in the past;
+//   3. state equals the fold of the events: each incident equals the
+//      apply_event() fold of its own events (what GetIncident shows), and a
+//      fresh book bulk-loaded from the timeline (what recovery does) equals
+//      the live one. At the end the recovered book must also fire exactly
+//      the same future events, and sla::Replayer must find no discrepancy.
+//
+// Any violation prints what broke and aborts, so libFuzzer saves the input.
+// ZONECALL_FUZZ_TRACE=1 prints the decoded program, for reading a crash.
+//
+// The program: one opcode byte (mod 16) and its operand bytes, repeated; a
+// missing operand reads as 0.
+//    0 report      zone (mod 3) and category (/4 mod 5) byte; severity (bits
+//                  0-2, mod 6), dedup key (bits 3-4, mod 3), reporter (5-7)
+//    1 discover    id        2 respond  id        3 resolve  id, outcome (mod 5)
+//    4 advance     id; target state (bits 0-2 mod 7: invalid ones too) and
+//                  outcome (bits 3-7 mod 5: 4 is invalid)
+//    5 set duty    staff (mod 8), off when bit 7 is set
+//    6 zone call   id, department     7 accept  id, department
+//    8 on site     id, department     9 decline id, department
+//                  (department: bits 0-6 mod 3; bit 7: decline with no reason)
+//   10 feedback    id, satisfied (bit 0) and score (/2 mod 7) byte
+//   11 visit       zone (bits 0-6 mod 3), no household when bit 7 is set
+//   12 clock +N    two bytes: < 0x8000: N*10 ms, else (N-0x8000) s; then tick
+//   13 clock to the next deadline -1, +0 or +1 ms (one byte); then tick
+//   14 switch the current policy version (1 <-> 2)
+//   15 tick only
+// An id byte picks incident (byte mod (next id + 1)); 255 picks an id
+// beyond the 60-bit range.
+#include <array>
+#include <cstdarg>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "sla/clock.hpp"
+#include "sla/incident_book.hpp"
+#include "sla/replay.hpp"
+
+using namespace zonecall;
+
+namespace {
+
+#define FUZZ_CHECK(cond, ...)                                                    \
+  do {                                                                           \
+    if (!(cond)) {                                                               \
+      std::fprintf(stderr, "sla_fuzz: invariant violated at %s:%d: %s\n  ",      \
+                   __FILE__, __LINE__, #cond);                                   \
+      std::fprintf(stderr, __VA_ARGS__);                                         \
+      std::fprintf(stderr, "\n");                                                \
+      std::abort();                                                              \
+    }                                                                            \
+  } while (0)
+
+constexpr sla::Millis kStart = 1'700'000'000'000;
+// Fold every step while the program is short; beyond that every 16 steps
+// (the fold is O(timeline), so checking every step would be quadratic).
+constexpr int kFoldEveryStepUpTo = 64;
+constexpr int kFoldInterval = 16;
+
+bool g_trace = false;
+
+// Three zones in a row (Z1 in the middle), two departments, categories that
+// reach every rule: a critical default, per-category and per-severity
+// budgets, and one beyond the community's authority (automatic zone call).
+v1::Config base_config() {
+  v1::Config c;
+  for (auto [id, n] : {std::pair{"Z0", "Z1"}, std::pair{"Z2", "Z1"}}) {
+    auto* z = c.add_zones();
+    z->set_id(id);
+    z->add_neighbours(n);
+  }
+  auto* z1 = c.add_zones();
+  z1->set_id("Z1");
+  z1->add_neighbours("Z0");
+  z1->add_neighbours("Z2");
+  auto* urban = c.add_departments();
+  urban->set_id("urban");
+  urban->set_accept_limit_ms(5 * 60 * 1000);
+  urban->set_on_site_limit_ms(15 * 60 * 1000);
+  c.add_departments()->set_id("water");  // default limits
+  auto* permit = c.add_categories();
+  permit->set_id("illegal_construction");
+  permit->set_department_id("urban");
+  permit->set_beyond_community_authority(true);
+  auto* fire = c.add_categories();
+  fire->set_id("fire");
+  fire->set_default_severity(v1::CRITICAL);
+  auto* noise = c.add_categories();
+  noise->set_id("noise");
+  noise->set_default_severity(v1::LOW);
+  noise->mutable_budgets()->set_resolve_ms(30 * 60 * 1000);
+  auto* major = noise->add_by_severity();
+  major->set_severity(v1::MAJOR);
+  major->mutable_budgets()->set_discover_ms(30 * 1000);
+  c.add_categories()->set_id("general");
+  return c;
+}
+
+// Version 2 changes budgets and the ladder, so incidents reported under
+// different versions must each keep their own.
+v1::Config second_config() {
+  v1::Config c = base_config();
+  auto* p = c.mutable_policy();
+  p->mutable_default_budgets()->set_discover_ms(20 * 1000);
+  p->mutable_default_budgets()->set_respond_ms(2 * 60 * 1000);
+  auto* ladder = p->mutable_ladder();
+  ladder->set_warn_at_percent(50);
+  auto* off = ladder->add_rungs();  // no near-deadline warnings in v2
+  off->set_rung(v1::NEAR_DEADLINE);
+  off->set_disabled(true);
+  auto* aid = ladder->add_rungs();  // discover misses ask the neighbours for help
+  aid->set_rung(v1::DISCOVER_MISSED);
+  aid->add_alert(v1::NEIGHBOUR_ON_DUTY);
+  aid->set_mutual_aid(true);
+  c.mutable_departments(1)->set_accept_limit_ms(1000);
+  return c;
+}
+
+const sla::PolicyHistory& policy_history() {
+  static const sla::PolicyHistory history = [] {
+    sla::PolicyHistory h;
+    h.add(sla::Policy::from_config(second_config(), 2), false);
+    h.add(sla::Policy::from_config(base_config(), 1), true);
+    return h;
+  }();
+  return history;
+}
+
+struct Staff {
+  const char* id;
+  const char* zone;
+};
+constexpr Staff kStaff[] = {{"z0-grid-1", "Z0"}, {"z1-grid-1", "Z1"}, {"z1-chief", "Z1"},
+                            {"z2-grid-1", "Z2"}, {"command", ""},     {"reporter", ""},
+                            {"z1-patrol", "Z1"}, {"z2-chief", "Z2"}};
+constexpr const char* kZones[] = {"Z0", "Z1", "Z2"};
+constexpr const char* kCategories[] = {"fire", "noise", "illegal_construction", "general",
+                                       "no-such-category"};
+constexpr const char* kDepartments[] = {"urban", "water", "no-such-department"};
+constexpr const char* kDedup[] = {"", "bins", "smoke"};
+
+template <class T, std::size_t N>
+constexpr std::size_t count(const T (&)[N]) {
+  return N;
+}
+
+class Program {
+ public:
+  Program(const std::uint8_t* data, std::size_t size) : data_(data), size_(size) {}
+  bool done() const { return pos_ >= size_; }
+  std::uint8_t byte() { return pos_ < size_ ? data_[pos_++] : 0; }
+
+ private:
+  const std::uint8_t* data_;
+  std::size_t size_;
+  std::size_t pos_ = 0;
+};
+
+std::string describe(const v1::TimelineEvent& e) { return e.ShortDebugString(); }
+
+std::string bytes_of(const google::protobuf::Message& m) {
+  std::string out;
+  m.SerializeToString(&out);
+  return out;
+}
+
+// What an incident looked like after the previous step (invariant 1).
+struct Shadow {
+  v1::IncidentState state = v1::STATE_UNSPECIFIED;
+  std::array<std::optional<sla::Millis>, 3> met_at;
+  std::array<bool, 3> breached{};
+};
+
+class Run {
+ public:
+  Run() : book_(&policies_) {}
+
+  void step(Program& p, int step_no) {
+    const std::uint8_t op = p.byte() % 16;
+    switch (op) {
+      case 0: {
+        const std::uint8_t a = p.byte();
+        const std::uint8_t b = p.byte();
+        v1::Report r;
+        r.set_zone_id(kZones[a % count(kZones)]);
+        r.set_category(kCategories[(a / 4) % count(kCategories)]);
+        r.set_severity(static_cast<v1::Severity>((b & 7) % 6));  // 5 is not a severity
+        r.set_dedup_key(kDedup[((b >> 3) & 3) % count(kDedup)]);
+        r.set_location("C1 building 3");
+        r.set_occurred_at_ms(clock_.now() - 1000 * (b / 32));
+        command("report " + r.ShortDebugString(), [&](const sla::CommandOrigin& o) {
+          return book_.report(o, r, clock_.now());
+        }, actor(b / 32));
+        break;
+      }
+      case 1:
+      case 2:
+      case 3:
+      case 4: {
+        const std::uint64_t id = incident_id(p.byte());
+        v1::IncidentState to = static_cast<v1::IncidentState>(op + 1);
+        v1::Outcome outcome = v1::OUTCOME_UNSPECIFIED;
+        if (op == 3) {
+          outcome = static_cast<v1::Outcome>(p.byte() % 5);  // 4 is not an outcome
+        } else if (op == 4) {
+          const std::uint8_t t = p.byte();
+          to = static_cast<v1::IncidentState>((t & 7) % 7);
+          outcome = static_cast<v1::Outcome>((t >> 3) % 5);
+        }
+        command("advance " + std::to_string(id) + " to " + std::to_string(to) + " outcome " +
+                    std::to_string(outcome),
+                [&](const sla::CommandOrigin& o) {
+                  return book_.advance(o, id, to, "note", clock_.now(), outcome);
+                });
+        break;
+      }
+      case 5: {
+        const std::uint8_t a = p.byte();
+        const Staff& s = kStaff[a % count(kStaff)];
+        const bool on = (a & 0x80) == 0;
+        command(std::string("duty ") + s.id + (on ? " on" : " off"),
+                [&](const sla::CommandOrigin& o) {
+                  return book_.set_duty(o, s.zone, on, clock_.now());
+                },
+                s.id);
+        break;
+      }
+      case 6:
+      case 7:
+      case 8:
+      case 9: {
+        const std::uint64_t id = incident_id(p.byte());
+        const std::uint8_t d = p.byte();
+        const std::string dept = kDepartments[(d & 0x7f) % count(kDepartments)];
+        const std::string reason = (d & 0x80) ? "" : "wrong department";
+        const char* names[] = {"call", "accept", "on-site", "decline"};
+        command(std::string(names[op - 6]) + " " + std::to_string(id) + " " + dept,
+                [&](const sla::CommandOrigin& o) {
+                  const auto now = clock_.now();
+                  switch (op) {
+                    case 6:
+                      return book_.zone_call(o, id, dept, "beyond us", now);
+                    case 7:
+                      return book_.department_accept(o, id, dept, now, "on our way");
+                    case 8:
+                      return book_.department_on_site(o, id, dept, now);
+                    default:
+                      return book_.department_decline(o, id, dept, reason, now);
+                  }
+                });
+        break;
+      }
+      case 10: {
+        const std::uint64_t id = incident_id(p.byte());
+        const std::uint8_t b = p.byte();
+        const bool satisfied = b & 1;
+        const std::uint32_t score = (b / 2) % 7;  // 0 and 6 are out of range
+        command("feedback " + std::to_string(id) + " score " + std::to_string(score),
+                [&](const sla::CommandOrigin& o) {
+                  return book_.feedback(o, id, satisfied, score, "thanks", clock_.now());
+                });
+        break;
+      }
+      case 11: {
+        const std::uint8_t b = p.byte();
+        const std::string household = (b & 0x80) ? "" : "C1-3-201";
+        command("visit", [&](const sla::CommandOrigin& o) {
+          return book_.visit(o, kZones[(b & 0x7f) % count(kZones)], household, "", clock_.now());
+        });
+        break;
+      }
+      case 12: {
+        const unsigned v = p.byte() << 8 | p.byte();
+        const sla::Millis by = v < 0x8000 ? sla::Millis{v} * 10 : sla::Millis{v - 0x8000} * 1000;
+        clock_.advance(by);
+        trace("clock +%lld ms", static_cast<long long>(by));
+        tick();
+        break;
+      }
+      case 13: {
+        const int delta = p.byte() % 3 - 1;
+        if (auto next = book_.next_deadline(); next && *next + delta > clock_.now()) {
+          clock_.set(*next + delta);
+        }
+        trace("clock to next deadline %+d: %lld", delta, static_cast<long long>(clock_.now()));
+        tick();
+        break;
+      }
+      case 14: {
+        const std::uint32_t to = policies_.current().version() == 1 ? 2 : 1;
+        policies_.set_current(to);
+        trace("policy version %u", to);
+        break;
+      }
+      default:
+        trace("tick");
+        tick();
+        break;
+    }
+    check_monotonic();
+    if (step_no < kFoldEveryStepUpTo || step_no % kFoldInterval == 0) {
+      check_fold();
+    }
+  }
+
+  // The whole-timeline checks, once the program has run.
+  void finish() {
+    check_fold();
+    check_recovery_future();
+    check_replay();
+  }
+
+ private:
+  static std::string actor(unsigned pick) { return kStaff[pick % count(kStaff)].id; }
+
+  __attribute__((format(printf, 2, 3))) void trace(const char* format, ...) {
+    if (g_trace) {
+      std::va_list args;
+      va_start(args, format);
+      std::fprintf(stderr, "  ");
+      std::vfprintf(stderr, format, args);
+      std::fprintf(stderr, "\n");
+      va_end(args);
+    }
+  }
+
+  std::uint64_t incident_id(std::uint8_t b) const {
+    if (b == 255) {
+      return std::uint64_t{1} << 60;
+    }
+    return b % (book_.next_incident_id() + 1);
+  }
+
+  // One command the way the dispatcher runs it: tick first, then decide and
+  // apply every event at once.
+  template <class Decide>
+  void command(const std::string& what, Decide&& decide, std::string actor_id = "z1-grid-1") {
+    tick();
+    const std::uint64_t seq_before = book_.next_seq();
+    sla::Decision d = decide(sla::CommandOrigin{actor_id, ++request_id_});
+    trace("%s -> %s", what.c_str(),
+          d.ok() ? (std::to_string(d.events.size()) + " events").c_str() : d.error->message.c_str());
+    if (!d.ok()) {
+      FUZZ_CHECK(d.events.empty(), "a refused command produced events");
+      FUZZ_CHECK(book_.next_seq() == seq_before, "a refused command moved seq");
+      return;
+    }
+    FUZZ_CHECK(!d.events.empty(), "an accepted command without events: %s", what.c_str());
+    for (const auto& e : d.events) {
+      FUZZ_CHECK(e.at_ms() == clock_.now(), "command event not stamped now: %s",
+                 describe(e).c_str());
+      check_command_event(e);
+      apply(e);
+    }
+  }
+
+  void tick() {
+    const sla::Millis now = clock_.now();
+    for (const auto& e : book_.due(now)) {
+      FUZZ_CHECK(e.at_ms() == now && e.actor_id() == "engine",
+                 "a clock event not stamped with the tick: %s", describe(e).c_str());
+      FUZZ_CHECK(!e.has_advanced() && !e.has_reported(), "a tick decided a command: %s",
+                 describe(e).c_str());
+      check_clock_event(e);
+      apply(e);
+    }
+    check_nothing_overdue();
+  }
+
+  void apply(const v1::TimelineEvent& e) {
+    FUZZ_CHECK(!sla::malformed(e), "decided a malformed event (%s): %s",
+               sla::malformed(e)->c_str(), describe(e).c_str());
+    FUZZ_CHECK(e.seq() == book_.next_seq(), "seq %llu, expected %llu: %s",
+               static_cast<unsigned long long>(e.seq()),
+               static_cast<unsigned long long>(book_.next_seq()), describe(e).c_str());
+    FUZZ_CHECK(timeline_.empty() || e.at_ms() >= timeline_.back().at_ms(),
+               "time went backward: %s", describe(e).c_str());
+    FUZZ_CHECK(book_.apply(e), "apply refused a decided event: %s", describe(e).c_str());
+    timeline_.push_back(e);
+  }
+
+  // Invariant 2 for the clock's events; `e` is checked before it is applied.
+  void check_clock_event(const v1::TimelineEvent& e) {
+    const sla::Incident* incident = book_.find(e.incident_id());
+    if (e.has_breached()) {
+      FUZZ_CHECK(incident != nullptr, "a breach of no incident: %s", describe(e).c_str());
+      const sla::StageClock& clock = incident->stage(e.breached().stage());
+      FUZZ_CHECK(e.breached().deadline_ms() == clock.deadline,
+                 "breach dated %lld, the stage's deadline is %lld: %s",
+                 static_cast<long long>(e.breached().deadline_ms()),
+                 static_cast<long long>(clock.deadline), describe(e).c_str());
+      FUZZ_CHECK(e.breached().deadline_ms() < e.at_ms(),
+                 "a breach fired before its deadline had passed: %s", describe(e).c_str());
+      FUZZ_CHECK(!clock.met() && !clock.breached, "breach of a met or breached stage: %s",
+                 describe(e).c_str());
+      FUZZ_CHECK(incident->open(), "breach of a resolved incident: %s", describe(e).c_str());
+    } else if (e.has_call_breached()) {
+      const auto& b = e.call_breached();
+      FUZZ_CHECK(incident != nullptr && b.call_no() >= 1 && b.call_no() <= incident->calls.size(),
+                 "a breach of no call: %s", describe(e).c_str());
+      const sla::CallState& call = incident->calls[b.call_no() - 1];
+      const sla::Millis deadline =
+          b.what() == v1::ACCEPT ? call.accept_deadline : call.on_site_deadline;
+      FUZZ_CHECK(b.deadline_ms() == deadline, "call breach dated %lld, its deadline is %lld: %s",
+                 static_cast<long long>(b.deadline_ms()), static_cast<long long>(deadline),
+                 describe(e).c_str());
+      FUZZ_CHECK(b.deadline_ms() < e.at_ms(), "a call breach before its deadline: %s",
+                 describe(e).c_str());
+      FUZZ_CHECK(b.department_id() == call.department_id, "call breach names another department: %s",
+                 describe(e).c_str());
+    } else if (e.has_escalated() && e.escalated().rung() == v1::NEAR_DEADLINE) {
+      FUZZ_CHECK(incident != nullptr, "a warning for no incident: %s", describe(e).c_str());
+      const sla::StageClock& clock = incident->stage(e.escalated().stage());
+      FUZZ_CHECK(clock.warn_at != 0 && clock.warn_at < e.at_ms() && !clock.met(),
+                 "a warning out of time: %s", describe(e).c_str());
+    } else {
+      FUZZ_CHECK(e.has_escalated(), "unexpected clock event: %s", describe(e).c_str());
+    }
+  }
+
+  // A command's event agrees with the state it was decided on; a step
+  // forward records each stage it meets with that stage's deadline.
+  void check_command_event(const v1::TimelineEvent& e) {
+    const sla::Incident* incident = book_.find(e.incident_id());
+    if (e.has_attached()) {
+      FUZZ_CHECK(incident != nullptr && incident->open() && !incident->dedup_key.empty() &&
+                     incident->dedup_key == e.attached().dedup_key(),
+                 "attached to an incident that is not open with that key: %s", describe(e).c_str());
+      return;
+    }
+    if (e.has_feedback()) {
+      FUZZ_CHECK(incident != nullptr && !incident->open() && !incident->feedback,
+                 "feedback on an open incident, or twice: %s", describe(e).c_str());
+      return;
+    }
+    if (e.has_call_accepted() || e.has_call_on_site() || e.has_call_declined()) {
+      const sla::CallState* call = incident ? incident->open_call() : nullptr;
+      const auto& dept = e.has_call_accepted()  ? e.call_accepted().department_id()
+                         : e.has_call_on_site() ? e.call_on_site().department_id()
+                                                : e.call_declined().department_id();
+      FUZZ_CHECK(call != nullptr && call->department_id == dept,
+                 "an answer to no open call of that department: %s", describe(e).c_str());
+      return;
+    }
+    if (!e.has_advanced()) {
+      return;
+    }
+    FUZZ_CHECK(incident != nullptr, "advance of no incident: %s", describe(e).c_str());
+    for (const auto& met : e.advanced().met()) {
+      const sla::StageClock& clock = incident->stage(met.stage());
+      FUZZ_CHECK(met.deadline_ms() == clock.deadline && !clock.met(),
+                 "met a stage with another deadline, or twice: %s", describe(e).c_str());
+      const sla::Millis late = e.at_ms() > clock.deadline ? e.at_ms() - clock.deadline : 0;
+      FUZZ_CHECK(met.late_by_ms() == late, "late_by %lld, expected %lld: %s",
+                 static_cast<long long>(met.late_by_ms()), static_cast<long long>(late),
+                 describe(e).c_str());
+      // The tick before the command recorded the breach of a late stage.
+      FUZZ_CHECK(late == 0 || clock.breached, "met late without a breach first: %s",
+                 describe(e).c_str());
+    }
+  }
+
+  // After a tick, no deadline of an open incident lies unfired in the past.
+  void check_nothing_overdue() {
+    const sla::Millis now = clock_.now();
+    for (std::uint64_t id : book_.open_ids()) {
+      const sla::Incident& inc = *book_.find(id);
+      for (v1::Stage s : sla::kStages) {
+        const sla::StageClock& c = inc.stage(s);
+        if (c.met() || c.breached) {
+          continue;
+        }
+        FUZZ_CHECK(c.deadline >= now, "incident %llu: %s deadline %lld passed unrecorded at %lld",
+                   static_cast<unsigned long long>(id), v1::Stage_Name(s).c_str(),
+                   static_cast<long long>(c.deadline), static_cast<long long>(now));
+        FUZZ_CHECK(c.warn_at == 0 || inc.warned(s) || c.warn_at >= now,
+                   "incident %llu: %s warning at %lld never fired (now %lld)",
+                   static_cast<unsigned long long>(id), v1::Stage_Name(s).c_str(),
+                   static_cast<long long>(c.warn_at), static_cast<long long>(now));
+      }
+      if (const sla::CallState* call = inc.open_call()) {
+        if (!call->accepted_at) {
+          FUZZ_CHECK(call->accept_breached || call->accept_deadline >= now,
+                     "incident %llu: call %u acceptance limit passed unrecorded",
+                     static_cast<unsigned long long>(id), call->call_no);
+        } else {
+          FUZZ_CHECK(call->on_site_breached || call->on_site_deadline >= now,
+                     "incident %llu: call %u on-site limit passed unrecorded",
+                     static_cast<unsigned long long>(id), call->call_no);
+        }
+      }
+    }
+  }
+
+  // Invariant 1.
+  void check_monotonic() {
+    for (const auto& [id, inc] : book_.incidents()) {
+      Shadow& before = shadows_[id];
+      FUZZ_CHECK(inc.state >= before.state, "incident %llu went from %s back to %s",
+                 static_cast<unsigned long long>(id), v1::IncidentState_Name(before.state).c_str(),
+                 v1::IncidentState_Name(inc.state).c_str());
+      for (v1::Stage s : sla::kStages) {
+        const auto i = sla::Incident::stage_index(s);
+        const sla::StageClock& c = inc.stage(s);
+        FUZZ_CHECK(!before.met_at[i] || c.met_at == before.met_at[i],
+                   "incident %llu: met %s changed or was undone",
+                   static_cast<unsigned long long>(id), v1::Stage_Name(s).c_str());
+        FUZZ_CHECK(!before.breached[i] || c.breached, "incident %llu: breach of %s undone",
+                   static_cast<unsigned long long>(id), v1::Stage_Name(s).c_str());
+        const bool reached = inc.state >= static_cast<int>(s) + 1;  // DISCOVER <-> DISCOVERED ...
+        FUZZ_CHECK(c.met() == reached, "incident %llu is %s but %s is %s",
+                   static_cast<unsigned long long>(id), v1::IncidentState_Name(inc.state).c_str(),
+                   v1::Stage_Name(s).c_str(), c.met() ? "met" : "unmet");
+        before.met_at[i] = c.met_at;
+        before.breached[i] = c.breached;
+      }
+      before.state = inc.state;
+    }
+  }
+
+  // Invariant 3: per incident (the GetIncident fold) and for the whole book
+  // (the recovery fold).
+  void check_fold() {
+    std::map<std::uint64_t, sla::Incident> folded;
+    for (const auto& e : timeline_) {
+      if (e.incident_id() != 0 && (e.has_reported() || folded.count(e.incident_id()))) {
+        sla::apply_event(folded[e.incident_id()], e);
+      }
+    }
+    FUZZ_CHECK(folded.size() == book_.incidents().size(), "%zu incidents folded, %zu live",
+               folded.size(), book_.incidents().size());
+    for (const auto& [id, inc] : folded) {
+      const sla::Incident* live = book_.find(id);
+      FUZZ_CHECK(live != nullptr && *live == inc,
+                 "incident %llu differs from the fold of its events\n  live:   %s\n  folded: %s",
+                 static_cast<unsigned long long>(id),
+                 live ? sla::view_of(*live).ShortDebugString().c_str() : "(none)",
+                 sla::view_of(inc).ShortDebugString().c_str());
+    }
+    sla::IncidentBook recovered = recover();
+    same_books(recovered, "recovered");
+  }
+
+  sla::IncidentBook recover() const {
+    sla::IncidentBook recovered(&policies_);
+    recovered.begin_bulk_load();
+    for (const auto& e : timeline_) {
+      FUZZ_CHECK(recovered.apply(e), "recovery refused %s", describe(e).c_str());
+    }
+    recovered.end_bulk_load();
+    return recovered;
+  }
+
+  void same_books(const sla::IncidentBook& other, const char* name) const {
+    FUZZ_CHECK(other.incidents() == book_.incidents(), "%s incidents differ from the live ones",
+               name);
+    FUZZ_CHECK(other.open_ids() == book_.open_ids(), "%s open ids differ", name);
+    FUZZ_CHECK(other.duty() == book_.duty(), "%s duty roster differs", name);
+    FUZZ_CHECK(other.next_seq() == book_.next_seq() &&
+                   other.next_incident_id() == book_.next_incident_id(),
+               "%s counters differ", name);
+  }
+
+  // A book recovered from the timeline owes nothing now and fires exactly
+  // what the live book fires from here on ("deadlines survive restarts").
+  void check_recovery_future() {
+    sla::IncidentBook recovered = recover();
+    sla::IncidentBook live = book_;  // a copy: the live book is left as it is
+    sla::Millis now = clock_.now();
+    const auto owed = recovered.due(now);
+    FUZZ_CHECK(owed.empty(), "after recovery at %lld, %zu events fell due, first %s",
+               static_cast<long long>(now), owed.size(), describe(owed.front()).c_str());
+    for (int i = 0; i < 256; ++i) {
+      auto next = live.next_deadline();
+      if (!next) {
+        break;
+      }
+      now = std::max(now, *next + 1);
+      const auto a = live.due(now);
+      const auto b = recovered.due(now);
+      FUZZ_CHECK(a.size() == b.size(), "at %lld the live book fires %zu events, recovered %zu",
+                 static_cast<long long>(now), a.size(), b.size());
+      for (std::size_t k = 0; k < a.size(); ++k) {
+        FUZZ_CHECK(bytes_of(a[k]) == bytes_of(b[k]), "live fires %s\n  recovered fires %s",
+                   describe(a[k]).c_str(), describe(b[k]).c_str());
+        FUZZ_CHECK(live.apply(a[k]) && recovered.apply(b[k]), "apply refused %s",
+                   describe(a[k]).c_str());
+      }
+    }
+  }
+
+  // The audit's exact replay must accept the timeline as recorded.
+  void check_replay() {
+    sla::Replayer replayer(policy_history());
+    for (const auto& e : timeline_) {
+      replayer.feed(e);
+    }
+    replayer.finish();
+    if (!replayer.discrepancies().empty()) {
+      const auto& d = replayer.discrepancies().front();
+      FUZZ_CHECK(false, "replay found %zu discrepancies; first at seq %llu: %s",
+                 replayer.discrepancies().size(), static_cast<unsigned long long>(d.seq),
+                 d.what.c_str());
+    }
+    FUZZ_CHECK(replayer.book().incidents() == book_.incidents(), "the replayed state differs");
+  }
+
+  sla::ManualClock clock_{kStart};
+  sla::PolicyHistory policies_ = policy_history();
+  sla::IncidentBook book_;
+  std::vector<v1::TimelineEvent> timeline_;
+  std::map<std::uint64_t, Shadow> shadows_;
+  std::uint64_t request_id_ = 0;
+};
+
+}  // namespace
+
+extern "C" int LLVMFuzzerInitialize(int*, char***) {
+  g_trace = std::getenv("ZONECALL_FUZZ_TRACE") != nullptr;
+  policy_history();
+  return 0;
+}
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+  Program program(data, size);
+  Run run;
+  for (int step = 0; !program.done(); ++step) {
+    run.step(program, step);
+  }
+  run.finish();
+  return 0;
+}
