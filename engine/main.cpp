@@ -31,6 +31,8 @@ usage:
   zonecall serve [--config FILE] [--db PATH] [--listen HOST:PORT]
                  [--synchronous full|normal] [--max-frame-bytes N]
                  [--max-send-queue-bytes N] [--idle-timeout-s N] [--max-db-mb N]
+                 [--handshake-timeout-s N] [--requests-per-second N]
+                 [--max-hello-failures N] [--hello-failure-delay-ms N]
                  [--max-connections N] [--max-connections-per-address N]
                  [--tls-cert PEM --tls-key PEM] [--insecure]
                  [--log-level debug|info|warn|error]
@@ -160,6 +162,21 @@ int serve(Args args) {
   options.limits.idle_timeout = std::chrono::seconds(to_size(
       take(args, "idle-timeout-s", std::to_string(options.limits.idle_timeout.count())),
       "--idle-timeout-s", 86400));
+  options.limits.handshake_timeout = std::chrono::seconds(to_size(
+      take(args, "handshake-timeout-s", std::to_string(options.limits.handshake_timeout.count())),
+      "--handshake-timeout-s", 3600));
+  options.limits.requests_per_second = static_cast<double>(to_size(
+      take(args, "requests-per-second",
+           std::to_string(static_cast<long>(options.limits.requests_per_second))),
+      "--requests-per-second", 1'000'000));
+  options.limits.request_burst = 2 * options.limits.requests_per_second;
+  options.limits.max_hello_failures = static_cast<int>(to_size(
+      take(args, "max-hello-failures", std::to_string(options.limits.max_hello_failures)),
+      "--max-hello-failures", 1000));
+  options.limits.hello_failure_delay = std::chrono::milliseconds(to_size(
+      take(args, "hello-failure-delay-ms",
+           std::to_string(options.limits.hello_failure_delay.count())),
+      "--hello-failure-delay-ms", 60'000));
   options.limits.max_connections = to_size(
       take(args, "max-connections", std::to_string(options.limits.max_connections)),
       "--max-connections", std::size_t{1} << 20);

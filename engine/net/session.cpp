@@ -11,7 +11,6 @@ namespace zonecall::net {
 namespace {
 constexpr const char* kWebSocketPath = "/v1/ws";
 constexpr std::size_t kReadChunk = 16 * 1024;
-constexpr auto kHttpTimeout = std::chrono::seconds(30);
 
 // Quiet about the ordinary ways a connection ends.
 bool is_ordinary_end(beast::error_code ec) {
@@ -106,7 +105,9 @@ template <class Stream>
 void HttpSession<Stream>::read_request() {
   parser_.emplace();
   parser_->body_limit(context_.limits.max_http_body_bytes);
-  beast::get_lowest_layer(stream_).expires_after(kHttpTimeout);
+  // A request (the upgrade included) must arrive whole within the handshake
+  // timeout: a client trickling its headers cannot hold a slot (slowloris).
+  beast::get_lowest_layer(stream_).expires_after(context_.limits.handshake_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                      self->on_request(ec);

@@ -107,6 +107,7 @@ std::optional<v1::ServerMessage> WsClient::receive(std::chrono::milliseconds tim
       impl_->io.restart();
       impl_->io.run_for(std::chrono::milliseconds(100));
       closed_ = true;
+      timed_out_ = true;
       return std::nullopt;
     }
     if (result) {

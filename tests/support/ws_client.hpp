@@ -47,6 +47,8 @@ class WsClient {
   v1::Welcome hello_on_duty(const std::string& token);
   // Whether the server closed the connection, and its close code.
   bool closed() const { return closed_; }
+  // Whether this client gave up waiting (and closed the connection itself).
+  bool timed_out() const { return timed_out_; }
   int close_code() const { return close_code_; }
   std::string close_reason() const { return close_reason_; }
 
@@ -59,6 +61,7 @@ class WsClient {
   bool mixed_ = false;           // ...unless the client has used both
   std::map<std::uint64_t, bool> request_was_text_;  // replies in their request's
   bool closed_ = false;
+  bool timed_out_ = false;
   int close_code_ = 0;
   std::string close_reason_;
 };
