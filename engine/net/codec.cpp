@@ -17,8 +17,12 @@ Decoded decode_client(std::string_view frame, Encoding encoding) {
     const auto status =
         google::protobuf::util::JsonStringToMessage(std::string(frame), &out.message, options);
     if (!status.ok()) {
-      out.error = sla::CommandError{v1::BAD_REQUEST,
-                                    "malformed JSON frame: " + std::string(status.message())};
+      // Only the first line: the parser goes on to quote the input cut at a
+      // byte count, which can split a UTF-8 character and make the error
+      // itself invalid (found by tests/fuzz/decode_fuzz).
+      const std::string reason(status.message());
+      out.error = sla::CommandError{
+          v1::BAD_REQUEST, "malformed JSON frame: " + reason.substr(0, reason.find('\n'))};
       return out;
     }
   }

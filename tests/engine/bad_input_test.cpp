@@ -47,6 +47,15 @@ TEST_CASE("engine: bad frames get typed errors and the connection keeps working"
     CHECK(e.code() == v1::BAD_REQUEST);
     CHECK(e.message().find("JSON") != std::string::npos);
   }
+  SECTION("malformed JSON with Chinese text: the error is one clean line (fuzz regression)") {
+    // The parser's own message quotes the input cut at a byte count, which
+    // split 很 and made the error invalid UTF-8.
+    client.send_raw(R"({"requesdId":"7*,"feedback":{"incid:"很快 quick"}})", true);
+    auto e = error_of(client);
+    CHECK(e.code() == v1::BAD_REQUEST);
+    CHECK(e.message().rfind("malformed JSON frame: ", 0) == 0);
+    CHECK(e.message().find('\n') == std::string::npos);
+  }
   SECTION("an unknown message type in JSON") {
     client.send_raw(R"({"requestId": "7", "launchRockets": {}})", true);
     CHECK(error_of(client).code() == v1::BAD_REQUEST);
