@@ -21,6 +21,8 @@ class ClientSession {
                     std::optional<net::Encoding> reply_encoding = std::nullopt) = 0;
   // Bytes queued and not yet written: a subscription's backlog waits on it.
   virtual std::size_t queued_bytes() const = 0;
+  // Beyond this many queued bytes the client is closed as too slow.
+  virtual std::size_t send_queue_limit() const = 0;
   // Closes the connection with policy_error (1008) and the reason, once the
   // messages already queued have gone out.
   virtual void close_for_policy(const std::string& reason) = 0;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 
 #include "engine/log.hpp"
 
@@ -15,7 +16,7 @@ constexpr sla::Millis kRetryAfterStoreFailureMs = 1000;
 constexpr std::size_t kSubscribePage = 512;
 // A backlog page waits while the subscriber has this much still unsent.
 constexpr std::size_t kSubscribeQueueLowWater = 512 * 1024;
-constexpr auto kSubscribePause = std::chrono::milliseconds(10);
+constexpr auto kSubscribePause = std::chrono::milliseconds(1);
 constexpr const char* kEngineActor = "engine";
 
 v1::Recipient recipient(v1::AudienceKind kind, const std::string& zone = "",
@@ -561,7 +562,18 @@ void Dispatcher::next_page(std::uint64_t session_id, std::uint64_t generation, c
         reply_error(to, v1::INTERNAL, "could not read the timeline; subscribe again");
         return;
       }
+      // Stop short of the page's end once the client has enough queued: a
+      // backlog never overflows a send queue, however small it is set.
+      auto session = c.session.lock();
+      const std::size_t budget =
+          session ? std::min(kSubscribeQueueLowWater, session->send_queue_limit() / 2)
+                  : kSubscribeQueueLowWater;
+      bool full = false;
       for (const auto& e : events) {
+        if (session && session->queued_bytes() > budget) {
+          full = true;
+          break;
+        }
         if (sla::may_see_event(*c.who, e, book_.find(e.incident_id()))) {
           v1::ServerMessage m;
           *m.mutable_event() = e;
@@ -569,7 +581,7 @@ void Dispatcher::next_page(std::uint64_t session_id, std::uint64_t generation, c
         }
         sub.cursor = e.seq();
       }
-      if (events.size() < kSubscribePage) {
+      if (!full && events.size() < kSubscribePage) {
         sub.cursor = std::max(sub.cursor, last_committed);
         sub.live = true;
         v1::ServerMessage m;
@@ -578,8 +590,7 @@ void Dispatcher::next_page(std::uint64_t session_id, std::uint64_t generation, c
         return;
       }
       // More backlog: wait until this client has drained most of what it has.
-      auto session = c.session.lock();
-      if (session && session->queued_bytes() > kSubscribeQueueLowWater) {
+      if (session && session->queued_bytes() > budget) {
         auto timer = std::make_shared<boost::asio::steady_timer>(io_, kSubscribePause);
         timer->async_wait([this, timer, session_id, generation, to](auto) {
           next_page(session_id, generation, to);
@@ -665,6 +676,9 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
   }
   if (on_durable) {
     on_durable(std::nullopt);
+  }
+  for (const auto& e : events) {
+    metrics_.on_committed(e, e.incident_id() != 0 ? book_.find(e.incident_id()) : nullptr);
   }
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (pushes[i].alert) {
@@ -847,6 +861,34 @@ void Dispatcher::stream_to_subscribers(const v1::TimelineEvent& event) {
     }
     send_to(session_id, *message);
   }
+}
+
+void Dispatcher::render_metrics(std::string& out) const {
+  out += "# HELP zonecall_connections Signed-in connections, by role.\n"
+         "# TYPE zonecall_connections gauge\n";
+  for (const auto& [role, sessions] : sessions_by_role_) {
+    out += "zonecall_connections{role=\"" + v1::Role_Name(static_cast<v1::Role>(role)) + "\"} " +
+           std::to_string(sessions.size()) + "\n";
+  }
+  // Counted on each scrape: every incident is in memory anyway, and a scrape
+  // every 15 s costs far less than keeping these counts on every event.
+  std::map<std::pair<std::string, int>, std::uint64_t> open;
+  for (const auto& [id, incident] : book_.incidents()) {
+    if (incident.state != v1::RESOLVED) {
+      ++open[{incident.zone_id, incident.state}];
+    }
+  }
+  out += "# HELP zonecall_open_incidents Open incidents, by zone and state.\n"
+         "# TYPE zonecall_open_incidents gauge\n";
+  for (const auto& [key, n] : open) {
+    out += "zonecall_open_incidents{zone=\"" + prometheus_label(key.first) + "\",state=\"" +
+           v1::IncidentState_Name(static_cast<v1::IncidentState>(key.second)) + "\"} " +
+           std::to_string(n) + "\n";
+  }
+  out += "# HELP zonecall_ready Whether recovery is done and the store accepts writes.\n"
+         "# TYPE zonecall_ready gauge\n"
+         "zonecall_ready " + std::string(ready_ && !store_failing_ ? "1" : "0") + "\n";
+  metrics_.render(out);
 }
 
 void Dispatcher::tick(sla::Millis now) {

@@ -19,6 +19,7 @@
 
 #include "engine/client_session.hpp"
 #include "engine/config/roster.hpp"
+#include "engine/metrics.hpp"
 #include "engine/store/timeline_store.hpp"
 #include "sla/incident_book.hpp"
 #include "sla/permissions.hpp"
@@ -49,6 +50,12 @@ class Dispatcher {
   void on_message(std::uint64_t session_id, v1::ClientMessage message, net::Encoding encoding);
 
   const sla::IncidentBook& book() const { return book_; }
+  // False while the store refuses writes (disk full, locked, read-only).
+  bool store_healthy() const { return !store_failing_; }
+  EngineMetrics& metrics() { return metrics_; }
+  // Connections by role, open incidents by zone and state, and the engine's
+  // counters and histograms, in Prometheus text format.
+  void render_metrics(std::string& out) const;
   // True while some batch of events still waits for its commit's answer.
   bool has_commits_in_flight() const { return batches_in_flight_ != 0; }
 
@@ -173,6 +180,7 @@ class Dispatcher {
   std::uint64_t committed_next_seq_ = 1;
   std::uint64_t committed_next_incident_id_ = 1;
   bool store_failing_ = false;
+  EngineMetrics metrics_;
 
   boost::asio::system_timer timer_;
   std::optional<sla::Millis> timer_armed_for_;

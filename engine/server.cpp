@@ -58,7 +58,16 @@ Server::Server(ServerOptions options)
   dispatcher_->recover();
   store_->start();
   context_ = std::make_unique<net::SessionContext>(
-      net::SessionContext{*dispatcher_, options_.limits, tls_.get(), 1, {}, 0, {}});
+      net::SessionContext{*dispatcher_, options_.limits, tls_.get(), {}, 1, {}, 0, {}});
+  context_->metrics = [this] {
+    std::string out =
+        "# HELP zonecall_open_connections Open connections, signed in or not.\n"
+        "# TYPE zonecall_open_connections gauge\n"
+        "zonecall_open_connections " + std::to_string(context_->connections) + "\n";
+    dispatcher_->render_metrics(out);
+    store_->render_metrics(out);
+    return out;
+  };
   const net::tcp::endpoint endpoint(net::asio::ip::make_address(options_.address), options_.port);
   listener_ = std::make_shared<net::Listener>(io_, endpoint, *context_);
   port_ = listener_->port();

@@ -5,6 +5,7 @@
 
 #include "engine/dispatcher.hpp"
 #include "engine/log.hpp"
+#include "engine/net/board_assets.hpp"
 
 namespace zonecall::net {
 
@@ -139,22 +140,39 @@ void HttpSession<Stream>::on_request(beast::error_code ec) {
   }
   if (request.method() != http::verb::get) {
     respond(http::status::method_not_allowed, "GET only\n", "text/plain");
-  } else if (target == "/healthz") {
+    return;
+  }
+  // The board's own links may carry a query string (cache busting); ignore it.
+  const std::string path = target.substr(0, target.find('?'));
+  if (path == "/healthz") {
     respond(http::status::ok, "ok\n", "text/plain");
-  } else if (target == "/readyz") {
-    const bool ready = context_.dispatcher.ready();
-    respond(ready ? http::status::ok : http::status::service_unavailable,
-            ready ? "ready\n" : "recovering\n", "text/plain");
+  } else if (path == "/readyz") {
+    // Ready: recovery is done and the store takes writes.
+    const bool recovered = context_.dispatcher.ready();
+    const bool writable = context_.dispatcher.store_healthy();
+    respond(recovered && writable ? http::status::ok : http::status::service_unavailable,
+            !recovered ? "recovering\n" : !writable ? "store refusing writes\n" : "ready\n",
+            "text/plain");
+  } else if (path == "/metrics") {
+    respond(http::status::ok, context_.metrics ? context_.metrics() : std::string(),
+            "text/plain; version=0.0.4; charset=utf-8");
+  } else if (const BoardAsset* asset = find_board_asset(path)) {
+    respond(http::status::ok, std::string(asset->body), asset->content_type);
   } else {
     respond(http::status::not_found, "not found\n", "text/plain");
   }
 }
 
 template <class Stream>
-void HttpSession<Stream>::respond(http::status status, std::string body, const char* content_type) {
+void HttpSession<Stream>::respond(http::status status, std::string body,
+                                  std::string_view content_type) {
   response_ = std::make_shared<http::response<http::string_body>>(status, 11);
   response_->set(http::field::server, "zonecall");
   response_->set(http::field::content_type, content_type);
+  // The board loads only its own files and talks only to this server.
+  response_->set("Content-Security-Policy",
+                 "default-src 'self'; img-src 'self' data:; connect-src 'self' ws: wss:");
+  response_->set("X-Content-Type-Options", "nosniff");
   response_->keep_alive(parser_ && parser_->keep_alive());
   response_->body() = std::move(body);
   response_->prepare_payload();
@@ -301,6 +319,7 @@ void WebSocketSession<Stream>::send(const SharedMessage& message, std::optional<
     // Too slow a reader must not hold up anyone else; it resumes later.
     log::warn("ws.send_queue_overflow", {{"session", std::to_string(id_)},
                                          {"queued_bytes", std::to_string(queued_bytes_)}});
+    context_.dispatcher.metrics().on_send_queue_overflow();
     close(websocket::close_code::policy_error, "send queue overflow");
     return;
   }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <string_view>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -30,6 +31,8 @@ struct SessionContext {
   Dispatcher& dispatcher;
   Limits limits;
   asio::ssl::context* tls = nullptr;
+  // Renders GET /metrics (set by the server, which sees every part).
+  std::function<std::string()> metrics;
   std::uint64_t next_session_id = 1;
   std::unordered_map<std::uint64_t, std::weak_ptr<ClientSession>> live;
   // Open connections, in all and by source address (see ConnectionSlot).
@@ -67,7 +70,7 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
  private:
   void read_request();
   void on_request(beast::error_code ec);
-  void respond(http::status status, std::string body, const char* content_type);
+  void respond(http::status status, std::string body, std::string_view content_type);
   // Ends the connection: a TCP half-close, or a TLS close_notify.
   void shut_down();
 
@@ -89,6 +92,7 @@ class WebSocketSession final : public ClientSession,
   std::uint64_t id() const override { return id_; }
   void send(const SharedMessage& message, std::optional<Encoding> reply_encoding) override;
   std::size_t queued_bytes() const override { return queued_bytes_; }
+  std::size_t send_queue_limit() const override { return context_.limits.max_send_queue_bytes; }
   void close_for_policy(const std::string& reason) override {
     close(websocket::close_code::policy_error, reason);
   }

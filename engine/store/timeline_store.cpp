@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "engine/log.hpp"
@@ -275,6 +276,19 @@ void SqliteTimelineStore::read_after(std::uint64_t after_seq, std::size_t limit,
 
 void SqliteTimelineStore::resume() { enqueue(Job{Job::Kind::resume}); }
 
+void SqliteTimelineStore::render_metrics(std::string& out) const {
+  std::lock_guard lock(stats_mutex_);
+  out += "# HELP zonecall_commit_batch_events Events written per group commit.\n"
+         "# TYPE zonecall_commit_batch_events histogram\n";
+  batch_events_.render(out, "zonecall_commit_batch_events", "");
+  out += "# HELP zonecall_commit_seconds Time each group commit took (fsync included).\n"
+         "# TYPE zonecall_commit_seconds histogram\n";
+  commit_seconds_.render(out, "zonecall_commit_seconds", "");
+  out += "# HELP zonecall_commit_failures_total Group commits that failed (disk full, locked, ...).\n"
+         "# TYPE zonecall_commit_failures_total counter\n"
+         "zonecall_commit_failures_total " + std::to_string(failed_commits_) + "\n";
+}
+
 void SqliteTimelineStore::run() {
   bool failed = false;  // a commit failed and the owner has not resumed yet
   std::vector<Job> jobs;
@@ -299,8 +313,21 @@ void SqliteTimelineStore::run() {
         error = "an earlier commit failed; refusing later writes until recovered";
       } else {
         try {
+          const auto started = std::chrono::steady_clock::now();
           writer_->commit(appends);
+          const std::chrono::duration<double> took = std::chrono::steady_clock::now() - started;
+          std::size_t events = 0;
+          for (const Job* job : appends) {
+            events += job->events->size();
+          }
+          std::lock_guard lock(stats_mutex_);
+          batch_events_.observe(static_cast<double>(events));
+          commit_seconds_.observe(took.count());
         } catch (const std::exception& e) {
+          {
+            std::lock_guard lock(stats_mutex_);
+            ++failed_commits_;
+          }
           failed = true;
           error = std::string("commit failed: ") + e.what();
           log::error("store.commit_failed",

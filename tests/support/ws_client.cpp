@@ -187,6 +187,21 @@ v1::Welcome WsClient::hello_on_duty(const std::string& token) {
   return welcome;
 }
 
+HttpReply http_get(unsigned short port, const std::string& target) {
+  asio::io_context io;
+  beast::tcp_stream stream(io);
+  stream.expires_after(WsClient::kTimeout);
+  stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+  http::request<http::empty_body> request(http::verb::get, target, 11);
+  request.set(http::field::host, "127.0.0.1");
+  http::write(stream, request);
+  beast::flat_buffer buffer;
+  http::response<http::string_body> response;
+  http::read(stream, buffer, response);
+  return {static_cast<int>(response.result_int()),
+          std::string(response[http::field::content_type]), response.body()};
+}
+
 v1::ClientMessage duty_msg(bool on_duty) {
   v1::ClientMessage m;
   m.mutable_set_duty()->set_on_duty(on_duty);

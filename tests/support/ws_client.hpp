@@ -66,6 +66,14 @@ class WsClient {
   std::string close_reason_;
 };
 
+// A plain HTTP/1.1 GET to 127.0.0.1 (health, metrics, the board).
+struct HttpReply {
+  int status = 0;
+  std::string content_type;
+  std::string body;
+};
+HttpReply http_get(unsigned short port, const std::string& target);
+
 // Builders for client messages.
 v1::ClientMessage hello_msg(const std::string& token);
 v1::ClientMessage report_msg(const std::string& zone, const std::string& category,
