@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <functional>
@@ -17,6 +18,7 @@
 #include "engine/config/config.hpp"
 #include "engine/log.hpp"
 #include "engine/server.hpp"
+#include "engine/client/client.hpp"
 #include "engine/store/timeline_reader.hpp"
 #include "engine/token.hpp"
 #include "sla/replay.hpp"
@@ -49,6 +51,11 @@ usage:
       Verify the hash chain, replay the timeline, and report the SLA figures
       and the two-level assessment (DAY is YYYY-MM-DD, UTC+8). Read-only; safe
       while a server runs. Exit 0 when the timeline is intact and consistent.
+  zonecall client [--url ws://HOST:PORT/v1/ws] [--token TOKEN] [--json] [--ca PEM]
+      A staff console: reads commands from stdin (type help) and prints what
+      the server says, one readable line each, or one JSON object with --json.
+      Exits 0 at quit or end of input once every request is answered, 1 if a
+      request was refused or the server went away.
   zonecall check-config FILE     Parse and validate a config; errors name the line.
   zonecall print-default-config  Print the embedded Jincheng config.
   zonecall hash-token TOKEN      Print the SHA-256 a config stores for a token.
@@ -303,6 +310,19 @@ int audit_command(Args args) {
 
 }  // namespace
 
+int client_command(Args args) {
+  client::ClientOptions options;
+  options.url = take(args, "url", options.url);
+  options.token = take(args, "token", "");
+  options.json = take(args, "json", "") == "yes";
+  options.ca_file = take(args, "ca", "");
+  reject_leftovers(args);
+  const int code = client::run_client(options);
+  // The stdin reader may still be blocked on a terminal: leave at once.
+  std::cout.flush();
+  std::_Exit(code);
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "help") == 0) {
     std::cout << kUsage;
@@ -315,6 +335,9 @@ int main(int argc, char** argv) {
     }
     if (command == "replay") {
       return replay(parse_args(argc, argv, 2));
+    }
+    if (command == "client") {
+      return client_command(parse_args(argc, argv, 2));
     }
     if (command == "audit") {
       return audit_command(parse_args(argc, argv, 2));

@@ -21,9 +21,6 @@ class Dispatcher;
 
 namespace zonecall::net {
 
-using PlainStream = beast::tcp_stream;
-using TlsStream = beast::ssl_stream<beast::tcp_stream>;
-
 // What every session shares: the dispatcher, the limits, the TLS context
 // (null when serving plain ws://), and the live WebSocket sessions (for
 // shutdown).

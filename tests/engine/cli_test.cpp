@@ -6,6 +6,10 @@
 #include <fstream>
 #include <sys/wait.h>
 
+#include <google/protobuf/util/json_util.h>
+
+#include <sstream>
+
 #include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
@@ -183,4 +187,74 @@ TEST_CASE("cli: serve refuses a corrupt database and bad options") {
   auto unknown = zonecall_cli("serve --colour red");
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.output.find("--colour") != std::string::npos);
+}
+
+namespace {
+// `zonecall client` against the given port, fed `script` on stdin.
+Run client_session(const TempDir& dir, unsigned short port, const std::string& token,
+                   const std::string& script, const std::string& extra = "") {
+  static int n = 0;
+  const auto input = dir.file("script-" + std::to_string(++n) + ".txt");
+  std::ofstream(input) << script;
+  return zonecall_cli("client --url ws://127.0.0.1:" + std::to_string(port) + "/v1/ws --token " +
+                      token + " " + extra + " < " + input);
+}
+}  // namespace
+
+TEST_CASE("cli: client signs in, reports, steps an incident and answers a zone call") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  auto grid = client_session(dir, server.port(), "demo-z1-grid-1",
+                             "duty on\nreport Z1 sanitation east gate\ndiscover 1 on my way\n"
+                             "list\nquit\n");
+  INFO(grid.output);
+  CHECK(grid.exit_code == 0);
+  CHECK(grid.output.find("signed in as z1-grid-1") != std::string::npos);
+  CHECK(grid.output.find("ok: incident 1, seq") != std::string::npos);
+  CHECK(grid.output.find("ALERT NEW incident 1 [Z1 sanitation") != std::string::npos);
+  CHECK(grid.output.find("1 open incident(s)\n  incident 1 [Z1 sanitation NORMAL] DISCOVERED") !=
+        std::string::npos);
+
+  auto chief = client_session(dir, server.port(), "demo-z1-chief",
+                              "call 1 drill-desk the roof is the landlord's\n");
+  INFO(chief.output);
+  CHECK(chief.exit_code == 0);
+  auto desk = client_session(dir, server.port(), "demo-dept-drill-desk", "accept 1\nonsite 1\n");
+  INFO(desk.output);
+  CHECK(desk.exit_code == 0);
+  CHECK(desk.output.find("department drill-desk") != std::string::npos);
+
+  auto done = client_session(dir, server.port(), "demo-z1-grid-1", "resolve 1 SETTLED swept\n");
+  CHECK(done.exit_code == 0);
+  CHECK(count_rows(db, "kind = 17") == 1);  // CallAccepted
+  CHECK(count_rows(db, "kind = 18") == 1);  // CallOnSite
+}
+
+TEST_CASE("cli: client --json prints one JSON message per line and fails on a refusal") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  auto run = client_session(dir, server.port(), "demo-z1-grid-1",
+                            "report Z1 sanitation\nget 99\nnonsense words\n", "--json");
+  CHECK(run.exit_code == 1);  // get 99 is NOT_FOUND
+  std::istringstream lines(run.output);
+  int messages = 0;
+  bool not_found = false;
+  for (std::string line; std::getline(lines, line);) {
+    if (line.rfind("{", 0) != 0) {
+      CHECK(line.find("cannot read 'nonsense words'") != std::string::npos);  // local, on stderr
+      continue;
+    }
+    v1::ServerMessage m;
+    INFO(line);
+    REQUIRE(google::protobuf::util::JsonStringToMessage(line, &m).ok());
+    not_found = not_found || (m.has_error() && m.error().code() == v1::NOT_FOUND);
+    ++messages;
+  }
+  CHECK(messages >= 3);  // welcome, ack, alert, error
+  CHECK(not_found);
+
+  auto bad = zonecall_cli("client --url http://127.0.0.1:1/");
+  CHECK(bad.exit_code == 2);
+  CHECK(bad.output.find("--url wants ws://HOST:PORT/v1/ws") != std::string::npos);
 }
