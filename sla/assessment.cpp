@@ -275,7 +275,7 @@ void Assessment::observe(const v1::TimelineEvent& e) {
   }
 }
 
-v1::AuditReport Assessment::report(const std::unordered_map<std::uint64_t, Incident>& incidents,
+v1::AuditReport Assessment::report(const IncidentTable& incidents,
                                    Millis now) const {
   v1::AuditReport report;
   report.set_from_ms(filter_.from == std::numeric_limits<Millis>::min() ? 0 : filter_.from);

@@ -13,6 +13,7 @@
 
 #include "sla/clock.hpp"
 #include "sla/incident.hpp"
+#include "sla/incident_table.hpp"
 #include "zonecall/v1/audit.pb.h"
 #include "zonecall/v1/config.pb.h"
 
@@ -54,7 +55,7 @@ class Assessment {
   void observe(const v1::TimelineEvent& event);
   // The figures over the folded incidents of the same timeline. `now` bounds
   // the time of stages still unmet (the audit's end).
-  v1::AuditReport report(const std::unordered_map<std::uint64_t, Incident>& incidents,
+  v1::AuditReport report(const IncidentTable& incidents,
                          Millis now) const;
 
   // The bounds of the stage-time histogram's buckets.

@@ -7,7 +7,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <optional>
-#include <vector>
+#include <deque>
 
 #include "sla/clock.hpp"
 
@@ -30,7 +30,13 @@ class DeadlineQueue {
   std::optional<Deadline> pop_passed(Millis now);
 
   std::size_t size() const { return heap_.size(); }
-  std::size_t memory_bytes() const { return heap_.capacity() * sizeof(Entry); }
+  // The heap's chunks and the deque's map of them (libstdc++ allocates
+  // 512-byte chunks).
+  std::size_t memory_bytes() const {
+    constexpr std::size_t kPerChunk = 512 / sizeof(Entry);
+    const std::size_t chunks = heap_.size() / kPerChunk + 1;
+    return chunks * (kPerChunk * sizeof(Entry) + sizeof(void*));
+  }
   void clear() { heap_.clear(); }
 
  private:
@@ -41,7 +47,9 @@ class DeadlineQueue {
   static bool later(const Entry& a, const Entry& b) {
     return a.due != b.due ? a.due > b.due : a.key > b.key;
   }
-  std::vector<Entry> heap_;
+  // A deque, not a vector: growing it never copies the entries already there
+  // (a vector of six million doubling stalled the engine for tens of ms).
+  std::deque<Entry> heap_;
 };
 
 }  // namespace zonecall::sla

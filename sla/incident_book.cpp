@@ -519,6 +519,9 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
     return true;  // visits change no state; the assessment counts them
   }
   if (event.has_reported()) {
+    if (!incidents_.acceptable(event.incident_id())) {
+      return false;  // an id the book could never have handed out
+    }
     next_incident_id_ = std::max(next_incident_id_, event.incident_id() + 1);
     Incident& incident = incidents_[event.incident_id()];
     apply_event(incident, event);
@@ -527,11 +530,11 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
     arm(incident);
     return true;
   }
-  auto it = incidents_.find(event.incident_id());
-  if (it == incidents_.end()) {
+  Incident* found = incidents_.find(event.incident_id());
+  if (found == nullptr) {
     return true;  // an event for an incident never reported: nothing to fold into
   }
-  Incident& incident = it->second;
+  Incident& incident = *found;
   const bool was_open = incident.open();
   apply_event(incident, event);
   if (was_open && !incident.open()) {
@@ -545,14 +548,13 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
 }
 
 const Incident* IncidentBook::find(std::uint64_t incident_id) const {
-  auto it = incidents_.find(incident_id);
-  return it == incidents_.end() ? nullptr : &it->second;
+  return incidents_.find(incident_id);
 }
 
 void IncidentBook::end_bulk_load() {
   arming_ = true;
   for (std::uint64_t id : open_ids_) {
-    arm(incidents_.at(id));
+    arm(*incidents_.find(id));
   }
 }
 
@@ -597,8 +599,8 @@ void IncidentBook::index_dedup(const Incident& incident, bool add) {
 }
 
 void IncidentBook::restore(std::uint64_t incident_id, const std::optional<Incident>& before) {
-  if (auto it = incidents_.find(incident_id); it != incidents_.end()) {
-    index_dedup(it->second, false);
+  if (const Incident* current = incidents_.find(incident_id)) {
+    index_dedup(*current, false);
   }
   open_ids_.erase(incident_id);
   if (!before) {

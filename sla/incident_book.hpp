@@ -19,6 +19,7 @@
 #include "sla/duty.hpp"
 #include "sla/errors.hpp"
 #include "sla/incident.hpp"
+#include "sla/incident_table.hpp"
 #include "sla/policy.hpp"
 
 namespace zonecall::sla {
@@ -75,7 +76,7 @@ class IncidentBook {
   bool apply(const v1::TimelineEvent& event);
 
   const Incident* find(std::uint64_t incident_id) const;
-  const std::unordered_map<std::uint64_t, Incident>& incidents() const { return incidents_; }
+  const IncidentTable& incidents() const { return incidents_; }
   // The open (unresolved) incidents' ids, in order.
   const std::set<std::uint64_t>& open_ids() const { return open_ids_; }
   const DutyState& duty() const { return duty_; }
@@ -111,7 +112,7 @@ class IncidentBook {
   void decide_due(Draft& draft, Incident& incident, const Deadline& deadline, Millis now) const;
 
   const PolicyHistory* policies_;
-  std::unordered_map<std::uint64_t, Incident> incidents_;
+  IncidentTable incidents_;
   std::set<std::uint64_t> open_ids_;
   std::unordered_map<std::string, std::uint64_t> open_by_dedup_;  // zone + key -> open incident
   DutyState duty_;
