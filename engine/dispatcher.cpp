@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <iterator>
 #include <map>
 
 #include "engine/log.hpp"
@@ -14,6 +15,7 @@ namespace zonecall {
 namespace {
 constexpr sla::Millis kRetryAfterStoreFailureMs = 1000;
 constexpr std::size_t kSubscribePage = 512;
+constexpr std::size_t kMaxTickBatch = 2000;
 // A backlog page waits while the subscriber has this much still unsent.
 constexpr std::size_t kSubscribeQueueLowWater = 512 * 1024;
 constexpr auto kSubscribePause = std::chrono::milliseconds(1);
@@ -147,7 +149,13 @@ void Dispatcher::recover() {
                               {"incidents", std::to_string(book_.incidents().size())},
                               {"open", std::to_string(open)}});
   ready_ = true;
-  tick(now());  // deadlines that passed while we were down fire now
+  // Deadlines that passed while we were down fire now. Firing a backlog takes
+  // time, in which more fall due: repeat until none is overdue, so the
+  // engine starts serving with its clocks caught up.
+  tick(now());
+  for (auto next = book_.next_deadline(); next && *next < now(); next = book_.next_deadline()) {
+    tick(now());
+  }
 }
 
 void Dispatcher::stop() {
@@ -896,8 +904,14 @@ void Dispatcher::tick(sla::Millis now) {
     return;
   }
   auto events = book_.due(now);
-  if (!events.empty()) {
-    commit(std::move(events), nullptr);
+  // A large backlog (after a restart) commits in slices: the writer still
+  // groups them into one transaction, but each slice's answer is a short
+  // handler, so deadlines and requests interleave with them.
+  for (std::size_t from = 0; from < events.size(); from += kMaxTickBatch) {
+    const auto to = std::min(events.size(), from + kMaxTickBatch);
+    commit(std::vector<v1::TimelineEvent>(std::make_move_iterator(events.begin() + from),
+                                          std::make_move_iterator(events.begin() + to)),
+           nullptr);
   }
   arm_timer();
 }

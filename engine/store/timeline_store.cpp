@@ -82,7 +82,7 @@ class SqliteTimelineStore::Writer {
 
   // One transaction for all the events of all the jobs; throws on failure
   // and then leaves the chain state as it was.
-  void commit(const std::vector<const Job*>& jobs) {
+  void commit(const std::vector<Job*>& jobs) {
     const std::uint64_t seq_before = next_seq_;
     const std::string hash_before = last_hash_;
     try {
@@ -292,7 +292,7 @@ void SqliteTimelineStore::render_metrics(std::string& out) const {
 void SqliteTimelineStore::run() {
   bool failed = false;  // a commit failed and the owner has not resumed yet
   std::vector<Job> jobs;
-  std::vector<const Job*> appends;
+  std::vector<Job*> appends;
   for (;;) {
     {
       std::unique_lock lock(mutex_);
@@ -334,12 +334,18 @@ void SqliteTimelineStore::run() {
                      {{"error", e.what()}, {"jobs", std::to_string(appends.size())}});
         }
       }
-      for (const Job* job : appends) {
+      for (Job* job : appends) {
+        // Drop this thread's hold on the batch first: the owner's callback
+        // then has the last one, so the events are freed on the thread that
+        // allocated them. Freeing them here made the io thread's malloc
+        // sort through another thread's frees (17% of its time at 1M open
+        // incidents; bench/RESULTS.md, benchmark 3).
+        job->events.reset();
         job->append_done(error);
       }
       appends.clear();
     };
-    for (const Job& job : jobs) {
+    for (Job& job : jobs) {
       if (job.kind == Job::Kind::append) {
         appends.push_back(&job);
       } else if (job.kind == Job::Kind::resume) {
