@@ -335,12 +335,6 @@ void SqliteTimelineStore::run() {
         }
       }
       for (Job* job : appends) {
-        // Drop this thread's hold on the batch first: the owner's callback
-        // then has the last one, so the events are freed on the thread that
-        // allocated them. Freeing them here made the io thread's malloc
-        // sort through another thread's frees (17% of its time at 1M open
-        // incidents; bench/RESULTS.md, benchmark 3).
-        job->events.reset();
         job->append_done(error);
       }
       appends.clear();
