@@ -28,10 +28,11 @@ class IncidentTable {
   IncidentTable& operator=(IncidentTable&&) noexcept = default;
   // A deep copy (tests and the fuzzers compare a book before and after).
   IncidentTable(const IncidentTable& other) : used_(other.used_), count_(other.count_) {
-    for (const auto& chunk : other.chunks_) {
-      auto copy = std::make_unique<std::optional<Incident>[]>(kChunk);
-      std::copy(chunk.get(), chunk.get() + kChunk, copy.get());
-      chunks_.push_back(std::move(copy));
+    for (std::size_t c = 0; c < other.chunks_.size(); ++c) {
+      chunks_.push_back(std::make_unique_for_overwrite<std::optional<Incident>[]>(kChunk));
+    }
+    for (std::size_t i = 0; i < used_; ++i) {
+      slot(i) = other.slot(i);  // only the slots in use; the rest stay empty
     }
   }
   IncidentTable& operator=(const IncidentTable& other) {
