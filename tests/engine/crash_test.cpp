@@ -145,6 +145,15 @@ stored_commands(const std::string& db) {
   return out;
 }
 
+// The test config as a file, for a child `zonecall serve --config`.
+std::string write_test_config(const TempDir& dir) {
+  const auto path = dir.file("config.textproto");
+  std::string text;
+  google::protobuf::TextFormat::PrintToString(test_config(), &text);
+  std::ofstream(path) << text;
+  return path;
+}
+
 int env_or(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v != nullptr ? std::atoi(v) : fallback;
@@ -158,12 +167,7 @@ int env_or(const char* name, int fallback) {
 TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged event") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
-  const auto config_path = dir.file("config.textproto");
-  {
-    std::string text;
-    google::protobuf::TextFormat::PrintToString(test_config(), &text);
-    std::ofstream(config_path) << text;
-  }
+  const auto config_path = write_test_config(dir);
   std::mt19937 random(std::random_device{}());
   const int rounds = env_or("ZONECALL_KILL_ROUNDS", 12);
   constexpr int kClients = 9;  // one grid worker per zone
@@ -326,12 +330,7 @@ TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged eve
 TEST_CASE("engine: SIGTERM answers what is in flight, closes clients with 1012, checkpoints, exits 0") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
-  const auto config_path = dir.file("config.textproto");
-  {
-    std::string text;
-    google::protobuf::TextFormat::PrintToString(test_config(), &text);
-    std::ofstream(config_path) << text;
-  }
+  const auto config_path = write_test_config(dir);
   ChildServer child(config_path, db, dir.file("server.log"));
   WsClient grid(child.port());
   grid.hello("demo-z1-grid-1");
