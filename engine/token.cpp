@@ -23,8 +23,11 @@ std::string sha256_chain(std::string_view prev, std::string_view data) {
   // One context per thread, reused: this runs for every event committed.
   thread_local std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(),
                                                                              EVP_MD_CTX_free);
+  // Fetched once: EVP_sha256() makes OpenSSL 3 look the algorithm up under a
+  // lock on every init, which was 8 % of an audit (bench/RESULTS.md).
+  static EVP_MD* const sha256 = EVP_MD_fetch(nullptr, "SHA256", nullptr);
   std::string out(32, '\0');
-  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  EVP_DigestInit_ex(ctx.get(), sha256, nullptr);
   EVP_DigestUpdate(ctx.get(), prev.data(), prev.size());
   EVP_DigestUpdate(ctx.get(), data.data(), data.size());
   EVP_DigestFinal_ex(ctx.get(), reinterpret_cast<unsigned char*>(out.data()), nullptr);
