@@ -1,17 +1,24 @@
 #pragma once
 // Every incident, by id. Ids are dense (the book hands them out one by one),
-// so the table is indexed by id in chunks of 1,024 slots: lookups are O(1),
-// growing never moves or rehashes what is there (a hash map's rehash of a
-// million incidents stalled the io thread for ~100 ms, bench/RESULTS.md,
-// benchmark 3), and a million incidents cost a thousand allocations, not a
-// million (those were 15 % of recovery).
-#include <cstddef>
+// so the table is indexed by id: lookups are O(1), and growing never moves
+// or rehashes what is there (a hash map's rehash of a million incidents
+// stalled the io thread for ~100 ms, bench/RESULTS.md, benchmark 3).
+//
+// The slots live in chunks that double in size: 16 slots, then 32, 64, ...
+// A small book (a test, a fuzzed input) costs a few hundred bytes; a million
+// incidents cost 16 allocations. A slot is constructed only when the table
+// grows over it, so capacity not yet used is untouched address space, and
+// chunks of 2 MiB or more ask for transparent huge pages: page faults on a
+// year's fresh incidents were a sixth of the audit (bench/RESULTS.md).
 #include <algorithm>
+#include <array>
+#include <bit>
+#include <cstddef>
 #include <cstdint>
-#include <memory>
+#include <cstdlib>
+#include <new>
 #include <optional>
 #include <utility>
-#include <vector>
 
 #include "sla/incident.hpp"
 
@@ -24,16 +31,22 @@ class IncidentTable {
   static constexpr std::uint64_t kMaxIdGap = 1'000'000;
 
   IncidentTable() = default;
-  IncidentTable(IncidentTable&&) noexcept = default;
-  IncidentTable& operator=(IncidentTable&&) noexcept = default;
+  ~IncidentTable() { release(); }
+  IncidentTable(IncidentTable&& other) noexcept { take(other); }
+  IncidentTable& operator=(IncidentTable&& other) noexcept {
+    if (this != &other) {
+      release();
+      take(other);
+    }
+    return *this;
+  }
   // A deep copy (tests and the fuzzers compare a book before and after).
-  IncidentTable(const IncidentTable& other) : used_(other.used_), count_(other.count_) {
-    for (std::size_t c = 0; c < other.chunks_.size(); ++c) {
-      chunks_.push_back(std::make_unique_for_overwrite<std::optional<Incident>[]>(kChunk));
-    }
+  IncidentTable(const IncidentTable& other) {
+    grow_to(other.used_);
     for (std::size_t i = 0; i < used_; ++i) {
-      slot(i) = other.slot(i);  // only the slots in use; the rest stay empty
+      slot(i) = other.slot(i);
     }
+    count_ = other.count_;
   }
   IncidentTable& operator=(const IncidentTable& other) {
     if (this != &other) {
@@ -48,16 +61,12 @@ class IncidentTable {
   Incident* find(std::uint64_t id) {
     return id != 0 && id <= used_ && slot(id - 1) ? &*slot(id - 1) : nullptr;
   }
-  // The incident with this id, created empty if absent. False for id 0 or an
-  // id too far ahead (see kMaxIdGap).
+  // Whether operator[] may create this id: not 0, not too far ahead (see
+  // kMaxIdGap).
   bool acceptable(std::uint64_t id) const { return id != 0 && id <= used_ + kMaxIdGap; }
+  // The incident with this id, created empty if absent.
   Incident& operator[](std::uint64_t id) {
-    while (id > chunks_.size() * kChunk) {
-      // Default-initialised: each slot only marks itself empty, so memory is
-      // touched as incidents arrive, not zeroed a chunk at a time.
-      chunks_.push_back(std::make_unique_for_overwrite<std::optional<Incident>[]>(kChunk));
-    }
-    used_ = std::max<std::size_t>(used_, id);
+    grow_to(id);
     auto& s = slot(id - 1);
     if (!s) {
       s.emplace();
@@ -72,7 +81,7 @@ class IncidentTable {
     slot(id - 1).reset();
     --count_;
     while (used_ > 0 && !slot(used_ - 1)) {
-      --used_;  // a rolled-back tail gives its ids back
+      --used_;  // a rolled-back tail gives its ids back (its slots stay constructed)
     }
   }
   std::size_t size() const { return count_; }
@@ -115,12 +124,62 @@ class IncidentTable {
   const_iterator end() const { return {this, used_}; }
 
  private:
-  static constexpr std::size_t kChunk = 1024;
-  std::optional<Incident>& slot(std::size_t i) { return chunks_[i / kChunk][i % kChunk]; }
-  const std::optional<Incident>& slot(std::size_t i) const { return chunks_[i / kChunk][i % kChunk]; }
+  using Slot = std::optional<Incident>;
+  static constexpr std::size_t kFirstChunkShift = 4;  // 16 slots
+  static constexpr std::size_t kMaxChunks = 40;       // 16 << 40 slots: never reached
+  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
 
-  std::vector<std::unique_ptr<std::optional<Incident>[]>> chunks_;  // slot i holds id i + 1
-  std::size_t used_ = 0;  // slots up to the highest id present
+  static constexpr std::size_t chunk_slots(std::size_t chunk) {
+    return std::size_t{1} << (kFirstChunkShift + chunk);
+  }
+  // Chunk c holds slots [16 * (2^c - 1), 16 * (2^(c+1) - 1)).
+  static std::pair<std::size_t, std::size_t> locate(std::size_t i) {
+    const std::size_t chunk = std::bit_width((i >> kFirstChunkShift) + 1) - 1;
+    return {chunk, i - (chunk_slots(chunk) - chunk_slots(0))};
+  }
+  Slot& slot(std::size_t i) {
+    const auto [chunk, offset] = locate(i);
+    return chunks_[chunk][offset];
+  }
+  const Slot& slot(std::size_t i) const {
+    const auto [chunk, offset] = locate(i);
+    return chunks_[chunk][offset];
+  }
+
+  // Makes slots [0, id) usable: allocates chunks and constructs empty slots.
+  void grow_to(std::size_t id) {
+    for (; constructed_ < id; ++constructed_) {
+      const auto [chunk, offset] = locate(constructed_);
+      if (offset == 0) {
+        chunks_[chunk] = allocate(chunk_slots(chunk));
+      }
+      new (&chunks_[chunk][offset]) Slot();
+    }
+    used_ = std::max(used_, id);
+  }
+  static Slot* allocate(std::size_t slots);
+  static void deallocate(Slot* chunk, std::size_t slots);
+
+  void release() {
+    for (std::size_t i = 0; i < constructed_; ++i) {
+      slot(i).~Slot();
+    }
+    for (std::size_t c = 0; c < kMaxChunks && chunks_[c] != nullptr; ++c) {
+      deallocate(chunks_[c], chunk_slots(c));
+      chunks_[c] = nullptr;
+    }
+    constructed_ = used_ = count_ = 0;
+  }
+  void take(IncidentTable& other) {
+    chunks_ = std::exchange(other.chunks_, {});
+    constructed_ = std::exchange(other.constructed_, 0);
+    used_ = std::exchange(other.used_, 0);
+    count_ = std::exchange(other.count_, 0);
+  }
+
+  std::array<Slot*, kMaxChunks> chunks_{};  // slot i holds id i + 1
+  std::size_t constructed_ = 0;  // slots [0, constructed_) hold a Slot object
+  std::size_t used_ = 0;         // slots up to the highest id present
   std::size_t count_ = 0;
 };
 

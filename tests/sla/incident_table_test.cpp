@@ -1,0 +1,98 @@
+// The id-indexed incident table: chunks that double, slots constructed as
+// the table grows, erase, copies and iteration.
+#include <catch2/catch.hpp>
+
+#include <vector>
+
+#include "sla/incident_table.hpp"
+
+using zonecall::sla::Incident;
+using zonecall::sla::IncidentTable;
+
+namespace {
+std::vector<std::uint64_t> ids_of(const IncidentTable& table) {
+  std::vector<std::uint64_t> ids;
+  for (const auto& [id, incident] : table) {
+    CHECK(incident.id == id);
+    ids.push_back(id);
+  }
+  return ids;
+}
+}  // namespace
+
+TEST_CASE("incident table: ids across many chunk boundaries stay where they were put") {
+  IncidentTable table;
+  // 16, 48, 112, ... are where chunks begin; go well past several.
+  constexpr std::uint64_t kCount = 5000;
+  for (std::uint64_t id = 1; id <= kCount; ++id) {
+    Incident& incident = table[id];
+    incident.id = id;
+    incident.zone_id = "Z" + std::to_string(id % 9 + 1);
+  }
+  CHECK(table.size() == kCount);
+  // Growing never moved an earlier incident: references taken early stay valid.
+  Incident* first = table.find(1);
+  Incident* boundary = table.find(17);
+  for (std::uint64_t id = kCount + 1; id <= 3 * kCount; ++id) {
+    table[id].id = id;
+  }
+  CHECK(table.find(1) == first);
+  CHECK(table.find(17) == boundary);
+  for (std::uint64_t id : {1ULL, 16ULL, 17ULL, 48ULL, 49ULL, 112ULL, 113ULL, 4096ULL, 5000ULL}) {
+    REQUIRE(table.find(id) != nullptr);
+    CHECK(table.find(id)->id == id);
+    CHECK(table.find(id)->zone_id == "Z" + std::to_string(id % 9 + 1));
+  }
+  CHECK(table.find(0) == nullptr);
+  CHECK(table.find(3 * kCount + 1) == nullptr);
+  CHECK(ids_of(table).size() == 3 * kCount);
+}
+
+TEST_CASE("incident table: gaps, erase in the middle and at the tail") {
+  IncidentTable table;
+  table[3].id = 3;
+  table[40].id = 40;  // skips a chunk boundary; the slots between stay empty
+  CHECK(table.size() == 2);
+  CHECK(table.find(2) == nullptr);
+  CHECK(table.find(20) == nullptr);
+  CHECK(ids_of(table) == std::vector<std::uint64_t>{3, 40});
+
+  table[41].id = 41;
+  table.erase(40);  // a hole
+  CHECK(ids_of(table) == std::vector<std::uint64_t>{3, 41});
+  table.erase(41);  // the tail: its ids are given back down to 3
+  CHECK(ids_of(table) == std::vector<std::uint64_t>{3});
+  CHECK(table.size() == 1);
+  CHECK_FALSE(table.acceptable(3 + IncidentTable::kMaxIdGap + 1));
+  CHECK(table.acceptable(3 + IncidentTable::kMaxIdGap));
+  CHECK_FALSE(table.acceptable(0));
+
+  // Slots given back are reused empty, not with what they held.
+  CHECK(table[41].id == 0);
+  CHECK(table.size() == 2);
+  table.erase(999);  // absent: nothing happens
+  CHECK(table.size() == 2);
+}
+
+TEST_CASE("incident table: a copy is deep, equal, and independent; a move empties the source") {
+  IncidentTable table;
+  for (std::uint64_t id = 1; id <= 300; ++id) {
+    table[id].id = id;
+    table[id].description = std::string(40, static_cast<char>('a' + id % 26));
+  }
+  table.erase(150);
+  IncidentTable copy = table;
+  CHECK(copy == table);
+  CHECK(ids_of(copy) == ids_of(table));
+  copy[7].description = "changed";
+  CHECK_FALSE(copy == table);
+  CHECK(table.find(7)->description == std::string(40, 'h'));
+
+  IncidentTable moved = std::move(copy);
+  CHECK(moved.size() == 299);
+  CHECK(moved.find(7)->description == "changed");
+  CHECK(copy.size() == 0);  // NOLINT(bugprone-use-after-move): a moved-from table is empty
+  CHECK(copy.find(7) == nullptr);
+  copy = table;  // and usable again
+  CHECK(copy == table);
+}
