@@ -7,6 +7,7 @@
 #include <limits>
 #include <map>
 #include <set>
+#include <span>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -44,8 +45,9 @@ struct AuditFilter {
   std::string describe() const;
 };
 
-// Nearest-rank percentile (p in 0..100) of sorted values; 0 when empty.
-Millis percentile(const std::vector<Millis>& sorted, double p);
+// Nearest-rank percentile (p in 0..100); 0 when empty. Reorders the values
+// (a selection, not a sort: a year's figures hold millions of them).
+Millis percentile(std::span<Millis> values, double p);
 
 class Assessment {
  public:
