@@ -1,20 +1,14 @@
 #include "sla/replay.hpp"
 
-#include <google/protobuf/io/coded_stream.h>
-#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+#include <iterator>
 
 namespace zonecall::sla {
 
 namespace {
-std::string bytes_of(const v1::TimelineEvent& e) {
-  std::string out;
-  google::protobuf::io::StringOutputStream stream(&out);
-  google::protobuf::io::CodedOutputStream coded(&stream);
-  coded.SetSerializationDeterministic(true);
-  e.SerializeToCodedStream(&coded);
-  coded.Trim();
-  return out;
-}
+// Into `out`, reusing its capacity: this runs for every event audited. The
+// way the store encodes (TimelineEvent has no map fields, so the encoding of
+// equal events is equal bytes).
+void serialize(const v1::TimelineEvent& e, std::string& out) { e.SerializeToString(&out); }
 
 std::string describe(const v1::TimelineEvent& e) {
   std::string s = e.ShortDebugString();
@@ -41,9 +35,12 @@ void Replayer::note(const v1::TimelineEvent& e, std::string what) {
 
 void Replayer::compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded,
                        std::string_view stored) {
-  // Equal events encode to equal bytes (no maps, fields in number order).
-  const std::string dictated_bytes = bytes_of(dictated);
-  const bool same = stored.empty() ? dictated_bytes == bytes_of(recorded) : dictated_bytes == stored;
+  serialize(dictated, dictated_bytes_);
+  if (stored.empty()) {
+    serialize(recorded, recorded_bytes_);
+    stored = recorded_bytes_;
+  }
+  const bool same = dictated_bytes_ == stored;
   if (!same) {
     note(recorded, "recorded " + describe(recorded) + " but the policy dictates " + describe(dictated));
   }
@@ -92,7 +89,7 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
       note(recorded, "event not dictated by the policy: " + describe(recorded));
       return;
     }
-    expected_.assign(due.begin(), due.end());
+    expected_.assign(std::make_move_iterator(due.begin()), std::make_move_iterator(due.end()));
     return;
   }
   // The engine ticks before every command, so anything due by now must
@@ -106,7 +103,8 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
                        decision.error->message);
     return;
   }
-  expected_.assign(decision.events.begin(), decision.events.end());
+  expected_.assign(std::make_move_iterator(decision.events.begin()),
+                   std::make_move_iterator(decision.events.end()));
 }
 
 Decision Replayer::decide_command(const v1::TimelineEvent& e) {

@@ -47,6 +47,8 @@ class Replayer {
   IncidentBook book_;
   std::deque<v1::TimelineEvent> expected_;  // dictated, not yet matched
   std::vector<Discrepancy> discrepancies_;
+  std::string dictated_bytes_;  // scratch for compare()
+  std::string recorded_bytes_;
   std::uint64_t events_checked_ = 0;
   Millis last_at_ = 0;
 };
