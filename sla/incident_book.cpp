@@ -441,21 +441,50 @@ std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) {
     if (incident == nullptr || !incident->open()) {
       continue;  // stale: deadlines of resolved incidents no longer matter
     }
-    Incident& local = changed.try_emplace(incident->id, *incident).first->second;
-    decide_due(draft, local, *deadline, now);
+    auto seen = changed.find(incident->id);
+    if (!still_due(seen == changed.end() ? *incident : seen->second, *deadline)) {
+      continue;  // checked before copying the incident: most entries are stale
+    }
+    if (seen == changed.end()) {
+      seen = changed.emplace(incident->id, *incident).first;
+    }
+    decide_due(draft, seen->second, *deadline, now);
   }
   return draft.take();
 }
 
+bool IncidentBook::still_due(const Incident& incident, const Deadline& deadline) {
+  const std::uint8_t kind = deadline.kind;
+  if (kind >= 1 && kind <= 3) {
+    const StageClock& clock = incident.stage(static_cast<v1::Stage>(kind - kBreachBase));
+    return !clock.met() && !clock.breached && clock.deadline == deadline.due;
+  }
+  if (kind >= 4 && kind <= 6) {
+    const StageClock& clock = incident.stage(static_cast<v1::Stage>(kind - kWarnBase));
+    return !clock.met() && !clock.breached && clock.warn_at == deadline.due;
+  }
+  if (kind == kCallAccept || kind == kCallOnSite) {
+    const CallState* call = incident.open_call();
+    if (call == nullptr) {
+      return false;
+    }
+    const bool accept = kind == kCallAccept;
+    const bool pending = accept ? !call->accepted_at && !call->accept_breached
+                                : call->accepted_at && !call->on_site_breached;
+    return pending && (accept ? call->accept_deadline : call->on_site_deadline) == deadline.due;
+  }
+  return false;
+}
+
 void IncidentBook::decide_due(Draft& draft, Incident& incident, const Deadline& deadline,
                               Millis now) const {
+  if (!still_due(incident, deadline)) {
+    return;  // stale entry
+  }
   const std::uint8_t kind = deadline.kind;
   if (kind >= 1 && kind <= 3) {
     const auto stage = static_cast<v1::Stage>(kind - kBreachBase);
     const StageClock& clock = incident.stage(stage);
-    if (clock.met() || clock.breached || clock.deadline != deadline.due) {
-      return;  // stale entry
-    }
     v1::TimelineEvent e = draft.event(incident.id);
     e.mutable_breached()->set_stage(stage);
     e.mutable_breached()->set_deadline_ms(clock.deadline);
@@ -464,24 +493,12 @@ void IncidentBook::decide_due(Draft& draft, Incident& incident, const Deadline& 
                    v1::Stage_Name(stage) + " deadline missed");
   } else if (kind >= 4 && kind <= 6) {
     const auto stage = static_cast<v1::Stage>(kind - kWarnBase);
-    const StageClock& clock = incident.stage(stage);
-    if (clock.met() || clock.breached || clock.warn_at != deadline.due) {
-      return;
-    }
     draft.escalate(incident, v1::NEAR_DEADLINE, stage,
                    v1::Stage_Name(stage) + " deadline is near");
   } else if (kind == kCallAccept || kind == kCallOnSite) {
     const CallState* call = incident.open_call();
-    if (call == nullptr) {
-      return;
-    }
     const bool accept = kind == kCallAccept;
-    const bool pending = accept ? !call->accepted_at && !call->accept_breached
-                                : call->accepted_at && !call->on_site_breached;
     const Millis due = accept ? call->accept_deadline : call->on_site_deadline;
-    if (!pending || due != deadline.due) {
-      return;
-    }
     const auto call_no = call->call_no;
     const std::string department = call->department_id;
     v1::TimelineEvent e = draft.event(incident.id);

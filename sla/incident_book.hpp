@@ -109,6 +109,9 @@ class IncidentBook {
   // due before it (the ones earlier ticks took off the queue).
   void arm(const Incident& incident, std::optional<Millis> popped_before = std::nullopt);
   void index_dedup(const Incident& incident, bool add);
+  // Whether a popped deadline still means something for the incident (most
+  // do not: the stage was met, or the entry was re-armed since).
+  static bool still_due(const Incident& incident, const Deadline& deadline);
   void decide_due(Draft& draft, Incident& incident, const Deadline& deadline, Millis now) const;
 
   const PolicyHistory* policies_;
