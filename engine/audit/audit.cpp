@@ -4,9 +4,9 @@
 #include <ctime>
 #include <stdexcept>
 
+#include "engine/audit/chain_reader.hpp"
 #include "engine/config/config.hpp"
 #include "engine/store/timeline_reader.hpp"
-#include "engine/token.hpp"
 #include "sla/replay.hpp"
 
 namespace zonecall::audit {
@@ -20,52 +20,23 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
   TimelineReader reader(db_path);
   sla::Replayer replayer(config::policy_history(reader.policy_versions()));
   sla::Assessment assessment(topology, filter);
-  v1::AuditReport chain;
-  chain.set_chain_intact(true);
-  auto broken = [&](std::uint64_t seq, const std::string& problem) {
-    if (chain.chain_intact()) {
-      chain.set_chain_intact(false);
-      chain.set_first_broken_seq(seq);
-      chain.set_chain_problem(problem);
-    }
-  };
-
-  std::uint64_t expected_seq = 1;
-  std::string previous_hash;
-  std::uint64_t events = 0;
+  // The chain is checked and the rows parsed on the reader's thread while
+  // this one replays.
+  ChainReader chain(reader);
   sla::Millis last_at = 0;
-  v1::TimelineEvent event;
-  reader.for_each_row([&](std::uint64_t seq, std::string_view payload, std::string_view hash) {
-    ++events;
-    if (seq != expected_seq) {
-      broken(expected_seq, seq > expected_seq ? "events " + std::to_string(expected_seq) + ".." +
-                                                    std::to_string(seq - 1) + " are missing"
-                                              : "seq " + std::to_string(seq) + " out of order");
-    }
-    expected_seq = seq + 1;
-    if (sha256_chain(previous_hash, payload) != hash) {
-      broken(seq, "the hash of seq " + std::to_string(seq) +
-                      " does not match its content and the previous link");
-    }
-    previous_hash = std::string(hash);  // go on from the stored link
-    if (!event.ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
-      broken(seq, "seq " + std::to_string(seq) + " holds no readable event");
-      return;
-    }
-    if (event.seq() != seq) {
-      broken(seq, "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event.seq()));
-    }
+  chain.for_each([&](const v1::TimelineEvent& event, std::string_view stored) {
     last_at = std::max(last_at, event.at_ms());
-    replayer.feed(event, payload);
+    replayer.feed(event, stored);
     assessment.observe(event);
   });
   replayer.finish();
 
   v1::AuditReport report = assessment.report(replayer.book().incidents(), last_at);
-  report.set_events(events);
-  report.set_chain_intact(chain.chain_intact());
-  report.set_first_broken_seq(chain.first_broken_seq());
-  report.set_chain_problem(chain.chain_problem());
+  const ChainVerdict& verdict = chain.verdict();
+  report.set_events(verdict.rows);
+  report.set_chain_intact(verdict.intact);
+  report.set_first_broken_seq(verdict.first_broken_seq);
+  report.set_chain_problem(verdict.problem);
   for (const auto& d : replayer.discrepancies()) {
     auto* out = report.add_discrepancies();
     out->set_seq(d.seq);
