@@ -4,8 +4,8 @@
 #include <ctime>
 #include <stdexcept>
 
-#include "engine/audit/chain_reader.hpp"
 #include "engine/config/config.hpp"
+#include "engine/store/event_pipeline.hpp"
 #include "engine/store/timeline_reader.hpp"
 #include "sla/replay.hpp"
 
@@ -20,9 +20,9 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
   TimelineReader reader(db_path);
   sla::Replayer replayer(config::policy_history(reader.policy_versions()));
   sla::Assessment assessment(topology, filter);
-  // The chain is checked and the rows parsed on the reader's thread while
+  // The chain is checked and the rows parsed on the pipeline's thread while
   // this one replays.
-  ChainReader chain(reader);
+  EventPipeline chain(reader.db(), EventPipeline::Mode::kCheckChain);
   sla::Millis last_at = 0;
   chain.for_each([&](const v1::TimelineEvent& event, std::string_view stored) {
     last_at = std::max(last_at, event.at_ms());

@@ -1,19 +1,12 @@
 #include "engine/store/timeline_reader.hpp"
 
+#include "engine/store/event_pipeline.hpp"
+
 namespace zonecall {
 
 void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each) {
-  sqlite::Statement all(db, "SELECT seq, payload FROM timeline ORDER BY seq");
-  v1::TimelineEvent event;
-  while (all.step()) {
-    const auto bytes = all.column_blob(1);
-    if (!event.ParseFromArray(bytes.data(), static_cast<int>(bytes.size())) ||
-        event.seq() != static_cast<std::uint64_t>(all.column_int64(0))) {
-      throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(all.column_int64(0)) +
-                                              " does not hold a readable event");
-    }
-    each(event);
-  }
+  EventPipeline events(db, EventPipeline::Mode::kTrust);
+  events.for_each([&](const v1::TimelineEvent& event, std::string_view) { each(event); });
 }
 
 TimelineReader::TimelineReader(const std::string& path) : db_(path, SQLITE_OPEN_READONLY) {
@@ -22,14 +15,6 @@ TimelineReader::TimelineReader(const std::string& path) : db_(path, SQLITE_OPEN_
 
 void TimelineReader::for_each_event(const std::function<void(const v1::TimelineEvent&)>& each) {
   read_all_events(db_, each);
-}
-
-void TimelineReader::for_each_row(
-    const std::function<void(std::uint64_t, std::string_view, std::string_view)>& each) {
-  sqlite::Statement all(db_, "SELECT seq, payload, hash FROM timeline ORDER BY seq");
-  while (all.step()) {
-    each(static_cast<std::uint64_t>(all.column_int64(0)), all.column_blob(1), all.column_blob(2));
-  }
 }
 
 std::vector<v1::TimelineEvent> TimelineReader::incident_events(std::uint64_t incident_id) {

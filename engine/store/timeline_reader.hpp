@@ -13,8 +13,9 @@
 
 namespace zonecall {
 
-// Streams every event of an open database in seq order; throws
-// sqlite::Error (SQLITE_CORRUPT) on a row that holds no readable event.
+// Streams every event of an open database in seq order (read on a second
+// thread, see EventPipeline); throws sqlite::Error (SQLITE_CORRUPT) on a row
+// that holds no readable event.
 void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each);
 
 // Every policy version recorded in an open database: version -> fingerprint.
@@ -24,9 +25,8 @@ class TimelineReader {
  public:
   explicit TimelineReader(const std::string& path);
   void for_each_event(const std::function<void(const v1::TimelineEvent&)>& each);
-  // Every row as stored, in seq order, unparsed: for the hash-chain check.
-  void for_each_row(
-      const std::function<void(std::uint64_t seq, std::string_view payload, std::string_view hash)>& each);
+  // The connection, for an EventPipeline that also checks the hash chain.
+  sqlite::Database& db() { return db_; }
   // One incident's events in seq order.
   std::vector<v1::TimelineEvent> incident_events(std::uint64_t incident_id);
   // Every policy version the engine has run with: version -> fingerprint.

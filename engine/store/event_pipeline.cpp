@@ -1,29 +1,30 @@
-#include "engine/audit/chain_reader.hpp"
+#include "engine/store/event_pipeline.hpp"
 
 #include "engine/token.hpp"
 
-namespace zonecall::audit {
+namespace zonecall {
 
 namespace {
 struct Stopped {};  // thrown inside the row loop to leave it early
 }  // namespace
 
-void ChainReader::Batch::clear() {
+void EventPipeline::Batch::clear() {
   events.clear();  // before the arena that owns them
   arena.Reset();
+  seqs.clear();
   stored.clear();
   ends.clear();
 }
 
-ChainReader::ChainReader(TimelineReader& reader) : reader_(reader) {
+EventPipeline::EventPipeline(sqlite::Database& db, Mode mode) : db_(db), mode_(mode) {
   for (std::size_t i = 0; i < kBatches; ++i) {
     free_.push_back(std::make_unique<Batch>());
   }
 }
 
-ChainReader::~ChainReader() { stop(); }
+EventPipeline::~EventPipeline() { stop(); }
 
-void ChainReader::stop() {
+void EventPipeline::stop() {
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -34,7 +35,7 @@ void ChainReader::stop() {
   }
 }
 
-void ChainReader::broken(std::uint64_t seq, std::string problem) {
+void EventPipeline::broken(std::uint64_t seq, std::string problem) {
   if (verdict_.intact) {
     verdict_.intact = false;
     verdict_.first_broken_seq = seq;
@@ -42,9 +43,15 @@ void ChainReader::broken(std::uint64_t seq, std::string problem) {
   }
 }
 
-void ChainReader::check_row(Batch& batch, std::uint64_t seq, std::string_view payload,
-                            std::string_view hash) {
+void EventPipeline::check_row(Batch& batch, std::uint64_t seq, std::string_view payload,
+                              std::string_view hash) {
   ++verdict_.rows;
+  batch.seqs.push_back(seq);
+  batch.stored.append(payload);
+  batch.ends.push_back(batch.stored.size());
+  if (mode_ == Mode::kTrust) {
+    return;  // the consumer parses: recovery's fold is lighter than reading
+  }
   if (seq != expected_seq_) {
     broken(expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
                                                     std::to_string(seq - 1) + " are missing"
@@ -56,19 +63,21 @@ void ChainReader::check_row(Batch& batch, std::uint64_t seq, std::string_view pa
                     " does not match its content and the previous link");
   }
   previous_hash_.assign(hash);  // go on from the stored link
-  auto* event = google::protobuf::Arena::CreateMessage<v1::TimelineEvent>(&batch.arena);
-  if (!event->ParseFromArray(payload.data(), static_cast<int>(payload.size()))) {
+  const v1::TimelineEvent* event = parse(batch, payload);
+  if (event == nullptr) {
     broken(seq, "seq " + std::to_string(seq) + " holds no readable event");
-    event = nullptr;
   } else if (event->seq() != seq) {
     broken(seq, "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event->seq()));
   }
-  batch.stored.append(payload);
-  batch.ends.push_back(batch.stored.size());
   batch.events.push_back(event);
 }
 
-std::unique_ptr<ChainReader::Batch> ChainReader::take_free() {
+const v1::TimelineEvent* EventPipeline::parse(Batch& batch, std::string_view payload) {
+  auto* event = google::protobuf::Arena::CreateMessage<v1::TimelineEvent>(&batch.arena);
+  return event->ParseFromArray(payload.data(), static_cast<int>(payload.size())) ? event : nullptr;
+}
+
+std::unique_ptr<EventPipeline::Batch> EventPipeline::take_free() {
   std::unique_lock lock(mutex_);
   changed_.wait(lock, [&] { return stopping_ || !free_.empty(); });
   if (stopping_) {
@@ -84,7 +93,7 @@ std::unique_ptr<ChainReader::Batch> ChainReader::take_free() {
   return batch;
 }
 
-void ChainReader::hand_on(std::unique_ptr<Batch> batch) {
+void EventPipeline::hand_on(std::unique_ptr<Batch> batch) {
   {
     std::lock_guard lock(mutex_);
     full_.push_back(std::move(batch));
@@ -92,17 +101,19 @@ void ChainReader::hand_on(std::unique_ptr<Batch> batch) {
   changed_.notify_all();
 }
 
-void ChainReader::read() {
+void EventPipeline::read() {
   try {
     auto batch = take_free();
-    reader_.for_each_row([&](std::uint64_t seq, std::string_view payload, std::string_view hash) {
-      check_row(*batch, seq, payload, hash);
-      if (batch->events.size() == kBatchRows) {
+    sqlite::Statement rows(db_, "SELECT seq, payload, hash FROM timeline ORDER BY seq");
+    while (rows.step()) {
+      check_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)), rows.column_blob(1),
+                rows.column_blob(2));
+      if (batch->seqs.size() == kBatchRows) {
         hand_on(std::move(batch));
         batch = take_free();
       }
-    });
-    if (!batch->events.empty()) {
+    }
+    if (!batch->seqs.empty()) {
       hand_on(std::move(batch));
     }
   } catch (const Stopped&) {
@@ -117,7 +128,7 @@ void ChainReader::read() {
   changed_.notify_all();
 }
 
-void ChainReader::for_each(
+void EventPipeline::for_each(
     const std::function<void(const v1::TimelineEvent&, std::string_view stored)>& each) {
   thread_ = std::thread([this] { read(); });
   while (true) {
@@ -132,11 +143,17 @@ void ChainReader::for_each(
       full_.pop_front();
     }
     std::size_t begin = 0;
-    for (std::size_t i = 0; i < batch->events.size(); ++i) {
+    for (std::size_t i = 0; i < batch->seqs.size(); ++i) {
       const std::string_view stored(batch->stored.data() + begin, batch->ends[i] - begin);
       begin = batch->ends[i];
-      if (batch->events[i] != nullptr) {
-        each(*batch->events[i], stored);
+      const v1::TimelineEvent* event =
+          mode_ == Mode::kTrust ? parse(*batch, stored) : batch->events[i];
+      if (mode_ == Mode::kTrust && (event == nullptr || event->seq() != batch->seqs[i])) {
+        throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +
+                                                " does not hold a readable event");
+      }
+      if (event != nullptr) {
+        each(*event, stored);
       }
     }
     {
@@ -151,4 +168,4 @@ void ChainReader::for_each(
   }
 }
 
-}  // namespace zonecall::audit
+}  // namespace zonecall

@@ -1,9 +1,9 @@
 #pragma once
-// The audit's first stage, on a thread of its own: read every timeline row,
-// check the hash chain and the seqs, and parse each event, handing them on in
-// batches. The replay, the audit's other half, then runs on the caller's
-// thread in parallel (a year's audit spends about as long in each half,
-// bench/RESULTS.md, benchmark 6).
+// Every timeline event in seq order, read and parsed on a thread of its own
+// and handed on in batches, so the caller folds or replays them in parallel:
+// recovery and the audit spend about as long reading as folding
+// (bench/RESULTS.md, benchmarks 4 and 6). The audit also has it check the
+// hash chain and the seqs on that thread.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -18,10 +18,10 @@
 
 #include <google/protobuf/arena.h>
 
-#include "engine/store/timeline_reader.hpp"
+#include "engine/store/sqlite.hpp"
 #include "zonecall/v1/timeline.pb.h"
 
-namespace zonecall::audit {
+namespace zonecall {
 
 // What the chain check found: intact, or the first place it breaks.
 struct ChainVerdict {
@@ -31,29 +31,37 @@ struct ChainVerdict {
   std::uint64_t rows = 0;
 };
 
-class ChainReader {
+class EventPipeline {
  public:
-  // `reader` must outlive this object; for_each reads it on another thread.
-  explicit ChainReader(TimelineReader& reader);
-  ~ChainReader();  // stops and joins the thread if for_each was left by a throw
-  ChainReader(const ChainReader&) = delete;
-  ChainReader& operator=(const ChainReader&) = delete;
+  enum class Mode {
+    kTrust,       // recovery: a row that holds no readable event is an error
+    kCheckChain,  // the audit: check the chain; such a row breaks it, and is skipped
+  };
+  // `db` must outlive this object, and nothing else may use it during
+  // for_each, which reads it on another thread.
+  EventPipeline(sqlite::Database& db, Mode mode);
+  ~EventPipeline();  // stops and joins the thread if for_each was left by a throw
+  EventPipeline(const EventPipeline&) = delete;
+  EventPipeline& operator=(const EventPipeline&) = delete;
 
   // Calls `each` for every readable event in seq order, with its stored
-  // bytes; a row that holds no readable event breaks the chain and is
-  // skipped. Rethrows what the reading thread threw (a database error).
+  // bytes. Rethrows what the reading thread threw: a database error, or in
+  // kTrust mode sqlite::Error (SQLITE_CORRUPT) for an unreadable row.
   void for_each(const std::function<void(const v1::TimelineEvent&, std::string_view stored)>& each);
-  // Valid once for_each returned.
+  // The chain check's finding (kCheckChain), valid once for_each returned.
   const ChainVerdict& verdict() const { return verdict_; }
 
  private:
-  // Rows parsed into an arena that is reset when the batch is reused, so no
-  // event costs a malloc or a free.
+  // Rows, parsed into an arena that is reset when the batch is reused, so no
+  // event costs a malloc or a free. The reader parses when it checks the
+  // chain (the audit's replay is the heavier half); otherwise the consumer
+  // parses (recovery's fold is the lighter half).
   struct Batch {
     google::protobuf::Arena arena;
+    std::vector<std::uint64_t> seqs;             // each row's seq column
     std::string stored;                          // the rows' bytes, back to back
     std::vector<std::size_t> ends;               // where each row's bytes end
-    std::vector<const v1::TimelineEvent*> events;  // null: not readable
+    std::vector<const v1::TimelineEvent*> events;  // kCheckChain: parsed; null: not readable
     void clear();
   };
   static constexpr std::size_t kBatchRows = 4096;
@@ -61,12 +69,14 @@ class ChainReader {
 
   void read();  // the thread's body
   void stop();  // ask the thread to finish, and join it
+  static const v1::TimelineEvent* parse(Batch& batch, std::string_view payload);  // null: unreadable
   void check_row(Batch& batch, std::uint64_t seq, std::string_view payload, std::string_view hash);
   void broken(std::uint64_t seq, std::string problem);
   std::unique_ptr<Batch> take_free();
   void hand_on(std::unique_ptr<Batch> batch);
 
-  TimelineReader& reader_;
+  sqlite::Database& db_;
+  const Mode mode_;
   ChainVerdict verdict_;
   std::uint64_t expected_seq_ = 1;
   std::string previous_hash_;
@@ -81,4 +91,4 @@ class ChainReader {
   std::thread thread_;
 };
 
-}  // namespace zonecall::audit
+}  // namespace zonecall
