@@ -58,7 +58,7 @@ void EventPipeline::check_row(Batch& batch, std::uint64_t seq, std::string_view 
                                               : "seq " + std::to_string(seq) + " out of order");
   }
   expected_seq_ = seq + 1;
-  if (sha256_chain(previous_hash_, payload) != hash) {
+  if (!sha256_chain_matches(previous_hash_, payload, hash)) {
     broken(seq, "the hash of seq " + std::to_string(seq) +
                     " does not match its content and the previous link");
   }
