@@ -11,6 +11,11 @@ void read_all_events(sqlite::Database& db, const std::function<void(const v1::Ti
 
 TimelineReader::TimelineReader(const std::string& path) : db_(path, SQLITE_OPEN_READONLY) {
   sqlite3_busy_timeout(db_.handle(), 5000);
+  // Read the file through a memory map rather than a read() per page: the
+  // audit reads every page once, and the copies were a tenth of its reading
+  // thread. Only here, a read-only tool: with a map, a disk error arrives as
+  // a signal instead of an error code, which the server must not risk.
+  db_.exec("PRAGMA mmap_size = 17179869184");  // up to 16 GiB
 }
 
 void TimelineReader::for_each_event(const std::function<void(const v1::TimelineEvent&)>& each) {
