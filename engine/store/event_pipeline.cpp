@@ -50,7 +50,7 @@ void EventPipeline::check_row(Batch& batch, std::uint64_t seq, std::string_view 
   batch.stored.append(payload);
   batch.ends.push_back(batch.stored.size());
   if (mode_ == Mode::kTrust) {
-    return;  // the consumer parses: recovery's fold is lighter than reading
+    return;  // parsed by the consumer, or by finish_batch() if the consumer is behind
   }
   if (seq != expected_seq_) {
     broken(expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
@@ -101,6 +101,26 @@ void EventPipeline::hand_on(std::unique_ptr<Batch> batch) {
   changed_.notify_all();
 }
 
+void EventPipeline::finish_batch(std::unique_ptr<Batch> batch) {
+  bool consumer_behind = false;
+  {
+    std::lock_guard lock(mutex_);
+    consumer_behind = !full_.empty();
+  }
+  if (mode_ == Mode::kTrust && consumer_behind) {
+    // The consumer still has batches to fold, so this thread would only wait
+    // for a free one: parse this batch meanwhile. Which side is slower
+    // depends on how fast fresh memory arrives for the fold (page zeroing
+    // varied recovery by a factor of two, bench/RESULTS.md).
+    std::size_t begin = 0;
+    for (std::size_t end : batch->ends) {
+      batch->events.push_back(parse(*batch, std::string_view(batch->stored).substr(begin, end - begin)));
+      begin = end;
+    }
+  }
+  hand_on(std::move(batch));
+}
+
 void EventPipeline::read() {
   try {
     auto batch = take_free();
@@ -109,12 +129,12 @@ void EventPipeline::read() {
       check_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)), rows.column_blob(1),
                 rows.column_blob(2));
       if (batch->seqs.size() == kBatchRows) {
-        hand_on(std::move(batch));
+        finish_batch(std::move(batch));
         batch = take_free();
       }
     }
     if (!batch->seqs.empty()) {
-      hand_on(std::move(batch));
+      finish_batch(std::move(batch));
     }
   } catch (const Stopped&) {
   } catch (...) {
@@ -142,12 +162,12 @@ void EventPipeline::for_each(
       batch = std::move(full_.front());
       full_.pop_front();
     }
+    const bool parsed = batch->events.size() == batch->seqs.size();
     std::size_t begin = 0;
     for (std::size_t i = 0; i < batch->seqs.size(); ++i) {
       const std::string_view stored(batch->stored.data() + begin, batch->ends[i] - begin);
       begin = batch->ends[i];
-      const v1::TimelineEvent* event =
-          mode_ == Mode::kTrust ? parse(*batch, stored) : batch->events[i];
+      const v1::TimelineEvent* event = parsed ? batch->events[i] : parse(*batch, stored);
       if (mode_ == Mode::kTrust && (event == nullptr || event->seq() != batch->seqs[i])) {
         throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +
                                                 " does not hold a readable event");

@@ -55,13 +55,13 @@ class EventPipeline {
   // Rows, parsed into an arena that is reset when the batch is reused, so no
   // event costs a malloc or a free. The reader parses when it checks the
   // chain (the audit's replay is the heavier half); otherwise the consumer
-  // parses (recovery's fold is the lighter half).
+  // parses, unless it is behind (see finish_batch()).
   struct Batch {
     google::protobuf::Arena arena;
     std::vector<std::uint64_t> seqs;             // each row's seq column
     std::string stored;                          // the rows' bytes, back to back
     std::vector<std::size_t> ends;               // where each row's bytes end
-    std::vector<const v1::TimelineEvent*> events;  // kCheckChain: parsed; null: not readable
+    std::vector<const v1::TimelineEvent*> events;  // if parsed here, one per row; null: not readable
     void clear();
   };
   static constexpr std::size_t kBatchRows = 4096;
@@ -73,6 +73,7 @@ class EventPipeline {
   void check_row(Batch& batch, std::uint64_t seq, std::string_view payload, std::string_view hash);
   void broken(std::uint64_t seq, std::string problem);
   std::unique_ptr<Batch> take_free();
+  void finish_batch(std::unique_ptr<Batch> batch);  // hands it on, maybe parsed
   void hand_on(std::unique_ptr<Batch> batch);
 
   sqlite::Database& db_;
