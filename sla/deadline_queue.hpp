@@ -4,6 +4,7 @@
 // (the engine arms a single timer for next()). Entries are never removed
 // early: a met stage leaves a stale entry that the owner discards when it
 // pops. That keeps arming O(log n) and cancelling free.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -23,6 +24,23 @@ struct Deadline {
 class DeadlineQueue {
  public:
   static constexpr int kKindBits = 4;  // up to 16 kinds per incident
+
+  DeadlineQueue() = default;
+  DeadlineQueue(DeadlineQueue&&) noexcept = default;
+  DeadlineQueue& operator=(DeadlineQueue&&) noexcept = default;
+  // A deep copy (the fuzzers and tests copy a whole book).
+  DeadlineQueue(const DeadlineQueue& other) : size_(other.size_) {
+    for (const auto& chunk : other.chunks_) {
+      chunks_.push_back(std::make_unique_for_overwrite<Entry[]>(kChunkEntries));
+      std::copy(chunk.get(), chunk.get() + kChunkEntries, chunks_.back().get());
+    }
+  }
+  DeadlineQueue& operator=(const DeadlineQueue& other) {
+    if (this != &other) {
+      *this = DeadlineQueue(other);
+    }
+    return *this;
+  }
 
   void arm(const Deadline& d);
   std::optional<Deadline> next() const;

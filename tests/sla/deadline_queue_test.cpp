@@ -107,3 +107,23 @@ TEST_CASE("interleaved arming and popping of many entries keeps the total order"
   CHECK(popped == armed);  // everything armed came out once, in order
   CHECK(q.memory_bytes() <= 2 * 4096 * 16 + 64 * sizeof(void*));  // drained: chunks given back
 }
+
+TEST_CASE("a copied queue is independent of the original") {
+  DeadlineQueue q;
+  for (std::uint64_t i = 1; i <= 5000; ++i) {  // more than one chunk
+    q.arm({static_cast<zonecall::sla::Millis>(i % 97), i, 1});
+  }
+  DeadlineQueue copy = q;
+  REQUIRE(copy.size() == q.size());
+  std::vector<std::uint64_t> from_copy;
+  while (auto d = copy.pop_passed(1000)) {
+    from_copy.push_back(d->incident_id);
+  }
+  CHECK(from_copy.size() == 5000);
+  CHECK(q.size() == 5000);  // popping the copy left the original whole
+  std::vector<std::uint64_t> from_original;
+  while (auto d = q.pop_passed(1000)) {
+    from_original.push_back(d->incident_id);
+  }
+  CHECK(from_original == from_copy);
+}
