@@ -8,6 +8,11 @@ namespace {
 struct Stopped {};  // thrown inside the row loop to leave it early
 }  // namespace
 
+std::string_view EventPipeline::Batch::row(std::size_t i) const {
+  const std::size_t begin = i == 0 ? 0 : ends[i - 1];
+  return std::string_view(stored).substr(begin, ends[i] - begin);
+}
+
 void EventPipeline::Batch::clear() {
   events.clear();  // before the arena that owns them
   arena.Reset();
@@ -112,10 +117,8 @@ void EventPipeline::finish_batch(std::unique_ptr<Batch> batch) {
     // for a free one: parse this batch meanwhile. Which side is slower
     // depends on how fast fresh memory arrives for the fold (page zeroing
     // varied recovery by a factor of two, bench/RESULTS.md).
-    std::size_t begin = 0;
-    for (std::size_t end : batch->ends) {
-      batch->events.push_back(parse(*batch, std::string_view(batch->stored).substr(begin, end - begin)));
-      begin = end;
+    for (std::size_t i = 0; i < batch->seqs.size(); ++i) {
+      batch->events.push_back(parse(*batch, batch->row(i)));
     }
   }
   hand_on(std::move(batch));
@@ -163,10 +166,8 @@ void EventPipeline::for_each(
       full_.pop_front();
     }
     const bool parsed = batch->events.size() == batch->seqs.size();
-    std::size_t begin = 0;
     for (std::size_t i = 0; i < batch->seqs.size(); ++i) {
-      const std::string_view stored(batch->stored.data() + begin, batch->ends[i] - begin);
-      begin = batch->ends[i];
+      const std::string_view stored = batch->row(i);
       const v1::TimelineEvent* event = parsed ? batch->events[i] : parse(*batch, stored);
       if (mode_ == Mode::kTrust && (event == nullptr || event->seq() != batch->seqs[i])) {
         throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +

@@ -62,6 +62,7 @@ class EventPipeline {
     std::string stored;                          // the rows' bytes, back to back
     std::vector<std::size_t> ends;               // where each row's bytes end
     std::vector<const v1::TimelineEvent*> events;  // if parsed here, one per row; null: not readable
+    std::string_view row(std::size_t i) const;  // row i's stored bytes
     void clear();
   };
   static constexpr std::size_t kBatchRows = 4096;
