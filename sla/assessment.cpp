@@ -40,8 +40,8 @@ struct Case {
 };
 
 // The slowest few stages, longest first (ties: lower incident id first),
-// kept as they come: sorting a year's millions of cases to show five was
-// a tenth of the audit.
+// kept as they come rather than sorting a year's millions of cases to show
+// five (those sorts were part of the fifth of the audit the report took).
 class WorstCases {
  public:
   void offer(const Case& c) {
