@@ -73,15 +73,14 @@ void EngineMetrics::on_committed(const v1::TimelineEvent& event, const sla::Inci
   } else if (event.has_call_breached()) {
     ++call_breaches_;
   } else if (event.has_advanced() && incident != nullptr) {
-    // A step may meet several stages at once (skipping forward).
-    for (v1::Stage stage : {v1::DISCOVER, v1::RESPOND, v1::RESOLVE}) {
-      const auto& clock = incident->stage(stage);
-      if (clock.met_at && *clock.met_at == event.at_ms()) {
-        auto [it, added] = stage_seconds_.try_emplace(
-            {incident->zone_id, stage},
-            Histogram({15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600}));
-        it->second.observe(static_cast<double>(*clock.met_at - incident->reported_at) / 1000.0);
-      }
+    // The event names the stages it met (a step may skip forward and meet several). Comparing
+    // met_at with the event's time instead would count a stage again when the next step lands
+    // in the same millisecond.
+    for (const auto& met : event.advanced().met()) {
+      auto [it, added] = stage_seconds_.try_emplace(
+          {incident->zone_id, met.stage()},
+          Histogram({15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600}));
+      it->second.observe(static_cast<double>(event.at_ms() - incident->reported_at) / 1000.0);
     }
   }
 }
