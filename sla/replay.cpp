@@ -1,6 +1,5 @@
 #include "sla/replay.hpp"
 
-#include <iterator>
 
 namespace zonecall::sla {
 
@@ -16,8 +15,8 @@ std::string describe(const v1::TimelineEvent& e) {
 }
 }  // namespace
 
-bool is_command_event(const v1::TimelineEvent& e) {
-  switch (e.kind_case()) {
+bool is_command_kind(int kind) {
+  switch (kind) {
     case v1::TimelineEvent::kBreached:
     case v1::TimelineEvent::kEscalated:
     case v1::TimelineEvent::kCallBreached:
@@ -47,10 +46,32 @@ void Replayer::compare(const v1::TimelineEvent& dictated, const v1::TimelineEven
 }
 
 void Replayer::flush_missing(const std::string& where) {
-  for (const auto& missing : expected_) {
-    note(missing, "missing " + where + ": " + describe(missing));
+  for (std::size_t i = next_expected_; i < expected_.size(); ++i) {
+    note(expected_[i], "missing " + where + ": " + describe(expected_[i]));
   }
   expected_.clear();
+  next_expected_ = 0;
+}
+
+const v1::TimelineEvent* Replayer::feed_if_expected(std::uint64_t seq, std::string_view stored) {
+  if (next_expected_ == expected_.size()) {
+    return nullptr;
+  }
+  const v1::TimelineEvent& expected = expected_[next_expected_];
+  if (expected.seq() != seq || expected.at_ms() < last_at_) {
+    return nullptr;  // feed() says what is wrong
+  }
+  serialize(expected, dictated_bytes_);
+  if (dictated_bytes_ != stored) {
+    return nullptr;
+  }
+  // All feed() would check holds: the book made it, so it is well formed,
+  // and it is of the current group.
+  ++events_checked_;
+  ++next_expected_;
+  last_at_ = expected.at_ms();
+  book_.apply(expected);
+  return &expected;
 }
 
 void Replayer::feed(const v1::TimelineEvent& recorded, std::string_view stored) {
@@ -67,18 +88,23 @@ void Replayer::feed(const v1::TimelineEvent& recorded, std::string_view stored) 
   last_at_ = std::max(last_at_, recorded.at_ms());
   // A command event never belongs to the group before it: what that group
   // still expected is missing.
-  if (!expected_.empty() && is_command_event(recorded) &&
-      expected_.front().kind_case() != recorded.kind_case()) {
+  if (next_expected_ < expected_.size() && is_command_event(recorded) &&
+      expected_[next_expected_].kind_case() != recorded.kind_case()) {
     flush_missing("event before seq " + std::to_string(recorded.seq()));
   }
-  if (expected_.empty()) {
+  if (next_expected_ == expected_.size()) {
     start_group(recorded);
   }
-  if (!expected_.empty()) {
-    compare(expected_.front(), recorded, stored);
-    expected_.pop_front();
+  if (next_expected_ < expected_.size()) {
+    compare(expected_[next_expected_], recorded, stored);
+    ++next_expected_;
   }
   book_.apply(recorded);
+}
+
+void Replayer::expect(std::vector<v1::TimelineEvent> group) {
+  expected_ = std::move(group);
+  next_expected_ = 0;
 }
 
 void Replayer::start_group(const v1::TimelineEvent& recorded) {
@@ -89,7 +115,7 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
       note(recorded, "event not dictated by the policy: " + describe(recorded));
       return;
     }
-    expected_.assign(std::make_move_iterator(due.begin()), std::make_move_iterator(due.end()));
+    expect(std::move(due));
     return;
   }
   // The engine ticks before every command, so anything due by now must
@@ -103,8 +129,7 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
                        decision.error->message);
     return;
   }
-  expected_.assign(std::make_move_iterator(decision.events.begin()),
-                   std::make_move_iterator(decision.events.end()));
+  expect(std::move(decision.events));
 }
 
 Decision Replayer::decide_command(const v1::TimelineEvent& e) {

@@ -4,7 +4,6 @@
 // event it dictates is the event that was recorded. Used by the audit and
 // by `zonecall replay`; recovery only folds (IncidentBook::apply).
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -27,6 +26,13 @@ class Replayer {
   // Feed the recorded events in seq order. `stored` may give the event's
   // stored bytes, which spares re-encoding it for the comparison.
   void feed(const v1::TimelineEvent& recorded, std::string_view stored = {});
+  // Feeds a recorded event by its stored bytes alone, when they are exactly
+  // those of the event the replay expects next (the rest of a group: an
+  // escalation after its report or breach). Spares parsing it: the audit
+  // leaves such rows unparsed. Returns the event, valid until the next
+  // feed, or null when the replay expects nothing or something else: then
+  // parse the row and feed() it.
+  const v1::TimelineEvent* feed_if_expected(std::uint64_t seq, std::string_view stored);
   // Call once after the last event.
   void finish();
 
@@ -37,6 +43,7 @@ class Replayer {
 
  private:
   void start_group(const v1::TimelineEvent& recorded);
+  void expect(std::vector<v1::TimelineEvent> group);  // a new group, none matched yet
   Decision decide_command(const v1::TimelineEvent& recorded);
   void flush_missing(const std::string& where);
   void compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded,
@@ -45,7 +52,10 @@ class Replayer {
 
   PolicyHistory policies_;
   IncidentBook book_;
-  std::deque<v1::TimelineEvent> expected_;  // dictated, not yet matched
+  // The current group's dictated events; those from next_expected_ on are
+  // not yet matched.
+  std::vector<v1::TimelineEvent> expected_;
+  std::size_t next_expected_ = 0;
   std::vector<Discrepancy> discrepancies_;
   std::string dictated_bytes_;  // scratch for compare()
   std::string recorded_bytes_;
@@ -53,7 +63,9 @@ class Replayer {
   Millis last_at_ = 0;
 };
 
-// Whether an event starts from a command (as opposed to the clock).
-bool is_command_event(const v1::TimelineEvent& e);
+// Whether an event starts from a command (as opposed to the clock). `kind`
+// is a TimelineEvent::KindCase, or the timeline's kind column.
+bool is_command_kind(int kind);
+inline bool is_command_event(const v1::TimelineEvent& e) { return is_command_kind(e.kind_case()); }
 
 }  // namespace zonecall::sla

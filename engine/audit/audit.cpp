@@ -21,13 +21,21 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
   sla::Replayer replayer(config::policy_history(reader.policy_versions()));
   sla::Assessment assessment(topology, filter);
   // The chain is checked and the rows parsed on the pipeline's thread while
-  // this one replays.
+  // this one replays. Most clock events come unparsed: they are the rest of
+  // a group the replay dictated, and their bytes are enough.
   EventPipeline chain(reader.db(), EventPipeline::Mode::kCheckChain);
   sla::Millis last_at = 0;
-  chain.for_each([&](const v1::TimelineEvent& event, std::string_view stored) {
-    last_at = std::max(last_at, event.at_ms());
-    replayer.feed(event, stored);
-    assessment.observe(event);
+  chain.for_each([&](EventPipeline::Row& row) {
+    const v1::TimelineEvent* event = replayer.feed_if_expected(row.seq(), row.stored());
+    if (event == nullptr) {
+      event = row.event();
+      if (event == nullptr) {
+        return;  // unreadable: the chain's verdict says so
+      }
+      replayer.feed(*event, row.stored());
+    }
+    last_at = std::max(last_at, event->at_ms());
+    assessment.observe(*event);
   });
   replayer.finish();
 

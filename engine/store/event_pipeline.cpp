@@ -1,6 +1,7 @@
 #include "engine/store/event_pipeline.hpp"
 
 #include "engine/token.hpp"
+#include "sla/replay.hpp"
 
 namespace zonecall {
 
@@ -15,6 +16,7 @@ std::string_view EventPipeline::Batch::row(std::size_t i) const {
 
 void EventPipeline::Batch::clear() {
   events.clear();  // before the arena that owns them
+  left.clear();
   arena.Reset();
   seqs.clear();
   stored.clear();
@@ -40,15 +42,15 @@ void EventPipeline::stop() {
   }
 }
 
-void EventPipeline::broken(std::uint64_t seq, std::string problem) {
-  if (verdict_.intact) {
-    verdict_.intact = false;
-    verdict_.first_broken_seq = seq;
-    verdict_.problem = std::move(problem);
+void EventPipeline::broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem) {
+  if (verdict.intact || seq < verdict.first_broken_seq) {
+    verdict.intact = false;
+    verdict.first_broken_seq = seq;
+    verdict.problem = std::move(problem);
   }
 }
 
-void EventPipeline::check_row(Batch& batch, std::uint64_t seq, std::string_view payload,
+void EventPipeline::check_row(Batch& batch, std::uint64_t seq, int kind, std::string_view payload,
                               std::string_view hash) {
   ++verdict_.rows;
   batch.seqs.push_back(seq);
@@ -58,23 +60,41 @@ void EventPipeline::check_row(Batch& batch, std::uint64_t seq, std::string_view 
     return;  // parsed by the consumer, or by finish_batch() if the consumer is behind
   }
   if (seq != expected_seq_) {
-    broken(expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
+    broken(verdict_, expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
                                                     std::to_string(seq - 1) + " are missing"
                                               : "seq " + std::to_string(seq) + " out of order");
   }
   expected_seq_ = seq + 1;
   if (!sha256_chain_matches(previous_hash_, payload, hash)) {
-    broken(seq, "the hash of seq " + std::to_string(seq) +
+    broken(verdict_, seq, "the hash of seq " + std::to_string(seq) +
                     " does not match its content and the previous link");
   }
   previous_hash_.assign(hash);  // go on from the stored link
+  // The kind column only decides who parses: a row whose column lies is
+  // parsed by the consumer, and checked there.
+  const bool leave = !sla::is_command_kind(kind);
+  batch.left.push_back(leave);
+  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, seq, payload));
+}
+
+const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Batch& batch,
+                                                      std::uint64_t seq, std::string_view payload) {
   const v1::TimelineEvent* event = parse(batch, payload);
   if (event == nullptr) {
-    broken(seq, "seq " + std::to_string(seq) + " holds no readable event");
+    broken(verdict, seq, "seq " + std::to_string(seq) + " holds no readable event");
   } else if (event->seq() != seq) {
-    broken(seq, "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event->seq()));
+    broken(verdict, seq,
+           "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event->seq()));
   }
-  batch.events.push_back(event);
+  return event;
+}
+
+const v1::TimelineEvent* EventPipeline::Row::event() {
+  if (!parsed_) {
+    parsed_ = true;
+    event_ = parse_checked(pipeline_.found_by_consumer_, batch_, seq(), stored());
+  }
+  return event_;
 }
 
 const v1::TimelineEvent* EventPipeline::parse(Batch& batch, std::string_view payload) {
@@ -127,10 +147,10 @@ void EventPipeline::finish_batch(std::unique_ptr<Batch> batch) {
 void EventPipeline::read() {
   try {
     auto batch = take_free();
-    sqlite::Statement rows(db_, "SELECT seq, payload, hash FROM timeline ORDER BY seq");
+    sqlite::Statement rows(db_, "SELECT seq, kind, payload, hash FROM timeline ORDER BY seq");
     while (rows.step()) {
-      check_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)), rows.column_blob(1),
-                rows.column_blob(2));
+      check_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)),
+                static_cast<int>(rows.column_int64(1)), rows.column_blob(2), rows.column_blob(3));
       if (batch->seqs.size() == kBatchRows) {
         finish_batch(std::move(batch));
         batch = take_free();
@@ -151,8 +171,7 @@ void EventPipeline::read() {
   changed_.notify_all();
 }
 
-void EventPipeline::for_each(
-    const std::function<void(const v1::TimelineEvent&, std::string_view stored)>& each) {
+void EventPipeline::for_each(const std::function<void(Row&)>& each) {
   thread_ = std::thread([this] { read(); });
   while (true) {
     std::unique_ptr<Batch> batch;
@@ -167,14 +186,18 @@ void EventPipeline::for_each(
     }
     const bool parsed = batch->events.size() == batch->seqs.size();
     for (std::size_t i = 0; i < batch->seqs.size(); ++i) {
-      const std::string_view stored = batch->row(i);
-      const v1::TimelineEvent* event = parsed ? batch->events[i] : parse(*batch, stored);
-      if (mode_ == Mode::kTrust && (event == nullptr || event->seq() != batch->seqs[i])) {
-        throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +
-                                                " does not hold a readable event");
+      const bool left = parsed && mode_ == Mode::kCheckChain && batch->left[i];
+      const v1::TimelineEvent* event = parsed ? batch->events[i] : nullptr;
+      if (mode_ == Mode::kTrust) {
+        event = parsed ? event : parse(*batch, batch->row(i));
+        if (event == nullptr || event->seq() != batch->seqs[i]) {
+          throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +
+                                                  " does not hold a readable event");
+        }
       }
-      if (event != nullptr) {
-        each(*event, stored);
+      if (event != nullptr || left) {
+        Row row(*this, *batch, i, event, !left);
+        each(row);
       }
     }
     {
@@ -186,6 +209,9 @@ void EventPipeline::for_each(
   thread_.join();
   if (failure_) {
     std::rethrow_exception(failure_);
+  }
+  if (!found_by_consumer_.intact) {
+    broken(verdict_, found_by_consumer_.first_broken_seq, found_by_consumer_.problem);
   }
 }
 

@@ -3,7 +3,8 @@
 // and handed on in batches, so the caller folds or replays them in parallel:
 // recovery and the audit spend about as long reading as folding
 // (bench/RESULTS.md, benchmarks 4 and 6). The audit also has it check the
-// hash chain and the seqs on that thread.
+// hash chain and the seqs on that thread, and leaves clock events unparsed:
+// the replay matches most of them by their bytes alone.
 #include <condition_variable>
 #include <cstdint>
 #include <deque>
@@ -44,10 +45,12 @@ class EventPipeline {
   EventPipeline(const EventPipeline&) = delete;
   EventPipeline& operator=(const EventPipeline&) = delete;
 
-  // Calls `each` for every readable event in seq order, with its stored
-  // bytes. Rethrows what the reading thread threw: a database error, or in
-  // kTrust mode sqlite::Error (SQLITE_CORRUPT) for an unreadable row.
-  void for_each(const std::function<void(const v1::TimelineEvent&, std::string_view stored)>& each);
+  class Row;
+  // Calls `each` for every row in seq order, but for those the reading
+  // thread found unreadable (kCheckChain: the verdict says so). Rethrows
+  // what the reading thread threw: a database error, or in kTrust mode
+  // sqlite::Error (SQLITE_CORRUPT) for an unreadable row.
+  void for_each(const std::function<void(Row&)>& each);
   // The chain check's finding (kCheckChain), valid once for_each returned.
   const ChainVerdict& verdict() const { return verdict_; }
 
@@ -61,7 +64,10 @@ class EventPipeline {
     std::vector<std::uint64_t> seqs;             // each row's seq column
     std::string stored;                          // the rows' bytes, back to back
     std::vector<std::size_t> ends;               // where each row's bytes end
-    std::vector<const v1::TimelineEvent*> events;  // if parsed here, one per row; null: not readable
+    // If the reading thread parsed (some of) the batch, one per row: the
+    // event, or null when unreadable or, with `left`, not parsed yet.
+    std::vector<const v1::TimelineEvent*> events;
+    std::vector<bool> left;                      // kCheckChain: left for the consumer
     std::string_view row(std::size_t i) const;  // row i's stored bytes
     void clear();
   };
@@ -71,8 +77,14 @@ class EventPipeline {
   void read();  // the thread's body
   void stop();  // ask the thread to finish, and join it
   static const v1::TimelineEvent* parse(Batch& batch, std::string_view payload);  // null: unreadable
-  void check_row(Batch& batch, std::uint64_t seq, std::string_view payload, std::string_view hash);
-  void broken(std::uint64_t seq, std::string problem);
+  // parse(), and the seq it holds checked against the row's (kCheckChain).
+  static const v1::TimelineEvent* parse_checked(ChainVerdict& verdict, Batch& batch,
+                                                std::uint64_t seq, std::string_view payload);
+  void check_row(Batch& batch, std::uint64_t seq, int kind, std::string_view payload,
+                 std::string_view hash);
+  // Records the first place the chain breaks: in verdict_ on the reading
+  // thread, in found_by_consumer_ on the consumer's (merged at the end).
+  static void broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem);
   std::unique_ptr<Batch> take_free();
   void finish_batch(std::unique_ptr<Batch> batch);  // hands it on, maybe parsed
   void hand_on(std::unique_ptr<Batch> batch);
@@ -80,6 +92,7 @@ class EventPipeline {
   sqlite::Database& db_;
   const Mode mode_;
   ChainVerdict verdict_;
+  ChainVerdict found_by_consumer_;  // in rows the reading thread left unparsed
   std::uint64_t expected_seq_ = 1;
   std::string previous_hash_;
 
@@ -91,6 +104,27 @@ class EventPipeline {
   bool stopping_ = false;   // the consumer has gone: stop reading
   std::exception_ptr failure_;
   std::thread thread_;
+};
+
+// One row as for_each hands it on.
+class EventPipeline::Row {
+ public:
+  std::uint64_t seq() const { return batch_.seqs[i_]; }
+  std::string_view stored() const { return batch_.row(i_); }
+  // The row's event, parsed now if the reading thread left it; null if the
+  // row holds none (the verdict then says so).
+  const v1::TimelineEvent* event();
+
+ private:
+  friend class EventPipeline;
+  Row(EventPipeline& pipeline, Batch& batch, std::size_t i, const v1::TimelineEvent* event,
+      bool parsed)
+      : pipeline_(pipeline), batch_(batch), i_(i), event_(event), parsed_(parsed) {}
+  EventPipeline& pipeline_;
+  Batch& batch_;
+  std::size_t i_;
+  const v1::TimelineEvent* event_;
+  bool parsed_;
 };
 
 }  // namespace zonecall

@@ -6,7 +6,7 @@ namespace zonecall {
 
 void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each) {
   EventPipeline events(db, EventPipeline::Mode::kTrust);
-  events.for_each([&](const v1::TimelineEvent& event, std::string_view) { each(event); });
+  events.for_each([&](EventPipeline::Row& row) { each(*row.event()); });  // kTrust: never null
 }
 
 TimelineReader::TimelineReader(const std::string& path) : db_(path, SQLITE_OPEN_READONLY) {

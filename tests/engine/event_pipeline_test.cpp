@@ -6,6 +6,7 @@
 
 #include "engine/store/event_pipeline.hpp"
 #include "engine/store/timeline_store.hpp"
+#include "engine/token.hpp"
 #include "support/fixtures.hpp"
 
 using namespace zonecall;
@@ -13,7 +14,11 @@ using zonecall::testing::TempDir;
 
 namespace {
 // A timeline of `count` events written by the real store (so the hash
-// chain is the real one), spanning several of the pipeline's batches.
+// chain and the kind column are the real ones), spanning several of the
+// pipeline's batches. Every third is a clock event (an escalation), which
+// the audit's reading thread leaves for the consumer to parse.
+bool is_clock_seq(std::uint64_t seq) { return seq % 3 == 0; }
+
 void write_timeline(const std::string& db, std::uint64_t count) {
   SqliteTimelineStore store(SqliteOptions{db, false});
   store.start();
@@ -24,8 +29,13 @@ void write_timeline(const std::string& db, std::uint64_t count) {
     e.set_incident_id(seq);
     e.set_at_ms(static_cast<std::int64_t>(1'000 + seq));
     e.set_actor_id("z1-grid-" + std::to_string(seq % 7));
-    e.mutable_reported()->set_zone_id("Z1");
-    e.mutable_reported()->set_description(std::string(seq % 90, 'd'));  // some longer than SSO
+    if (is_clock_seq(seq)) {
+      e.mutable_escalated()->set_rung(v1::AT_REPORT);
+      e.mutable_escalated()->add_recipients()->set_zone_id("Z1");
+    } else {
+      e.mutable_reported()->set_zone_id("Z1");
+      e.mutable_reported()->set_description(std::string(seq % 90, 'd'));  // some longer than SSO
+    }
   }
   std::promise<StoreError> done;
   store.append(events, [&](const StoreError& error) { done.set_value(error); });
@@ -40,18 +50,39 @@ void overwrite_payload(const std::string& db, std::uint64_t seq, const std::stri
   q.step();
 }
 
+// Overwrites the payload and re-links the chain from there on, as a forger
+// would: only reading the row finds it.
+void forge_payload(const std::string& db, std::uint64_t seq, const std::string& payload) {
+  overwrite_payload(db, seq, payload);
+  sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+  std::string previous;
+  sqlite::Statement rows(file, "SELECT seq, payload FROM timeline ORDER BY seq");
+  sqlite::Statement relink(file, "UPDATE timeline SET hash = ? WHERE seq = ?");
+  while (rows.step()) {
+    previous = sha256_chain(previous, rows.column_blob(1));
+    relink.reset();
+    relink.bind_blob(1, previous).bind(2, rows.column_int64(0));
+    relink.step();
+  }
+}
+
 std::vector<std::uint64_t> seqs_read(const std::string& db, EventPipeline::Mode mode,
                                      ChainVerdict* verdict = nullptr) {
   sqlite::Database file(db, SQLITE_OPEN_READONLY);
   EventPipeline pipeline(file, mode);
   std::vector<std::uint64_t> seqs;
-  pipeline.for_each([&](const v1::TimelineEvent& e, std::string_view stored) {
+  pipeline.for_each([&](EventPipeline::Row& row) {
+    const v1::TimelineEvent* e = row.event();
+    if (e == nullptr) {
+      return;  // a row left unparsed, and unreadable: the verdict says so
+    }
     // The stored bytes handed on are this event's own.
     v1::TimelineEvent again;
-    REQUIRE(again.ParseFromArray(stored.data(), static_cast<int>(stored.size())));
-    REQUIRE(again.seq() == e.seq());
-    REQUIRE(e.reported().description().size() == e.seq() % 90);
-    seqs.push_back(e.seq());
+    REQUIRE(again.ParseFromArray(row.stored().data(), static_cast<int>(row.stored().size())));
+    REQUIRE(again.seq() == e->seq());
+    REQUIRE(e->has_escalated() == is_clock_seq(row.seq()));
+    REQUIRE(e->reported().description().size() == (is_clock_seq(row.seq()) ? 0 : row.seq() % 90));
+    seqs.push_back(e->seq());
   });
   if (verdict != nullptr) {
     *verdict = pipeline.verdict();
@@ -93,7 +124,7 @@ TEST_CASE("event pipeline: an unreadable row stops recovery but only breaks the 
     EventPipeline pipeline(file, EventPipeline::Mode::kTrust);
     std::vector<std::uint64_t> seqs;
     try {
-      pipeline.for_each([&](const v1::TimelineEvent& e, std::string_view) { seqs.push_back(e.seq()); });
+      pipeline.for_each([&](EventPipeline::Row& row) { seqs.push_back(row.event()->seq()); });
       FAIL("an unreadable row was read");
     } catch (const sqlite::Error& e) {
       CHECK(e.code() == SQLITE_CORRUPT);
@@ -111,6 +142,38 @@ TEST_CASE("event pipeline: an unreadable row stops recovery but only breaks the 
   }
 }
 
+TEST_CASE("event pipeline: a clock row left unparsed is checked when the consumer parses it") {
+  TempDir dir;
+  const auto db = dir.file("t.db");
+  write_timeline(db, 9'000);
+  REQUIRE(is_clock_seq(6'000));
+  forge_payload(db, 6'000, std::string("\xff\xff\xff\xff", 4));
+  ChainVerdict verdict;
+
+  SECTION("alone, it breaks the chain there") {
+    CHECK(seqs_read(db, EventPipeline::Mode::kCheckChain, &verdict) == one_to(9'000, 6'000));
+    CHECK_FALSE(verdict.intact);
+    CHECK(verdict.first_broken_seq == 6'000);
+    CHECK(verdict.problem == "seq 6000 holds no readable event");
+  }
+  SECTION("after a break the reading thread found, the verdict names the first") {
+    REQUIRE_FALSE(is_clock_seq(5'000));
+    overwrite_payload(db, 5'000, std::string("\xff\xff\xff\xff", 4));
+    seqs_read(db, EventPipeline::Mode::kCheckChain, &verdict);
+    CHECK(verdict.first_broken_seq == 5'000);
+  }
+  SECTION("a seq that is not the row's breaks it too") {
+    v1::TimelineEvent wrong;
+    wrong.set_seq(17);
+    wrong.set_incident_id(6'000);
+    wrong.mutable_escalated()->set_rung(v1::AT_REPORT);
+    forge_payload(db, 6'000, wrong.SerializeAsString());
+    seqs_read(db, EventPipeline::Mode::kCheckChain, &verdict);
+    CHECK(verdict.first_broken_seq == 6'000);
+    CHECK(verdict.problem == "row 6000 holds the event of seq 17");
+  }
+}
+
 TEST_CASE("event pipeline: a consumer that throws stops the reading thread") {
   TempDir dir;
   const auto db = dir.file("t.db");
@@ -119,9 +182,9 @@ TEST_CASE("event pipeline: a consumer that throws stops the reading thread") {
   std::uint64_t last = 0;
   {
     EventPipeline pipeline(file, EventPipeline::Mode::kTrust);
-    CHECK_THROWS_WITH(pipeline.for_each([&](const v1::TimelineEvent& e, std::string_view) {
-      last = e.seq();
-      if (e.seq() == 100) {
+    CHECK_THROWS_WITH(pipeline.for_each([&](EventPipeline::Row& row) {
+      last = row.seq();
+      if (row.seq() == 100) {
         throw std::runtime_error("consumer gave up");
       }
     }),
