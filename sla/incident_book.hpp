@@ -69,6 +69,10 @@ class IncidentBook {
   // incidents resolved later. Between these two calls nothing is armed; the
   // second arms the incidents still open.
   void begin_bulk_load() { arming_ = false; }
+  // Room for incident ids up to `ids`; see IncidentTable::reserve.
+  std::vector<std::span<std::byte>> reserve_incidents(std::uint64_t ids) {
+    return incidents_.reserve(ids);
+  }
   void end_bulk_load();
 
   // Folds an event in. A malformed event (see sla::malformed) is refused

@@ -11,6 +11,23 @@ bool huge(std::size_t bytes, std::size_t huge_page) { return bytes >= huge_page;
 std::size_t round_up(std::size_t bytes, std::size_t to) { return (bytes + to - 1) / to * to; }
 }  // namespace
 
+std::vector<std::span<std::byte>> IncidentTable::reserve(std::uint64_t ids) {
+  std::vector<std::span<std::byte>> memory;
+  const std::size_t chunks = ids == 0 ? 0 : locate(ids - 1).first + 1;
+  for (std::size_t c = 0; c < chunks; ++c) {
+    if (chunks_[c] == nullptr) {
+      chunks_[c] = allocate(chunk_slots(c));
+    }
+    memory.emplace_back(reinterpret_cast<std::byte*>(chunks_[c]), allocated_bytes(chunk_slots(c)));
+  }
+  return memory;
+}
+
+std::size_t IncidentTable::allocated_bytes(std::size_t slots) {
+  const std::size_t bytes = slots * sizeof(Slot);
+  return huge(bytes, kHugePage) ? round_up(bytes, kHugePage) : bytes;
+}
+
 IncidentTable::Slot* IncidentTable::allocate(std::size_t slots) {
   const std::size_t bytes = slots * sizeof(Slot);
   if (!huge(bytes, kHugePage)) {
@@ -18,12 +35,12 @@ IncidentTable::Slot* IncidentTable::allocate(std::size_t slots) {
   }
   // Aligned to a huge page, and asking for them: a fault then maps 2 MiB
   // instead of 4 KiB. Only a hint: without it this is ordinary memory.
-  void* p = std::aligned_alloc(kHugePage, round_up(bytes, kHugePage));
+  void* p = std::aligned_alloc(kHugePage, allocated_bytes(slots));
   if (p == nullptr) {
     throw std::bad_alloc();
   }
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-  madvise(p, round_up(bytes, kHugePage), MADV_HUGEPAGE);
+  madvise(p, allocated_bytes(slots), MADV_HUGEPAGE);
 #endif
   return static_cast<Slot*>(p);
 }

@@ -33,6 +33,10 @@ class Replayer {
   // feed, or null when the replay expects nothing or something else: then
   // parse the row and feed() it.
   const v1::TimelineEvent* feed_if_expected(std::uint64_t seq, std::string_view stored);
+  // Room for incident ids up to `ids`; see IncidentTable::reserve.
+  std::vector<std::span<std::byte>> reserve_incidents(std::uint64_t ids) {
+    return book_.reserve_incidents(ids);
+  }
   // Call once after the last event.
   void finish();
 

@@ -1,5 +1,7 @@
 #include "engine/store/timeline_reader.hpp"
 
+#include <algorithm>
+
 #include "engine/store/event_pipeline.hpp"
 
 namespace zonecall {
@@ -38,6 +40,18 @@ std::vector<v1::TimelineEvent> TimelineReader::incident_events(std::uint64_t inc
 
 std::map<std::uint32_t, std::string> TimelineReader::policy_versions() {
   return read_policy_versions(db_);
+}
+
+std::uint64_t TimelineReader::incident_id_bound() {
+  // One max() per query: SQLite answers a lone max() from the index, but
+  // scans the table for two.
+  auto max_of = [&](const char* sql) {
+    sqlite::Statement q(db_, sql);
+    return q.step() ? std::max<std::int64_t>(0, q.column_int64(0)) : 0;
+  };
+  // A forged id far beyond the rows would otherwise reserve room for it.
+  return static_cast<std::uint64_t>(std::min(max_of("SELECT max(incident_id) FROM timeline"),
+                                             max_of("SELECT max(seq) FROM timeline")));
 }
 
 std::map<std::uint32_t, std::string> read_policy_versions(sqlite::Database& db) {

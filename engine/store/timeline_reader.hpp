@@ -31,6 +31,9 @@ class TimelineReader {
   std::vector<v1::TimelineEvent> incident_events(std::uint64_t incident_id);
   // Every policy version the engine has run with: version -> fingerprint.
   std::map<std::uint32_t, std::string> policy_versions();
+  // At least the highest incident id in the timeline, and no more than its
+  // rows (each incident has one report): two index lookups, no scan.
+  std::uint64_t incident_id_bound();
 
  private:
   sqlite::Database db_;

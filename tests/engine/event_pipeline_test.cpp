@@ -5,6 +5,7 @@
 #include <future>
 
 #include "engine/store/event_pipeline.hpp"
+#include "engine/store/timeline_reader.hpp"
 #include "engine/store/timeline_store.hpp"
 #include "engine/token.hpp"
 #include "support/fixtures.hpp"
@@ -195,4 +196,29 @@ TEST_CASE("event pipeline: a consumer that throws stops the reading thread") {
   sqlite::Statement q(file, "SELECT count(*) FROM timeline");
   REQUIRE(q.step());
   CHECK(q.column_int64(0) == 20'000);
+}
+
+TEST_CASE("timeline reader: the incident id bound is the highest id, never more than the rows") {
+  TempDir dir;
+  const auto db = dir.file("t.db");
+  {
+    SqliteTimelineStore store(SqliteOptions{dir.file("empty.db"), false});
+    store.start();
+    store.stop();
+  }
+  CHECK(TimelineReader(dir.file("empty.db")).incident_id_bound() == 0);
+  write_timeline(db, 1'000);  // incident ids 1..1000, one per row
+  {
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    sqlite::Statement q(file, "UPDATE timeline SET incident_id = 7 WHERE seq > 500");
+    q.step();
+  }
+  CHECK(TimelineReader(db).incident_id_bound() == 500);
+  {
+    // A forged id far beyond the rows: the bound stays at the rows.
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    sqlite::Statement q(file, "UPDATE timeline SET incident_id = 1000000000000 WHERE seq = 3");
+    q.step();
+  }
+  CHECK(TimelineReader(db).incident_id_bound() == 1'000);
 }

@@ -96,3 +96,37 @@ TEST_CASE("incident table: a copy is deep, equal, and independent; a move emptie
   copy = table;  // and usable again
   CHECK(copy == table);
 }
+
+TEST_CASE("incident table: reserve() hands out the memory the ids up to it will use") {
+  IncidentTable table;
+  CHECK(table.reserve(0).empty());
+  constexpr std::uint64_t kIds = 100'000;  // past the 2 MiB chunks too
+  const auto memory = table.reserve(kIds);
+  REQUIRE_FALSE(memory.empty());
+  CHECK(table.size() == 0);  // nothing constructed
+  CHECK(table.find(1) == nullptr);
+  auto reserved = [&](const void* p) {
+    const auto* byte = static_cast<const std::byte*>(p);
+    for (const auto& chunk : memory) {
+      if (byte >= chunk.data() && byte + sizeof(Incident) <= chunk.data() + chunk.size()) {
+        return true;
+      }
+    }
+    return false;
+  };
+  for (std::uint64_t id : {std::uint64_t{1}, std::uint64_t{16}, std::uint64_t{17}, std::uint64_t{50'000}, kIds}) {
+    table[id].id = id;
+    CHECK(reserved(table.find(id)));
+  }
+  CHECK(table.size() == 5);
+  // Reserving again, or less, gives the same memory back.
+  const auto again = table.reserve(kIds);
+  REQUIRE(again.size() == memory.size());
+  CHECK(again.back().data() == memory.back().data());
+  CHECK(table.reserve(10).size() == 1);
+  CHECK(table.find(50'000)->id == 50'000);
+  // Beyond the reservation the table grows as before.
+  table[4 * kIds].id = 4 * kIds;
+  CHECK_FALSE(reserved(table.find(4 * kIds)));
+  CHECK(ids_of(table) == std::vector<std::uint64_t>{1, 16, 17, 50'000, kIds, 4 * kIds});
+}
