@@ -12,13 +12,24 @@ std::size_t round_up(std::size_t bytes, std::size_t to) { return (bytes + to - 1
 }  // namespace
 
 std::vector<std::span<std::byte>> IncidentTable::reserve(std::uint64_t ids) {
+  // Never past what create() would accept: the count may come from a forged file.
+  ids = std::min<std::uint64_t>(ids, used_ + kMaxIdGap);
   std::vector<std::span<std::byte>> memory;
-  const std::size_t chunks = ids == 0 ? 0 : locate(ids - 1).first + 1;
-  for (std::size_t c = 0; c < chunks; ++c) {
+  if (ids == 0) {
+    return memory;
+  }
+  const auto [last_chunk, last_offset] = locate(ids - 1);
+  for (std::size_t c = 0; c <= last_chunk; ++c) {
     if (chunks_[c] == nullptr) {
       chunks_[c] = allocate(chunk_slots(c));
     }
-    memory.emplace_back(reinterpret_cast<std::byte*>(chunks_[c]), allocated_bytes(chunk_slots(c)));
+    // The last chunk only as far as the ids reach: chunks double, and the
+    // rest of it may never be used.
+    std::size_t bytes = allocated_bytes(chunk_slots(c));
+    if (c == last_chunk) {
+      bytes = std::min(bytes, round_up((last_offset + 1) * sizeof(Slot), kPage));
+    }
+    memory.emplace_back(reinterpret_cast<std::byte*>(chunks_[c]), bytes);
   }
   return memory;
 }

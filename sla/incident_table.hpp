@@ -66,10 +66,11 @@ class IncidentTable {
   // Whether operator[] may create this id: not 0, not too far ahead (see
   // kMaxIdGap).
   bool acceptable(std::uint64_t id) const { return id != 0 && id <= used_ + kMaxIdGap; }
-  // Allocates the chunks for ids up to `ids` now, constructing nothing, and
-  // returns their memory: a caller that knows how many incidents are coming
-  // may fault it in on another core (the audit; faulting a year's fresh
-  // incidents in was a tenth of its replay). The memory stays the table's.
+  // Allocates the chunks for ids up to `ids` (at most kMaxIdGap beyond the
+  // table) now, constructing nothing, and returns the memory those ids will
+  // use: a caller that knows how many incidents are coming may fault it in
+  // on another core (the audit; faulting a year's fresh incidents in was a
+  // tenth of its replay). The memory stays the table's.
   std::vector<std::span<std::byte>> reserve(std::uint64_t ids);
   // The incident with this id, created empty if absent.
   Incident& operator[](std::uint64_t id) {
@@ -135,6 +136,7 @@ class IncidentTable {
   static constexpr std::size_t kFirstChunkShift = 4;  // 16 slots
   static constexpr std::size_t kMaxChunks = 40;       // 16 << 40 slots: never reached
   static constexpr std::size_t kHugePage = std::size_t{2} << 20;
+  static constexpr std::size_t kPage = 4096;
 
   static constexpr std::size_t chunk_slots(std::size_t chunk) {
     return std::size_t{1} << (kFirstChunkShift + chunk);

@@ -30,8 +30,8 @@ class Replayer {
   // those of the event the replay expects next (the rest of a group: an
   // escalation after its report or breach). Spares parsing it: the audit
   // leaves such rows unparsed. Returns the event, valid until the next
-  // feed, or null when the replay expects nothing or something else: then
-  // parse the row and feed() it.
+  // feed or finish(), or null when the replay expects nothing or something
+  // else: then parse the row and feed() it.
   const v1::TimelineEvent* feed_if_expected(std::uint64_t seq, std::string_view stored);
   // Room for incident ids up to `ids`; see IncidentTable::reserve.
   std::vector<std::span<std::byte>> reserve_incidents(std::uint64_t ids) {

@@ -34,9 +34,13 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
   // The kernel zeroes every fresh page of incidents on first touch; a thread
   // of its own takes those faults ahead of the replay, on the core the
   // reading thread leaves spare. Joined before the replayer goes.
-  std::jthread fault_in([memory = replayer.reserve_incidents(reader.incident_id_bound())] {
+  std::jthread fault_in([memory = replayer.reserve_incidents(reader.incident_id_bound())](
+                            std::stop_token stop) {
+    constexpr std::size_t kSlice = std::size_t{16} << 20;  // lets an early exit stop it soon
     for (const auto& chunk : memory) {
-      populate(chunk);
+      for (std::size_t at = 0; at < chunk.size() && !stop.stop_requested(); at += kSlice) {
+        populate(chunk.subspan(at, std::min(kSlice, chunk.size() - at)));
+      }
     }
   });
   // The chain is checked and the rows parsed on the pipeline's thread while

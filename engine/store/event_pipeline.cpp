@@ -43,7 +43,7 @@ void EventPipeline::stop() {
 }
 
 void EventPipeline::broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem) {
-  if (verdict.intact || seq < verdict.first_broken_seq) {
+  if (verdict.intact) {
     verdict.intact = false;
     verdict.first_broken_seq = seq;
     verdict.problem = std::move(problem);
@@ -111,9 +111,9 @@ std::unique_ptr<EventPipeline::Batch> EventPipeline::take_free() {
   auto batch = std::move(free_.front());
   free_.pop_front();
   lock.unlock();
-  // Cleared here, by the thread that filled it: the strings its events own
-  // were allocated by this thread, and freeing them here keeps malloc's
-  // arenas thread-local.
+  // Cleared here, by the thread that filled it: most strings its events own
+  // were allocated by this thread (the consumer's, of rows it parsed itself,
+  // are few).
   batch->clear();
   return batch;
 }
@@ -210,8 +210,12 @@ void EventPipeline::for_each(const std::function<void(Row&)>& each) {
   if (failure_) {
     std::rethrow_exception(failure_);
   }
-  if (!found_by_consumer_.intact) {
-    broken(verdict_, found_by_consumer_.first_broken_seq, found_by_consumer_.problem);
+  // Of the two threads' first breaks, the earlier seq is the chain's first.
+  if (!found_by_consumer_.intact &&
+      (verdict_.intact || found_by_consumer_.first_broken_seq < verdict_.first_broken_seq)) {
+    verdict_.intact = false;
+    verdict_.first_broken_seq = found_by_consumer_.first_broken_seq;
+    verdict_.problem = found_by_consumer_.problem;
   }
 }
 

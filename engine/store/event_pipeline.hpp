@@ -57,8 +57,9 @@ class EventPipeline {
  private:
   // Rows, parsed into an arena that is reset when the batch is reused, so no
   // event costs a malloc or a free. The reader parses when it checks the
-  // chain (the audit's replay is the heavier half); otherwise the consumer
-  // parses, unless it is behind (see finish_batch()).
+  // chain (the audit's replay is the heavier half), but for clock events,
+  // which the consumer parses only if it must (Row::event()); otherwise the
+  // consumer parses, unless it is behind (see finish_batch()).
   struct Batch {
     google::protobuf::Arena arena;
     std::vector<std::uint64_t> seqs;             // each row's seq column
@@ -82,8 +83,8 @@ class EventPipeline {
                                                 std::uint64_t seq, std::string_view payload);
   void check_row(Batch& batch, std::uint64_t seq, int kind, std::string_view payload,
                  std::string_view hash);
-  // Records the first place the chain breaks: in verdict_ on the reading
-  // thread, in found_by_consumer_ on the consumer's (merged at the end).
+  // Records the first break found: in verdict_ on the reading thread, in
+  // found_by_consumer_ on the consumer's (the earlier seq wins at the end).
   static void broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem);
   std::unique_ptr<Batch> take_free();
   void finish_batch(std::unique_ptr<Batch> batch);  // hands it on, maybe parsed

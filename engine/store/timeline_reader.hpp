@@ -31,8 +31,9 @@ class TimelineReader {
   std::vector<v1::TimelineEvent> incident_events(std::uint64_t incident_id);
   // Every policy version the engine has run with: version -> fingerprint.
   std::map<std::uint32_t, std::string> policy_versions();
-  // At least the highest incident id in the timeline, and no more than its
-  // rows (each incident has one report): two index lookups, no scan.
+  // How many incident ids the timeline can hold: its highest id, capped by
+  // its highest seq and by the rows its file could hold (each incident has
+  // a report row), so a forged id or seq cannot inflate it. No scan.
   std::uint64_t incident_id_bound();
 
  private:

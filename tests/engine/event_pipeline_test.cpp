@@ -221,4 +221,13 @@ TEST_CASE("timeline reader: the incident id bound is the highest id, never more 
     q.step();
   }
   CHECK(TimelineReader(db).incident_id_bound() == 1'000);
+  {
+    // Forged seq and id together: the file's size still bounds it.
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    sqlite::Statement q(file, "UPDATE timeline SET seq = 50000000, incident_id = 50000000 WHERE seq = 1000");
+    q.step();
+  }
+  const auto bound = TimelineReader(db).incident_id_bound();
+  CHECK(bound >= 1'000);
+  CHECK(bound < 20'000);
 }

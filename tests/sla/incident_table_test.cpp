@@ -130,3 +130,21 @@ TEST_CASE("incident table: reserve() hands out the memory the ids up to it will 
   CHECK_FALSE(reserved(table.find(4 * kIds)));
   CHECK(ids_of(table) == std::vector<std::uint64_t>{1, 16, 17, 50'000, kIds, 4 * kIds});
 }
+
+TEST_CASE("incident table: reserve() stops where create() would refuse, and at the last id") {
+  IncidentTable table;
+  // A count from a forged file: no more than the gap create() accepts.
+  std::size_t bytes = 0;
+  for (const auto& chunk : table.reserve(std::uint64_t{1} << 50)) {
+    bytes += chunk.size();
+  }
+  CHECK(bytes >= IncidentTable::kMaxIdGap * sizeof(Incident));
+  CHECK(bytes <= 2 * IncidentTable::kMaxIdGap * sizeof(std::optional<Incident>));
+  // The last chunk is handed out only as far as the ids reach (chunks double).
+  IncidentTable small;
+  const auto memory = small.reserve(70'000);
+  const auto whole = small.reserve(IncidentTable::kMaxIdGap);
+  REQUIRE(whole.size() > memory.size());
+  CHECK(memory.back().size() < whole[memory.size() - 1].size());
+  CHECK(memory.back().size() >= (70'000 - 65'520) * sizeof(Incident));
+}
