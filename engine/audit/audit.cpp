@@ -50,7 +50,9 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
   sla::Millis last_at = 0;
   chain.for_each([&](EventPipeline::Row& row) {
     const v1::TimelineEvent* event = replayer.feed_if_expected(row.seq(), row.stored());
-    if (event == nullptr) {
+    if (event != nullptr) {
+      row.identified_as(*event);
+    } else {
       event = row.event();
       if (event == nullptr) {
         return;  // unreadable: the chain's verdict says so

@@ -14,9 +14,17 @@ std::string_view EventPipeline::Batch::row(std::size_t i) const {
   return std::string_view(stored).substr(begin, ends[i] - begin);
 }
 
+std::string_view EventPipeline::Batch::actor(std::size_t i) const {
+  const std::size_t begin = i == 0 ? 0 : actor_ends[i - 1];
+  return std::string_view(actors).substr(begin, actor_ends[i] - begin);
+}
+
 void EventPipeline::Batch::clear() {
   events.clear();  // before the arena that owns them
   left.clear();
+  columns.clear();
+  actors.clear();
+  actor_ends.clear();
   arena.Reset();
   seqs.clear();
   stored.clear();
@@ -50,15 +58,20 @@ void EventPipeline::broken(ChainVerdict& verdict, std::uint64_t seq, std::string
   }
 }
 
-void EventPipeline::check_row(Batch& batch, std::uint64_t seq, int kind, std::string_view payload,
-                              std::string_view hash) {
+void EventPipeline::add_row(Batch& batch, std::uint64_t seq, std::string_view payload) {
   ++verdict_.rows;
   batch.seqs.push_back(seq);
   batch.stored.append(payload);
   batch.ends.push_back(batch.stored.size());
-  if (mode_ == Mode::kTrust) {
-    return;  // parsed by the consumer, or by finish_batch() if the consumer is behind
-  }
+}
+
+void EventPipeline::check_row(Batch& batch, const RowColumns& columns, std::string_view actor,
+                              std::string_view hash) {
+  const std::uint64_t seq = batch.seqs.back();
+  const std::string_view payload = batch.row(batch.seqs.size() - 1);
+  batch.columns.push_back(columns);
+  batch.actors.append(actor);
+  batch.actor_ends.push_back(batch.actors.size());
   if (seq != expected_seq_) {
     broken(verdict_, expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
                                                     std::to_string(seq - 1) + " are missing"
@@ -70,31 +83,59 @@ void EventPipeline::check_row(Batch& batch, std::uint64_t seq, int kind, std::st
                     " does not match its content and the previous link");
   }
   previous_hash_.assign(hash);  // go on from the stored link
-  // The kind column only decides who parses: a row whose column lies is
-  // parsed by the consumer, and checked there.
-  const bool leave = !sla::is_command_kind(kind);
+  // The kind column only decides who parses; whoever does checks the
+  // columns against the event (a lying kind column included).
+  const bool leave = !sla::is_command_kind(columns.kind);
   batch.left.push_back(leave);
-  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, seq, payload));
+  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, batch.seqs.size() - 1));
 }
 
-const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Batch& batch,
-                                                      std::uint64_t seq, std::string_view payload) {
-  const v1::TimelineEvent* event = parse(batch, payload);
+const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Batch& batch, std::size_t i) {
+  const std::uint64_t seq = batch.seqs[i];
+  const v1::TimelineEvent* event = parse(batch, batch.row(i));
   if (event == nullptr) {
     broken(verdict, seq, "seq " + std::to_string(seq) + " holds no readable event");
   } else if (event->seq() != seq) {
     broken(verdict, seq,
            "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event->seq()));
+  } else {
+    check_columns(verdict, batch, i, *event);
   }
   return event;
+}
+
+void EventPipeline::check_columns(ChainVerdict& verdict, const Batch& batch, std::size_t i,
+                                  const v1::TimelineEvent& event) {
+  const RowColumns& columns = batch.columns[i];
+  const auto says = [&](const char* column, const std::string& value, const std::string& truth) {
+    broken(verdict, batch.seqs[i], "row " + std::to_string(batch.seqs[i]) + "'s " + column +
+                                       " column says " + value + ", its event " + truth);
+  };
+  if (columns.incident_id != static_cast<std::int64_t>(event.incident_id())) {
+    says("incident_id", std::to_string(columns.incident_id), std::to_string(event.incident_id()));
+  } else if (columns.kind != static_cast<int>(event.kind_case())) {
+    says("kind", std::to_string(columns.kind), std::to_string(event.kind_case()));
+  } else if (columns.at_ms != event.at_ms()) {
+    says("at_ms", std::to_string(columns.at_ms), std::to_string(event.at_ms()));
+  } else if (batch.actor(i) != event.actor_id()) {
+    says("actor", "'" + std::string(batch.actor(i)) + "'", "'" + event.actor_id() + "'");
+  }
 }
 
 const v1::TimelineEvent* EventPipeline::Row::event() {
   if (!parsed_) {
     parsed_ = true;
-    event_ = parse_checked(pipeline_.found_by_consumer_, batch_, seq(), stored());
+    event_ = parse_checked(pipeline_.found_by_consumer_, batch_, i_);
   }
   return event_;
+}
+
+void EventPipeline::Row::identified_as(const v1::TimelineEvent& event) {
+  if (!parsed_) {
+    parsed_ = true;
+    event_ = &event;
+    check_columns(pipeline_.found_by_consumer_, batch_, i_, event);
+  }
 }
 
 const v1::TimelineEvent* EventPipeline::parse(Batch& batch, std::string_view payload) {
@@ -147,10 +188,18 @@ void EventPipeline::finish_batch(std::unique_ptr<Batch> batch) {
 void EventPipeline::read() {
   try {
     auto batch = take_free();
-    sqlite::Statement rows(db_, "SELECT seq, kind, payload, hash FROM timeline ORDER BY seq");
+    const bool check = mode_ == Mode::kCheckChain;
+    // Recovery trusts the rows, so it reads only what it folds.
+    sqlite::Statement rows(db_, check ? "SELECT seq, payload, incident_id, kind, at_ms, actor, hash "
+                                        "FROM timeline ORDER BY seq"
+                                      : "SELECT seq, payload FROM timeline ORDER BY seq");
     while (rows.step()) {
-      check_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)),
-                static_cast<int>(rows.column_int64(1)), rows.column_blob(2), rows.column_blob(3));
+      add_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)), rows.column_blob(1));
+      if (check) {
+        const RowColumns columns{rows.column_int64(2), static_cast<int>(rows.column_int64(3)),
+                                 rows.column_int64(4)};
+        check_row(*batch, columns, rows.column_text(5), rows.column_blob(6));
+      }
       if (batch->seqs.size() == kBatchRows) {
         finish_batch(std::move(batch));
         batch = take_free();

@@ -24,7 +24,10 @@
 
 namespace zonecall {
 
-// What the chain check found: intact, or the first place it breaks.
+// What the chain check found: intact, or the first place it breaks. It
+// also breaks where a row's columns disagree with the event it holds: the
+// live engine finds an incident's events by the incident_id column, and
+// auditors query them all.
 struct ChainVerdict {
   bool intact = true;
   std::uint64_t first_broken_seq = 0;
@@ -46,6 +49,12 @@ class EventPipeline {
   EventPipeline& operator=(const EventPipeline&) = delete;
 
   class Row;
+  // The columns a timeline row repeats from its event, for queries.
+  struct RowColumns {
+    std::int64_t incident_id;
+    int kind;
+    std::int64_t at_ms;
+  };
   // Calls `each` for every row in seq order, but for those the reading
   // thread found unreadable (kCheckChain: the verdict says so). Rethrows
   // what the reading thread threw: a database error, or in kTrust mode
@@ -69,7 +78,12 @@ class EventPipeline {
     // event, or null when unreadable or, with `left`, not parsed yet.
     std::vector<const v1::TimelineEvent*> events;
     std::vector<bool> left;                      // kCheckChain: left for the consumer
+    // kCheckChain: the columns each row repeats from its event.
+    std::vector<RowColumns> columns;
+    std::string actors;                          // the actor columns, back to back
+    std::vector<std::size_t> actor_ends;
     std::string_view row(std::size_t i) const;  // row i's stored bytes
+    std::string_view actor(std::size_t i) const;
     void clear();
   };
   static constexpr std::size_t kBatchRows = 4096;
@@ -78,11 +92,18 @@ class EventPipeline {
   void read();  // the thread's body
   void stop();  // ask the thread to finish, and join it
   static const v1::TimelineEvent* parse(Batch& batch, std::string_view payload);  // null: unreadable
-  // parse(), and the seq it holds checked against the row's (kCheckChain).
-  static const v1::TimelineEvent* parse_checked(ChainVerdict& verdict, Batch& batch,
-                                                std::uint64_t seq, std::string_view payload);
-  void check_row(Batch& batch, std::uint64_t seq, int kind, std::string_view payload,
-                 std::string_view hash);
+  // parse() of row i, and its seq and columns checked against the event's
+  // (kCheckChain).
+  static const v1::TimelineEvent* parse_checked(ChainVerdict& verdict, Batch& batch, std::size_t i);
+  // Appends a row to the batch; in kTrust mode, parsed by the consumer, or
+  // by finish_batch() if the consumer is behind.
+  void add_row(Batch& batch, std::uint64_t seq, std::string_view payload);
+  // kCheckChain: checks the row just added, and parses it unless it is a
+  // clock event by its kind column.
+  void check_row(Batch& batch, const RowColumns& columns, std::string_view actor, std::string_view hash);
+  // Breaks the chain at row i if its columns are not its event's.
+  static void check_columns(ChainVerdict& verdict, const Batch& batch, std::size_t i,
+                            const v1::TimelineEvent& event);
   // Records the first break found: in verdict_ on the reading thread, in
   // found_by_consumer_ on the consumer's (the earlier seq wins at the end).
   static void broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem);
@@ -115,6 +136,10 @@ class EventPipeline::Row {
   // The row's event, parsed now if the reading thread left it; null if the
   // row holds none (the verdict then says so).
   const v1::TimelineEvent* event();
+  // The consumer knows the row's event by other means (the row's bytes are
+  // this event's, serialized): checks the row's columns against it, as
+  // event() would.
+  void identified_as(const v1::TimelineEvent& event);
 
  private:
   friend class EventPipeline;

@@ -180,6 +180,31 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     CHECK_FALSE(audit::clean(report));
     CHECK(report.first_broken_seq() == 3);
   }
+  SECTION("an event moved to another incident by its column") {
+    // The live engine reads an incident's story by the incident_id column,
+    // which the hash chain does not cover.
+    const auto db = r.copy("moved.db");
+    const auto seq = seq_of_first(db, "kind = 11");
+    exec(db, "UPDATE timeline SET incident_id = incident_id + 1 WHERE seq = " + std::to_string(seq));
+    const auto report = audit::run(db, topology(), {});
+    CHECK_FALSE(audit::clean(report));
+    CHECK_FALSE(report.chain_intact());
+    CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
+    CHECK(report.chain_problem().find("incident_id column") != std::string::npos);
+    CHECK(report.discrepancies_size() == 0);  // the events themselves replay
+  }
+  SECTION("a clock event's row given another actor") {
+    // The replay knows this row by its bytes and never parses it.
+    const auto db = r.copy("reattributed.db");
+    const auto seq = seq_of_first(db, "kind = 13");
+    const auto actor = event_at(db, seq).actor_id();
+    exec(db, "UPDATE timeline SET actor = 'z1-chief' WHERE seq = " + std::to_string(seq));
+    const auto report = audit::run(db, topology(), {});
+    CHECK_FALSE(audit::clean(report));
+    CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
+    CHECK(report.chain_problem() ==
+          "row " + std::to_string(seq) + "'s actor column says 'z1-chief', its event '" + actor + "'");
+  }
   SECTION("a forged escalation with a recomputed hash chain") {
     // The forger knows the hash scheme: only the replay can catch this.
     const auto db = r.copy("forged.db");
