@@ -166,24 +166,13 @@ double raw_scan_rows_per_s(const std::string& db, std::uint64_t& rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t incidents = 1'000'000;
-  int runs = 3;
-  std::string db = "/tmp/zonecall-audit-bench.db";
-  bool existing = false;
-  for (int i = 1; i < argc; i += 2) {
-    if (std::strcmp(argv[i], "--existing") == 0) {
-      existing = true;
-      --i;  // a flag without a value
-    } else if (i + 1 >= argc) {
-      break;
-    } else if (std::strcmp(argv[i], "--incidents") == 0) {
-      incidents = std::strtoull(argv[i + 1], nullptr, 10);
-    } else if (std::strcmp(argv[i], "--runs") == 0) {
-      runs = std::atoi(argv[i + 1]);
-    } else if (std::strcmp(argv[i], "--db") == 0) {
-      db = argv[i + 1];
-    }
-  }
+  bench::CommandLine args("audit_bench [--incidents N] [--runs R] [--db PATH] [--existing]", argc, argv,
+                          1, {"--existing"});
+  const auto incidents = static_cast<std::size_t>(args.integer("--incidents", 1'000'000, 1));
+  const int runs = static_cast<int>(args.integer("--runs", 3, 1, 100));
+  const std::string db = args.text("--db", "/tmp/zonecall-audit-bench.db");
+  const bool existing = args.flag("--existing");
+  args.finish();
   const auto config = config::parse(config::default_config_text(), "default");
   if (existing) {
     if (!std::filesystem::exists(db)) {

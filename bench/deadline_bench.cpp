@@ -67,15 +67,10 @@ Figures measure_timers(const std::vector<sla::Millis>& due) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::size_t n = 1'000'000;
-  int runs = 3;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--deadlines") == 0) {
-      n = std::strtoull(argv[i + 1], nullptr, 10);
-    } else if (std::strcmp(argv[i], "--runs") == 0) {
-      runs = std::atoi(argv[i + 1]);
-    }
-  }
+  bench::CommandLine args("deadline_bench [--deadlines N] [--runs R]", argc, argv, 1);
+  const auto n = static_cast<std::size_t>(args.integer("--deadlines", 1'000'000, 1));
+  const int runs = static_cast<int>(args.integer("--runs", 3, 1, 100));
+  args.finish();
   const auto due = spread(n);
   std::vector<double> q_bytes, q_ns, t_bytes, t_ns;
   for (int r = 0; r < runs; ++r) {

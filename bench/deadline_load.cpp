@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_util.hpp"
 #include "engine/config/config.hpp"
 #include "engine/store/sqlite.hpp"
 #include "engine/store/timeline_store.hpp"
@@ -107,21 +108,29 @@ int measure(const std::string& db, sla::Millis since, sla::Millis until) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::fprintf(stderr, "usage: deadline_load prepare|measure ...\n");
-    return 2;
+  const std::string mode = argc < 2 ? "" : argv[1];
+  bench::CommandLine args(
+      "deadline_load prepare --incidents N --db PATH --config PATH\n"
+      "       deadline_load measure --db PATH --since MS --until MS",
+      argc, argv, 2);
+  if (mode != "prepare" && mode != "measure") {
+    args.fail("unknown mode '" + mode + "'");
   }
-  std::size_t incidents = 1'000'000;
-  std::string db, config;
-  sla::Millis since = 0, until = 0;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--incidents") == 0) incidents = std::strtoull(argv[i + 1], nullptr, 10);
-    else if (std::strcmp(argv[i], "--db") == 0) db = argv[i + 1];
-    else if (std::strcmp(argv[i], "--config") == 0) config = argv[i + 1];
-    else if (std::strcmp(argv[i], "--since") == 0) since = std::stoll(argv[i + 1]);
-    else if (std::strcmp(argv[i], "--until") == 0) until = std::stoll(argv[i + 1]);
+  const std::string db = args.text("--db", "");
+  if (db.empty()) {
+    args.fail("--db is required");
   }
-  if (std::strcmp(argv[1], "prepare") == 0) return prepare(incidents, db, config);
-  if (std::strcmp(argv[1], "measure") == 0) return measure(db, since, until);
-  return 2;
+  if (mode == "prepare") {
+    const auto incidents = static_cast<std::size_t>(args.integer("--incidents", 1'000'000, 1));
+    const std::string config = args.text("--config", "");
+    if (config.empty()) {
+      args.fail("--config is required");
+    }
+    args.finish();
+    return prepare(incidents, db, config);
+  }
+  const sla::Millis since = args.integer("--since", 0);
+  const sla::Millis until = args.integer("--until", 0);
+  args.finish();
+  return measure(db, since, until);
 }

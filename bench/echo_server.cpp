@@ -15,6 +15,7 @@
 #include <mutex>
 #include <thread>
 
+#include "bench_util.hpp"
 #include "engine/net/beast.hpp"
 #include "engine/store/sqlite.hpp"
 
@@ -151,18 +152,16 @@ void accept(tcp::acceptor& acceptor, GroupCommit* commit) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  unsigned short port = 0;
-  std::string db;
-  bool full = true;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    if (std::strcmp(argv[i], "--port") == 0) {
-      port = static_cast<unsigned short>(std::atoi(argv[i + 1]));
-    } else if (std::strcmp(argv[i], "--commit") == 0) {
-      db = argv[i + 1];
-    } else if (std::strcmp(argv[i], "--synchronous") == 0) {
-      full = std::strcmp(argv[i + 1], "normal") != 0;
-    }
+  zonecall::bench::CommandLine args("echo_server [--port P] [--commit DB] [--synchronous full|normal]",
+                                    argc, argv, 1);
+  const auto port = static_cast<unsigned short>(args.integer("--port", 0, 0, 65535));
+  const std::string db = args.text("--commit", "");
+  const std::string synchronous = args.text("--synchronous", "full");
+  if (synchronous != "full" && synchronous != "normal") {
+    args.fail("--synchronous is full or normal, not '" + synchronous + "'");
   }
+  const bool full = synchronous == "full";
+  args.finish();
   asio::io_context io{1};
   std::unique_ptr<GroupCommit> commit;
   if (!db.empty()) {

@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "engine/config/config.hpp"
+#include "bench_util.hpp"
 #include "engine/net/beast.hpp"
 #include "engine/token.hpp"
 #include "zonecall/v1/wire.pb.h"
@@ -448,34 +449,50 @@ int write_config(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2) {
-    std::cerr << "usage: loadgen echo|ingest|fanout|idle|write-config ...\n";
-    return 2;
-  }
-  const std::string mode = argv[1];
+  const std::string mode = argc < 2 ? "" : argv[1];
   if (mode == "write-config" && argc == 3) {
     return write_config(argv[2]);
   }
+  bench::CommandLine args(
+      "loadgen echo   --port P [--connections 256] [--seconds 10] [--size 150]\n"
+      "       loadgen ingest --port P [--connections 256] [--seconds 10] [--token T] [--rate R] [--zone Z]\n"
+      "       loadgen fanout --port P [--staff-per-zone 20] [--reporters 9] [--seconds 10]\n"
+      "       loadgen idle   --port P --server-pid PID [--connections 10000] [--token T]\n"
+      "       loadgen write-config FILE",
+      argc, argv, 2);
   Options o;
-  for (int i = 2; i + 1 < argc; i += 2) {
-    const std::string k = argv[i];
-    const std::string v = argv[i + 1];
-    if (k == "--port") o.port = static_cast<unsigned short>(std::stoi(v));
-    else if (k == "--connections") o.connections = std::stoi(v);
-    else if (k == "--seconds") o.seconds = std::stoi(v);
-    else if (k == "--size") o.size = std::stoi(v);
-    else if (k == "--staff-per-zone") o.staff_per_zone = std::stoi(v);
-    else if (k == "--reporters") o.reporters = std::stoi(v);
-    else if (k == "--server-pid") o.server_pid = std::stol(v);
-    else if (k == "--token") o.token = v;
-    else if (k == "--rate") o.rate = std::stod(v);
-    else if (k == "--zone") o.zone = v;
+  o.port = static_cast<unsigned short>(args.integer("--port", 0, 1, 65535));
+  if (o.port == 0) {
+    args.fail(mode.empty() ? "no mode given" : "--port is required");
   }
+  if (mode != "idle") {
+    o.seconds = static_cast<int>(args.integer("--seconds", o.seconds, 1, 3600));
+  }
+  if (mode == "echo") {
+    o.connections = static_cast<int>(args.integer("--connections", o.connections, 1, 100'000));
+    o.size = static_cast<int>(args.integer("--size", o.size, 1, 1 << 20));
+  } else if (mode == "ingest") {
+    o.connections = static_cast<int>(args.integer("--connections", o.connections, 1, 100'000));
+    o.token = args.text("--token", o.token);
+    o.rate = args.number("--rate", o.rate);
+    o.zone = args.text("--zone", o.zone);
+  } else if (mode == "fanout") {
+    o.staff_per_zone = static_cast<int>(args.integer("--staff-per-zone", o.staff_per_zone, 1, 10'000));
+    o.reporters = static_cast<int>(args.integer("--reporters", o.reporters, 1, 10'000));
+  } else if (mode == "idle") {
+    o.connections = static_cast<int>(args.integer("--connections", 10'000, 1, 100'000));
+    o.token = args.text("--token", o.token);
+    o.server_pid = static_cast<long>(args.integer("--server-pid", 0, 1));
+    if (o.server_pid == 0) {
+      args.fail("--server-pid is required");
+    }
+  } else {
+    args.fail("unknown mode '" + mode + "'");
+  }
+  args.finish();
   raise_fd_limit();
   if (mode == "echo") return echo(o);
   if (mode == "ingest") return ingest(o);
   if (mode == "fanout") return fanout(o);
-  if (mode == "idle") return idle(o);
-  std::cerr << "unknown mode " << mode << "\n";
-  return 2;
+  return idle(o);
 }
