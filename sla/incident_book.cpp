@@ -589,9 +589,9 @@ void IncidentBook::arm(const Incident& incident, std::optional<Millis> popped_be
     if (clock.met() || clock.breached) {
       continue;
     }
-    put(clock.deadline, static_cast<std::uint8_t>(kBreachBase + s));
+    put(clock.deadline, static_cast<std::uint8_t>(kBreachBase + static_cast<int>(s)));
     if (clock.warn_at != 0 && !incident.warned(s)) {
-      put(clock.warn_at, static_cast<std::uint8_t>(kWarnBase + s));
+      put(clock.warn_at, static_cast<std::uint8_t>(kWarnBase + static_cast<int>(s)));
     }
   }
   if (const CallState* call = incident.open_call()) {

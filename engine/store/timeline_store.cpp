@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 
 struct SqliteTimelineStore::Job {
   enum class Kind { append, read_incident, read_after, resume } kind;
+  explicit Job(Kind k) : kind(k) {}
   Batch events;
   std::uint64_t id = 0;  // the incident, or the seq to read after
   std::size_t limit = 0;
