@@ -14,17 +14,10 @@ std::string_view EventPipeline::Batch::row(std::size_t i) const {
   return std::string_view(stored).substr(begin, ends[i] - begin);
 }
 
-std::string_view EventPipeline::Batch::actor(std::size_t i) const {
-  const std::size_t begin = i == 0 ? 0 : actor_ends[i - 1];
-  return std::string_view(actors).substr(begin, actor_ends[i] - begin);
-}
-
 void EventPipeline::Batch::clear() {
   events.clear();  // before the arena that owns them
   left.clear();
   columns.clear();
-  actors.clear();
-  actor_ends.clear();
   arena.Reset();
   seqs.clear();
   stored.clear();
@@ -65,13 +58,11 @@ void EventPipeline::add_row(Batch& batch, std::uint64_t seq, std::string_view pa
   batch.ends.push_back(batch.stored.size());
 }
 
-void EventPipeline::check_row(Batch& batch, const RowColumns& columns, std::string_view actor,
+void EventPipeline::check_row(Batch& batch, std::size_t i, const RowColumns& columns,
                               std::string_view hash) {
-  const std::uint64_t seq = batch.seqs.back();
-  const std::string_view payload = batch.row(batch.seqs.size() - 1);
+  const std::uint64_t seq = batch.seqs[i];
+  const std::string_view payload = batch.row(i);
   batch.columns.push_back(columns);
-  batch.actors.append(actor);
-  batch.actor_ends.push_back(batch.actors.size());
   if (seq != expected_seq_) {
     broken(verdict_, expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
                                                     std::to_string(seq - 1) + " are missing"
@@ -87,7 +78,7 @@ void EventPipeline::check_row(Batch& batch, const RowColumns& columns, std::stri
   // columns against the event (a lying kind column included).
   const bool leave = !sla::is_command_kind(columns.kind);
   batch.left.push_back(leave);
-  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, batch.seqs.size() - 1));
+  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, i));
 }
 
 const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Batch& batch, std::size_t i) {
@@ -107,18 +98,17 @@ const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Bat
 void EventPipeline::check_columns(ChainVerdict& verdict, const Batch& batch, std::size_t i,
                                   const v1::TimelineEvent& event) {
   const RowColumns& columns = batch.columns[i];
-  const auto says = [&](const char* column, const std::string& value, const std::string& truth) {
+  const auto says = [&](const char* column, std::int64_t value, std::int64_t truth) {
     broken(verdict, batch.seqs[i], "row " + std::to_string(batch.seqs[i]) + "'s " + column +
-                                       " column says " + value + ", its event " + truth);
+                                       " column says " + std::to_string(value) + ", its event " +
+                                       std::to_string(truth));
   };
   if (columns.incident_id != static_cast<std::int64_t>(event.incident_id())) {
-    says("incident_id", std::to_string(columns.incident_id), std::to_string(event.incident_id()));
-  } else if (columns.kind != static_cast<int>(event.kind_case())) {
-    says("kind", std::to_string(columns.kind), std::to_string(event.kind_case()));
+    says("incident_id", columns.incident_id, static_cast<std::int64_t>(event.incident_id()));
+  } else if (columns.kind != event.kind_case()) {
+    says("kind", columns.kind, event.kind_case());
   } else if (columns.at_ms != event.at_ms()) {
-    says("at_ms", std::to_string(columns.at_ms), std::to_string(event.at_ms()));
-  } else if (batch.actor(i) != event.actor_id()) {
-    says("actor", "'" + std::string(batch.actor(i)) + "'", "'" + event.actor_id() + "'");
+    says("at_ms", columns.at_ms, event.at_ms());
   }
 }
 
@@ -131,11 +121,17 @@ const v1::TimelineEvent* EventPipeline::Row::event() {
 }
 
 void EventPipeline::Row::identified_as(const v1::TimelineEvent& event) {
-  if (!parsed_) {
-    parsed_ = true;
-    event_ = &event;
-    check_columns(pipeline_.found_by_consumer_, batch_, i_, event);
+  if (parsed_) {
+    return;  // the reading thread parsed and checked it
   }
+  parsed_ = true;
+  event_ = &event;
+  if (event.seq() != seq()) {
+    broken(pipeline_.found_by_consumer_, seq(),
+           "row " + std::to_string(seq()) + " holds the event of seq " + std::to_string(event.seq()));
+    return;
+  }
+  check_columns(pipeline_.found_by_consumer_, batch_, i_, event);
 }
 
 const v1::TimelineEvent* EventPipeline::parse(Batch& batch, std::string_view payload) {
@@ -190,15 +186,20 @@ void EventPipeline::read() {
     auto batch = take_free();
     const bool check = mode_ == Mode::kCheckChain;
     // Recovery trusts the rows, so it reads only what it folds.
-    sqlite::Statement rows(db_, check ? "SELECT seq, payload, incident_id, kind, at_ms, actor, hash "
+    sqlite::Statement rows(db_, check ? "SELECT seq, payload, incident_id, kind, at_ms, hash "
                                         "FROM timeline ORDER BY seq"
                                       : "SELECT seq, payload FROM timeline ORDER BY seq");
     while (rows.step()) {
-      add_row(*batch, static_cast<std::uint64_t>(rows.column_int64(0)), rows.column_blob(1));
+      const auto seq = static_cast<std::uint64_t>(rows.column_int64(0));
+      add_row(*batch, seq, rows.column_blob(1));
       if (check) {
-        const RowColumns columns{rows.column_int64(2), static_cast<int>(rows.column_int64(3)),
-                                 rows.column_int64(4)};
-        check_row(*batch, columns, rows.column_text(5), rows.column_blob(6));
+        // A real or text value would read back converted, and still not
+        // match the engine's integer queries.
+        if (!rows.column_is_integer(2) || !rows.column_is_integer(3) || !rows.column_is_integer(4)) {
+          broken(verdict_, seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
+        }
+        const RowColumns columns{rows.column_int64(2), rows.column_int64(3), rows.column_int64(4)};
+        check_row(*batch, batch->seqs.size() - 1, columns, rows.column_blob(5));
       }
       if (batch->seqs.size() == kBatchRows) {
         finish_batch(std::move(batch));
@@ -247,6 +248,9 @@ void EventPipeline::for_each(const std::function<void(Row&)>& each) {
       if (event != nullptr || left) {
         Row row(*this, *batch, i, event, !left);
         each(row);
+        if (!row.parsed_) {
+          row.event();  // a row the consumer passed over is still checked
+        }
       }
     }
     {

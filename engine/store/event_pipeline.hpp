@@ -25,9 +25,9 @@
 namespace zonecall {
 
 // What the chain check found: intact, or the first place it breaks. It
-// also breaks where a row's columns disagree with the event it holds: the
-// live engine finds an incident's events by the incident_id column, and
-// auditors query them all.
+// also breaks where a row's integer columns are not the event it holds: the
+// live engine finds an incident's events by incident_id, and auditors query
+// kind and at_ms.
 struct ChainVerdict {
   bool intact = true;
   std::uint64_t first_broken_seq = 0;
@@ -49,10 +49,12 @@ class EventPipeline {
   EventPipeline& operator=(const EventPipeline&) = delete;
 
   class Row;
-  // The columns a timeline row repeats from its event, for queries.
+  // The integer columns a timeline row repeats from its event, for queries.
+  // (The actor column is not checked: reading a text column cost as much as
+  // the three integers together, bench/RESULTS.md.)
   struct RowColumns {
     std::int64_t incident_id;
-    int kind;
+    std::int64_t kind;
     std::int64_t at_ms;
   };
   // Calls `each` for every row in seq order, but for those the reading
@@ -78,12 +80,8 @@ class EventPipeline {
     // event, or null when unreadable or, with `left`, not parsed yet.
     std::vector<const v1::TimelineEvent*> events;
     std::vector<bool> left;                      // kCheckChain: left for the consumer
-    // kCheckChain: the columns each row repeats from its event.
-    std::vector<RowColumns> columns;
-    std::string actors;                          // the actor columns, back to back
-    std::vector<std::size_t> actor_ends;
+    std::vector<RowColumns> columns;             // kCheckChain: each row's
     std::string_view row(std::size_t i) const;  // row i's stored bytes
-    std::string_view actor(std::size_t i) const;
     void clear();
   };
   static constexpr std::size_t kBatchRows = 4096;
@@ -98,9 +96,9 @@ class EventPipeline {
   // Appends a row to the batch; in kTrust mode, parsed by the consumer, or
   // by finish_batch() if the consumer is behind.
   void add_row(Batch& batch, std::uint64_t seq, std::string_view payload);
-  // kCheckChain: checks the row just added, and parses it unless it is a
-  // clock event by its kind column.
-  void check_row(Batch& batch, const RowColumns& columns, std::string_view actor, std::string_view hash);
+  // kCheckChain: checks row i (the one just added), and parses it unless it
+  // is a clock event by its kind column.
+  void check_row(Batch& batch, std::size_t i, const RowColumns& columns, std::string_view hash);
   // Breaks the chain at row i if its columns are not its event's.
   static void check_columns(ChainVerdict& verdict, const Batch& batch, std::size_t i,
                             const v1::TimelineEvent& event);
@@ -137,8 +135,8 @@ class EventPipeline::Row {
   // row holds none (the verdict then says so).
   const v1::TimelineEvent* event();
   // The consumer knows the row's event by other means (the row's bytes are
-  // this event's, serialized): checks the row's columns against it, as
-  // event() would.
+  // this event's, serialized): checks the row's seq and columns against it,
+  // as event() would. A row the reading thread parsed was checked there.
   void identified_as(const v1::TimelineEvent& event);
 
  private:

@@ -88,6 +88,10 @@ std::string_view Statement::column_blob(int index) const {
   return {static_cast<const char*>(data), static_cast<std::size_t>(size)};
 }
 
+bool Statement::column_is_integer(int index) const {
+  return sqlite3_column_type(stmt_.get(), index) == SQLITE_INTEGER;
+}
+
 std::string_view Statement::column_text(int index) const {
   const auto* data = sqlite3_column_text(stmt_.get(), index);
   const int size = sqlite3_column_bytes(stmt_.get(), index);

@@ -48,6 +48,7 @@ class Statement {
   void reset();
 
   std::int64_t column_int64(int index) const;
+  bool column_is_integer(int index) const;  // stored as INTEGER, not converted
   std::string_view column_blob(int index) const;
   std::string_view column_text(int index) const;
 

@@ -193,17 +193,18 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     CHECK(report.chain_problem().find("incident_id column") != std::string::npos);
     CHECK(report.discrepancies_size() == 0);  // the events themselves replay
   }
-  SECTION("a clock event's row given another actor") {
+  SECTION("a clock event's row made a minute earlier by its column") {
     // The replay knows this row by its bytes and never parses it.
-    const auto db = r.copy("reattributed.db");
+    const auto db = r.copy("retimed-column.db");
     const auto seq = seq_of_first(db, "kind = 13");
-    const auto actor = event_at(db, seq).actor_id();
-    exec(db, "UPDATE timeline SET actor = 'z1-chief' WHERE seq = " + std::to_string(seq));
+    const auto at_ms = event_at(db, seq).at_ms();
+    exec(db, "UPDATE timeline SET at_ms = at_ms - 60000 WHERE seq = " + std::to_string(seq));
     const auto report = audit::run(db, topology(), {});
     CHECK_FALSE(audit::clean(report));
     CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
-    CHECK(report.chain_problem() ==
-          "row " + std::to_string(seq) + "'s actor column says 'z1-chief', its event '" + actor + "'");
+    CHECK(report.chain_problem() == "row " + std::to_string(seq) + "'s at_ms column says " +
+                                        std::to_string(at_ms - 60'000) + ", its event " +
+                                        std::to_string(at_ms));
   }
   SECTION("a forged escalation with a recomputed hash chain") {
     // The forger knows the hash scheme: only the replay can catch this.
