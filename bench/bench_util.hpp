@@ -8,6 +8,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <map>
+#include <optional>
 #include <set>
 #include <string>
 #include <unistd.h>
@@ -63,15 +64,16 @@ class CommandLine {
   }
 
   std::string text(const std::string& name, std::string fallback) {
-    auto found = values_.extract(name);
-    return found.empty() ? fallback : found.mapped();
+    return take(name).value_or(std::move(fallback));
   }
+  // Given but empty (an unset shell variable) is an error, not the default.
   long long integer(const std::string& name, long long fallback, long long min = 0,
                     long long max = 1LL << 62) {
-    const std::string value = text(name, "");
-    if (value.empty()) {
+    const auto given = take(name);
+    if (!given) {
       return fallback;
     }
+    const std::string& value = *given;
     long long n = 0;
     const auto [end, error] = std::from_chars(value.data(), value.data() + value.size(), n);
     if (error != std::errc{} || end != value.data() + value.size() || n < min || n > max) {
@@ -81,13 +83,14 @@ class CommandLine {
     return n;
   }
   double number(const std::string& name, double fallback) {
-    const std::string value = text(name, "");
-    if (value.empty()) {
+    const auto given = take(name);
+    if (!given) {
       return fallback;
     }
+    const std::string& value = *given;
     char* end = nullptr;
     const double x = std::strtod(value.c_str(), &end);
-    if (end != value.c_str() + value.size() || !(x >= 0)) {
+    if (value.empty() || end != value.c_str() + value.size() || !(x >= 0)) {
       fail(name + " needs a number of at least 0, got '" + value + "'");
     }
     return x;
@@ -105,6 +108,14 @@ class CommandLine {
   }
 
  private:
+  std::optional<std::string> take(const std::string& name) {
+    auto found = values_.extract(name);
+    if (found.empty()) {
+      return std::nullopt;
+    }
+    return std::move(found.mapped());
+  }
+
   std::string usage_;
   std::map<std::string, std::string> values_;
   std::set<std::string> flags_;

@@ -460,10 +460,13 @@ int main(int argc, char** argv) {
       "       loadgen idle   --port P --server-pid PID [--connections 10000] [--token T]\n"
       "       loadgen write-config FILE",
       argc, argv, 2);
+  if (mode != "echo" && mode != "ingest" && mode != "fanout" && mode != "idle") {
+    args.fail(mode == "write-config" ? "write-config takes one FILE" : "unknown mode '" + mode + "'");
+  }
   Options o;
   o.port = static_cast<unsigned short>(args.integer("--port", 0, 1, 65535));
   if (o.port == 0) {
-    args.fail(mode.empty() ? "no mode given" : "--port is required");
+    args.fail("--port is required");
   }
   if (mode != "idle") {
     o.seconds = static_cast<int>(args.integer("--seconds", o.seconds, 1, 3600));
@@ -486,8 +489,6 @@ int main(int argc, char** argv) {
     if (o.server_pid == 0) {
       args.fail("--server-pid is required");
     }
-  } else {
-    args.fail("unknown mode '" + mode + "'");
   }
   args.finish();
   raise_fd_limit();
