@@ -48,10 +48,10 @@ usage:
   zonecall audit [--db PATH] [--config FILE] [--from DAY|MS] [--to DAY|MS]
                  [--zone Z] [--department D] [--category C]
                  [--format text|json|csv|html] [--out FILE] [--incident ID]
-      Verify the hash chain and each row's columns, replay the timeline, and
-      report the SLA figures and the two-level assessment (DAY is YYYY-MM-DD,
-      UTC+8). Read-only; safe
-      while a server runs. Exit 0 when the timeline is intact and consistent.
+      Verify the hash chain and each row's integer columns, replay the
+      timeline, and report the SLA figures and the two-level assessment (DAY
+      is YYYY-MM-DD, UTC+8). Read-only; safe while a server runs. Exit 0 when
+      the timeline is intact and consistent.
   zonecall client [--url ws://HOST:PORT/v1/ws] [--token TOKEN] [--json] [--ca PEM]
       A staff console: reads commands from stdin (type help) and prints what
       the server says, one readable line each, or one JSON object with --json.
