@@ -74,6 +74,9 @@ void EventPipeline::check_row(Batch& batch, std::size_t i, const RowColumns& col
                     " does not match its content and the previous link");
   }
   previous_hash_.assign(hash);  // go on from the stored link
+  if (!columns.integers) {
+    broken(verdict_, seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
+  }
   // The kind column only decides who parses; whoever does checks the
   // columns against the event (a lying kind column included).
   const bool leave = !sla::is_command_kind(columns.kind);
@@ -193,12 +196,11 @@ void EventPipeline::read() {
       const auto seq = static_cast<std::uint64_t>(rows.column_int64(0));
       add_row(*batch, seq, rows.column_blob(1));
       if (check) {
-        // A real or text value would read back converted, and still not
-        // match the engine's integer queries.
-        if (!rows.column_is_integer(2) || !rows.column_is_integer(3) || !rows.column_is_integer(4)) {
-          broken(verdict_, seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
-        }
-        const RowColumns columns{rows.column_int64(2), rows.column_int64(3), rows.column_int64(4)};
+        // A real, text or blob value would read back converted, and still
+        // not match the engine's integer queries.
+        const RowColumns columns{
+            rows.column_int64(2), rows.column_int64(3), rows.column_int64(4),
+            rows.column_is_integer(2) && rows.column_is_integer(3) && rows.column_is_integer(4)};
         check_row(*batch, batch->seqs.size() - 1, columns, rows.column_blob(5));
       }
       if (batch->seqs.size() == kBatchRows) {

@@ -56,6 +56,7 @@ class EventPipeline {
     std::int64_t incident_id;
     std::int64_t kind;
     std::int64_t at_ms;
+    bool integers;  // all three stored as INTEGER
   };
   // Calls `each` for every row in seq order, but for those the reading
   // thread found unreadable (kCheckChain: the verdict says so). Rethrows

@@ -209,6 +209,21 @@ TEST_CASE("event pipeline: a row whose columns are not its event's breaks the ch
   CHECK(verdict.problem == problem);
 }
 
+TEST_CASE("event pipeline: a gap is found before the bad column of the row after it") {
+  TempDir dir;
+  const auto db = dir.file("t.db");
+  write_timeline(db, 9'000);
+  {
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    file.exec("DELETE FROM timeline WHERE seq = 4000");
+    file.exec("UPDATE timeline SET at_ms = 'late' WHERE seq = 4001");  // the row after the gap
+  }
+  ChainVerdict verdict;
+  seqs_read(db, EventPipeline::Mode::kCheckChain, &verdict);
+  CHECK(verdict.first_broken_seq == 4'000);
+  CHECK(verdict.problem == "events 4000..4000 are missing");
+}
+
 TEST_CASE("event pipeline: a row the consumer identifies by its bytes has its columns checked") {
   TempDir dir;
   const auto db = dir.file("t.db");
