@@ -44,6 +44,12 @@ void write_timeline(const std::string& db, std::uint64_t count) {
   store.stop();
 }
 
+// A hand edit of the timeline, as a forger with the sqlite3 shell would make.
+void edit(const std::string& db, const std::string& sql) {
+  sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+  file.exec(sql.c_str());
+}
+
 void overwrite_payload(const std::string& db, std::uint64_t seq, const std::string& payload) {
   sqlite::Database file(db, SQLITE_OPEN_READWRITE);
   sqlite::Statement q(file, "UPDATE timeline SET payload = ? WHERE seq = ?");
@@ -194,13 +200,10 @@ TEST_CASE("event pipeline: a row whose columns are not its event's breaks the ch
       // Values that read back as the right integer, yet miss integer queries.
       {"incident_id = incident_id + 0.25", not_integer},
       {"at_ms = CAST(at_ms AS BLOB)", not_integer},
-      {"kind = kind + 4294967296",
-       "row " + s + "'s kind column says " + std::to_string(4294967296 + std::stoll(kind)) + ", its event " + kind},
+      {"kind = kind + 4294967296", "row " + s + "'s kind column says " +
+                                       std::to_string(4294967296 + std::stoll(kind)) + ", its event " + kind},
   }));
-  {
-    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
-    file.exec(("UPDATE timeline SET " + assignment + " WHERE seq = " + s).c_str());
-  }
+  edit(db, "UPDATE timeline SET " + assignment + " WHERE seq = " + s);
   ChainVerdict verdict;
   // The row's event is still read: only the columns are wrong.
   CHECK(seqs_read(db, EventPipeline::Mode::kCheckChain, &verdict) == one_to(9'000));
@@ -213,11 +216,8 @@ TEST_CASE("event pipeline: a gap is found before the bad column of the row after
   TempDir dir;
   const auto db = dir.file("t.db");
   write_timeline(db, 9'000);
-  {
-    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
-    file.exec("DELETE FROM timeline WHERE seq = 4000");
-    file.exec("UPDATE timeline SET at_ms = 'late' WHERE seq = 4001");  // the row after the gap
-  }
+  edit(db, "DELETE FROM timeline WHERE seq = 4000");
+  edit(db, "UPDATE timeline SET at_ms = 'late' WHERE seq = 4001");  // the row after the gap
   ChainVerdict verdict;
   seqs_read(db, EventPipeline::Mode::kCheckChain, &verdict);
   CHECK(verdict.first_broken_seq == 4'000);
@@ -228,10 +228,7 @@ TEST_CASE("event pipeline: a row the consumer identifies by its bytes has its co
   TempDir dir;
   const auto db = dir.file("t.db");
   write_timeline(db, 9'000);
-  {
-    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
-    file.exec("UPDATE timeline SET at_ms = 5 WHERE seq = 6000");
-  }
+  edit(db, "UPDATE timeline SET at_ms = 5 WHERE seq = 6000");
   sqlite::Database file(db, SQLITE_OPEN_READONLY);
   EventPipeline pipeline(file, EventPipeline::Mode::kCheckChain);
   v1::TimelineEvent known;  // as the audit's replay knows an event it dictated
