@@ -8,7 +8,11 @@
 #include <iterator>
 #include <map>
 
+#include <google/protobuf/io/coded_stream.h>
+#include <google/protobuf/io/zero_copy_stream_impl_lite.h>
+
 #include "engine/log.hpp"
+#include "engine/token.hpp"
 
 namespace zonecall {
 
@@ -19,7 +23,9 @@ constexpr std::size_t kMaxTickBatch = 2000;
 // A backlog page waits while the subscriber has this much still unsent.
 constexpr std::size_t kSubscribeQueueLowWater = 512 * 1024;
 constexpr auto kSubscribePause = std::chrono::milliseconds(1);
-constexpr const char* kEngineActor = "engine";
+// The close reason (with policy_error, 1008) for a session whose staff member
+// a reload removed or gave a new token; docs/security.md quotes it.
+constexpr const char* kRevokedReason = "signed out: no longer on the roster";
 
 v1::Recipient recipient(v1::AudienceKind kind, const std::string& zone = "",
                         const std::string& department = "") {
@@ -38,63 +44,26 @@ void add_zone_staff(std::vector<v1::Recipient>& out, const sla::Incident& incide
   }
 }
 
-using Signature = std::pair<int, std::uint64_t>;
-
-// The request a command's first event answered (for retries after a restart).
-Signature signature_of(const v1::TimelineEvent& e) {
-  using M = v1::ClientMessage;
-  const auto id = e.incident_id();
-  switch (e.kind_case()) {
-    case v1::TimelineEvent::kReported:
-    case v1::TimelineEvent::kAttached:
-      return {M::kReport, 0};
-    case v1::TimelineEvent::kAdvanced:
-      return {e.advanced().to() == v1::DISCOVERED   ? M::kDiscover
-              : e.advanced().to() == v1::RESPONDING ? M::kRespond
-                                                    : M::kResolve,
-              id};
-    case v1::TimelineEvent::kDuty:
-      return {M::kSetDuty, 0};
-    case v1::TimelineEvent::kCallRaised:
-      return {M::kZoneCall, id};
-    case v1::TimelineEvent::kCallAccepted:
-      return {M::kDepartmentAccept, id};
-    case v1::TimelineEvent::kCallOnSite:
-      return {M::kDepartmentOnSite, id};
-    case v1::TimelineEvent::kCallDeclined:
-      return {M::kDepartmentDecline, id};
-    case v1::TimelineEvent::kFeedback:
-      return {M::kFeedback, id};
-    case v1::TimelineEvent::kVisit:
-      return {M::kVisit, 0};
-    default:
-      return {0, id};
+// What a retry must repeat: the request's whole body, without its id. The
+// same digest is stored in the request's events, so the ledger rebuilt at
+// recovery tells a retry from a reused id exactly as the live engine did.
+std::uint64_t request_digest(const v1::ClientMessage& m) {
+  v1::ClientMessage body = m;
+  body.clear_request_id();
+  body.DiscardUnknownFields();
+  std::string bytes;
+  {
+    google::protobuf::io::StringOutputStream stream(&bytes);
+    google::protobuf::io::CodedOutputStream coded(&stream);
+    coded.SetSerializationDeterministic(true);
+    body.SerializeToCodedStream(&coded);
   }
-}
-
-// The same for a request as it arrives.
-Signature signature_of(const v1::ClientMessage& m) {
-  using M = v1::ClientMessage;
-  switch (m.body_case()) {
-    case M::kDiscover:
-      return {M::kDiscover, m.discover().incident_id()};
-    case M::kRespond:
-      return {M::kRespond, m.respond().incident_id()};
-    case M::kResolve:
-      return {M::kResolve, m.resolve().incident_id()};
-    case M::kZoneCall:
-      return {M::kZoneCall, m.zone_call().incident_id()};
-    case M::kDepartmentAccept:
-      return {M::kDepartmentAccept, m.department_accept().incident_id()};
-    case M::kDepartmentOnSite:
-      return {M::kDepartmentOnSite, m.department_on_site().incident_id()};
-    case M::kDepartmentDecline:
-      return {M::kDepartmentDecline, m.department_decline().incident_id()};
-    case M::kFeedback:
-      return {M::kFeedback, m.feedback().incident_id()};
-    default:
-      return {m.body_case(), 0};
+  const std::string hash = sha256_chain({}, bytes);
+  std::uint64_t digest = 0;
+  for (int i = 7; i >= 0; --i) {
+    digest = (digest << 8) | static_cast<unsigned char>(hash[i]);
   }
+  return digest == 0 ? 1 : digest;  // 0 means "not recorded" (older events)
 }
 
 v1::Ack ack_of(const v1::TimelineEvent& first) {
@@ -129,11 +98,10 @@ void Dispatcher::recover() {
                                sla::malformed(e).value_or("") + "; run `zonecall replay`");
     }
     ++events;
-    if (e.request_id() != 0 && e.actor_id() != kEngineActor) {
+    if (e.request_id() != 0 && e.actor_id() != sla::kEngineActor) {
       auto& staff = requests_[e.actor_id()];
       if (staff.by_id.count(e.request_id()) == 0) {
-        const auto [kind, incident] = signature_of(e);
-        remember(e.actor_id(), e.request_id(), Remembered{{kind, incident}, ack_of(e), {}});
+        remember(e.actor_id(), e.request_id(), Remembered{e.request_digest(), ack_of(e), {}});
       }
     }
   });
@@ -156,6 +124,9 @@ void Dispatcher::recover() {
   for (auto next = book_.next_deadline(); next && *next < now(); next = book_.next_deadline()) {
     tick(now());
   }
+  recovery_batches_ = batches_submitted_;
+  recovery_durable_ = recovery_batches_ == 0;
+  log::info("recovery.overdue", {{"batches", std::to_string(recovery_batches_)}});
 }
 
 void Dispatcher::stop() {
@@ -164,20 +135,69 @@ void Dispatcher::stop() {
 }
 
 void Dispatcher::attach(const std::shared_ptr<ClientSession>& session) {
-  sessions_[session->id()] = Connected{session, std::nullopt, std::nullopt};
+  sessions_[session->id()] = Connected{session};
 }
 
 void Dispatcher::detach(std::uint64_t session_id) {
-  auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) {
+  if (sessions_.count(session_id) == 0) {
     return;
   }
-  if (const auto& who = it->second.who) {
-    sessions_by_staff_[who->staff_id].erase(session_id);
-    sessions_by_role_[who->role].erase(session_id);
+  sign_out(session_id);
+  sessions_.erase(session_id);
+}
+
+void Dispatcher::sign_in(std::uint64_t session_id, sla::Principal who) {
+  Connected& c = sessions_.at(session_id);
+  sessions_by_staff_[who.staff_id].insert(session_id);
+  sessions_by_role_[who.role].insert(session_id);
+  c.token_sha256 = roster_.token_sha256_of(who.staff_id);
+  c.who = std::move(who);
+}
+
+void Dispatcher::sign_out(std::uint64_t session_id) {
+  Connected& c = sessions_.at(session_id);
+  if (c.who) {
+    sessions_by_staff_[c.who->staff_id].erase(session_id);
+    sessions_by_role_[c.who->role].erase(session_id);
   }
+  c.who.reset();
+  c.subscription.reset();
   subscribers_.erase(session_id);
-  sessions_.erase(it);
+}
+
+void Dispatcher::roster_changed() {
+  std::size_t closed = 0;
+  std::size_t changed = 0;
+  std::vector<std::uint64_t> signed_in;
+  for (const auto& [session_id, c] : sessions_) {
+    if (c.who) {
+      signed_in.push_back(session_id);
+    }
+  }
+  for (std::uint64_t session_id : signed_in) {
+    Connected& c = sessions_.at(session_id);
+    const sla::Principal* now = roster_.member(c.who->staff_id, c.token_sha256);
+    if (now == nullptr) {
+      log::warn("auth.revoked", {{"session", std::to_string(session_id)}, {"staff", c.who->staff_id}});
+      sign_out(session_id);
+      if (auto session = c.session.lock()) {
+        session->close_for_policy(kRevokedReason);
+      }
+      ++closed;
+    } else if (now->role != c.who->role || now->zone_id != c.who->zone_id ||
+               now->department_id != c.who->department_id || now->name != c.who->name) {
+      // Re-indexed: the role index decides who is alerted.
+      auto subscription = std::move(c.subscription);
+      sign_out(session_id);
+      sign_in(session_id, *now);
+      if (subscription) {
+        c.subscription = std::move(subscription);
+        subscribers_.insert(session_id);
+      }
+      ++changed;
+    }
+  }
+  log::info("auth.roster_applied", {{"closed", std::to_string(closed)}, {"changed", std::to_string(changed)}});
 }
 
 void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
@@ -186,8 +206,7 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
   if (it == sessions_.end()) {
     return;
   }
-  const auto [kind, incident] = signature_of(message);
-  const Requester to{session_id, message.request_id(), encoding, {kind, incident}};
+  Requester to{session_id, message.request_id(), encoding, 0};
   if (message.has_hello()) {
     hello(to, message.hello());
     return;
@@ -201,11 +220,11 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
     return;
   }
   const sla::Principal who = *it->second.who;
+  to.request_digest = request_digest(message);
   // The clock is read once: a deadline that has passed by `now` is recorded
   // before the command stamped `now`. Replay relies on this order.
   const sla::Millis now = this->now();
   tick(now);
-  const auto origin = [&who](std::uint64_t rid) { return sla::CommandOrigin{who.staff_id, rid}; };
   switch (message.body_case()) {
     case v1::ClientMessage::kReport:
       return report(who, to, message.report(), now);
@@ -225,39 +244,39 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
                                                 : v1::RESOLVED;
       const v1::Outcome outcome = message.has_resolve() ? message.resolve().outcome()
                                                         : v1::OUTCOME_UNSPECIFIED;
-      return act_on_incident(who, to, id, sla::check_act, [=, this](const auto&, auto rid) {
-        return book_.advance(origin(rid), id, state, note, now, outcome);
+      return act_on_incident(who, to, id, sla::check_act, [=, this](const auto&, const auto& origin) {
+        return book_.advance(origin, id, state, note, now, outcome);
       });
     }
     case v1::ClientMessage::kZoneCall: {
       const auto call = message.zone_call();
       return act_on_incident(who, to, call.incident_id(), sla::check_call,
-                             [=, this](const auto&, auto rid) {
-                               return book_.zone_call(origin(rid), call.incident_id(),
+                             [=, this](const auto&, const auto& origin) {
+                               return book_.zone_call(origin, call.incident_id(),
                                                       call.department_id(), call.reason(), now);
                              });
     }
     case v1::ClientMessage::kDepartmentAccept: {
       const auto accept = message.department_accept();
       return act_on_incident(who, to, accept.incident_id(), sla::check_department,
-                             [=, this](const auto& w, auto rid) {
-                               return book_.department_accept(origin(rid), accept.incident_id(),
+                             [=, this](const auto& w, const auto& origin) {
+                               return book_.department_accept(origin, accept.incident_id(),
                                                               w.department_id, now, accept.note());
                              });
     }
     case v1::ClientMessage::kDepartmentOnSite: {
       const auto arrived = message.department_on_site();
       return act_on_incident(who, to, arrived.incident_id(), sla::check_department,
-                             [=, this](const auto& w, auto rid) {
-                               return book_.department_on_site(origin(rid), arrived.incident_id(),
+                             [=, this](const auto& w, const auto& origin) {
+                               return book_.department_on_site(origin, arrived.incident_id(),
                                                                w.department_id, now, arrived.note());
                              });
     }
     case v1::ClientMessage::kDepartmentDecline: {
       const auto decline = message.department_decline();
       return act_on_incident(who, to, decline.incident_id(), sla::check_department,
-                             [=, this](const auto& w, auto rid) {
-                               return book_.department_decline(origin(rid), decline.incident_id(),
+                             [=, this](const auto& w, const auto& origin) {
+                               return book_.department_decline(origin, decline.incident_id(),
                                                                w.department_id, decline.reason(),
                                                                now);
                              });
@@ -265,8 +284,8 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
     case v1::ClientMessage::kFeedback: {
       const auto f = message.feedback();
       return act_on_incident(who, to, f.incident_id(), sla::check_feedback,
-                             [=, this](const auto&, auto rid) {
-                               return book_.feedback(origin(rid), f.incident_id(), f.satisfied(),
+                             [=, this](const auto&, const auto& origin) {
+                               return book_.feedback(origin, f.incident_id(), f.satisfied(),
                                                      f.score(), f.comment(), now);
                              });
     }
@@ -278,8 +297,8 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
       if (auto refused = sla::check_visit(who, v.zone_id())) {
         return refuse(who, to, *refused);
       }
-      return write(who, to, [=, this](const auto&, auto rid) {
-        return book_.visit(origin(rid), v.zone_id(), v.household_ref(), v.note(), now);
+      return write(who, to, [=, this](const auto&, const auto& origin) {
+        return book_.visit(origin, v.zone_id(), v.household_ref(), v.note(), now);
       });
     }
     case v1::ClientMessage::kSetDuty:
@@ -321,9 +340,7 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
     });
     return;
   }
-  c.who = std::move(*who);
-  sessions_by_staff_[c.who->staff_id].insert(to.session_id);
-  sessions_by_role_[c.who->role].insert(to.session_id);
+  sign_in(to.session_id, std::move(*who));
   log::info("auth.welcome", {{"session", std::to_string(to.session_id)},
                              {"staff", c.who->staff_id},
                              {"role", v1::Role_Name(c.who->role)}});
@@ -350,8 +367,8 @@ void Dispatcher::report(const sla::Principal& who, const Requester& to, const v1
     refuse(who, to, *refused);
     return;
   }
-  write(who, to, [this, report, now](const sla::Principal& w, std::uint64_t rid) {
-    return book_.report({w.staff_id, rid}, report, now);
+  write(who, to, [this, report, now](const auto&, const sla::CommandOrigin& origin) {
+    return book_.report(origin, report, now);
   });
 }
 
@@ -377,8 +394,8 @@ void Dispatcher::set_duty(const sla::Principal& who, const Requester& to, bool o
     refuse(who, to, *refused);
     return;
   }
-  write(who, to, [this, on_duty, now](const sla::Principal& w, std::uint64_t rid) {
-    return book_.set_duty({w.staff_id, rid}, w.zone_id, on_duty, now);
+  write(who, to, [this, on_duty, now](const sla::Principal& w, const sla::CommandOrigin& origin) {
+    return book_.set_duty(origin, w.zone_id, on_duty, now);
   });
 }
 
@@ -388,7 +405,9 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const Com
     if (staff != requests_.end()) {
       auto known = staff->second.by_id.find(to.request_id);
       if (known != staff->second.by_id.end()) {
-        if (!(known->second.signature == to.signature)) {
+        // Digest 0: recorded before digests were; whether it is the same
+        // request is unknown, so it is refused rather than guessed.
+        if (known->second.request_digest == 0 || known->second.request_digest != to.request_digest) {
           reply_error(to, v1::BAD_REQUEST,
                       "request_id " + std::to_string(to.request_id) +
                           " was already used for another request; use a new id");
@@ -406,14 +425,14 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const Com
       }
     }
   }
-  auto decision = decide(who, to.request_id);
+  auto decision = decide(who, sla::CommandOrigin{who.staff_id, to.request_id, to.request_digest});
   if (!decision.ok()) {
     reply_error(to, decision.error->code, decision.error->message);
     return;
   }
   const v1::TimelineEvent first = decision.events.front();
   if (to.request_id != 0) {
-    remember(who.staff_id, to.request_id, Remembered{to.signature, std::nullopt, {to}});
+    remember(who.staff_id, to.request_id, Remembered{to.request_digest, std::nullopt, {to}});
   }
   const std::string staff_id = who.staff_id;
   commit(std::move(decision.events), [this, staff_id, to, first](const StoreError& error) {
@@ -516,14 +535,8 @@ void Dispatcher::list_incidents(const sla::Principal& who, const Requester& to,
   for (auto it = open.upper_bound(list.after_incident_id()); it != open.end(); ++it) {
     // Only committed state: an incident with a commit in flight is listed as
     // it was at its last commit (or not at all if its report is in flight).
-    const sla::Incident* incident = book_.find(*it);
-    if (auto pending = uncommitted_.find(*it); pending != uncommitted_.end()) {
-      if (!pending->second.committed) {
-        continue;
-      }
-      incident = &*pending->second.committed;
-    }
-    if (!incident->open() || (!list.zone_id().empty() && incident->zone_id != list.zone_id()) ||
+    const sla::Incident* incident = committed_incident(*it);
+    if (incident == nullptr || !incident->open() || (!list.zone_id().empty() && incident->zone_id != list.zone_id()) ||
         sla::check_read(who, *incident)) {
       continue;
     }
@@ -654,6 +667,12 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
     }
     return;
   }
+  // Batches commit in order, and a failure rolls back every later one, so
+  // this is the first moment the overdue backlog is surely on disk.
+  if (!recovery_durable_ && batch >= recovery_batches_) {
+    recovery_durable_ = true;
+    log::info("recovery.durable");
+  }
   if (store_failing_) {
     store_failing_ = false;
     log::info("store.recovered");
@@ -690,9 +709,7 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
   }
   for (std::size_t i = 0; i < events.size(); ++i) {
     if (pushes[i].alert) {
-      for (std::uint64_t session_id : sessions_for(pushes[i].recipients)) {
-        send_to(session_id, *pushes[i].alert);
-      }
+      send_alert(pushes[i], events[i].incident_id());
     }
     stream_to_subscribers(events[i]);
   }
@@ -785,22 +802,48 @@ Dispatcher::Push Dispatcher::push_for(const v1::TimelineEvent& e) const {
     default:
       return {};
   }
-  // The incident's view is the costly part: build it only for an audience
-  // that is connected now.
-  if (sessions_for(push.recipients).empty()) {
-    return {};
-  }
-  *alert->mutable_incident() = sla::view_of(*incident);
-  push.alert.emplace(std::move(m));
+  push.alert = std::move(m);
   return push;
+}
+
+const sla::Incident* Dispatcher::committed_incident(std::uint64_t incident_id) const {
+  if (auto pending = uncommitted_.find(incident_id); pending != uncommitted_.end()) {
+    return pending->second.committed ? &*pending->second.committed : nullptr;
+  }
+  return book_.find(incident_id);
+}
+
+void Dispatcher::send_alert(const Push& push, std::uint64_t incident_id) {
+  // The audience is resolved now, at commit, so that staff who signed in or
+  // went on duty while the batch was being written are alerted too.
+  const auto audience = sessions_for(push.recipients);
+  const sla::Incident* incident = committed_incident(incident_id);
+  if (audience.empty() || incident == nullptr) {
+    return;
+  }
+  // The view is the costly part: built only for an audience, from the
+  // committed state.
+  v1::ServerMessage m = *push.alert;
+  *m.mutable_alert()->mutable_incident() = sla::view_of(*incident);
+  const net::SharedMessage shared(std::move(m));
+  for (std::uint64_t session_id : audience) {
+    send_to(session_id, shared);
+  }
 }
 
 std::unordered_set<std::uint64_t> Dispatcher::sessions_for(
     const std::vector<v1::Recipient>& recipients) const {
   std::unordered_set<std::uint64_t> out;
-  auto staff_sessions = [&](const std::string& staff_id) {
-    if (auto it = sessions_by_staff_.find(staff_id); it != sessions_by_staff_.end()) {
-      out.insert(it->second.begin(), it->second.end());
+  auto staff_sessions = [&](const std::string& staff_id, const std::string& zone_id = {}) {
+    auto it = sessions_by_staff_.find(staff_id);
+    if (it == sessions_by_staff_.end()) {
+      return;
+    }
+    for (std::uint64_t id : it->second) {
+      auto s = sessions_.find(id);
+      if (zone_id.empty() || (s != sessions_.end() && s->second.who && s->second.who->zone_id == zone_id)) {
+        out.insert(id);
+      }
     }
   };
   auto role_sessions = [&](v1::Role role, const auto& keep) {
@@ -820,7 +863,8 @@ std::unordered_set<std::uint64_t> Dispatcher::sessions_for(
       case v1::ZONE_ON_DUTY:
       case v1::NEIGHBOUR_ON_DUTY:
         for (const auto& staff : book_.duty().in_zone(r.zone_id())) {
-          staff_sessions(staff);
+          // Only sessions still of that zone: a reload may have moved them.
+          staff_sessions(staff, r.zone_id());
         }
         break;
       case v1::ZONE_CHIEF_OF_ZONE:
@@ -878,24 +922,22 @@ void Dispatcher::render_metrics(std::string& out) const {
     out += "zonecall_connections{role=\"" + v1::Role_Name(static_cast<v1::Role>(role)) + "\"} " +
            std::to_string(sessions.size()) + "\n";
   }
-  // Counted on each scrape: every incident is in memory anyway, and a scrape
-  // every 15 s costs far less than keeping these counts on every event.
-  std::map<std::pair<std::string, int>, std::uint64_t> open;
-  for (const auto& [id, incident] : book_.incidents()) {
-    if (incident.state != v1::RESOLVED) {
-      ++open[{incident.zone_id, incident.state}];
-    }
-  }
+  // Kept by the book as events are applied: a scrape never walks the
+  // incidents, which would stall every client at a million of them.
   out += "# HELP zonecall_open_incidents Open incidents, by zone and state.\n"
          "# TYPE zonecall_open_incidents gauge\n";
-  for (const auto& [key, n] : open) {
-    out += "zonecall_open_incidents{zone=\"" + prometheus_label(key.first) + "\",state=\"" +
-           v1::IncidentState_Name(static_cast<v1::IncidentState>(key.second)) + "\"} " +
-           std::to_string(n) + "\n";
+  for (const auto& [zone, by_state] : book_.open_counts()) {
+    for (std::size_t state = 0; state < by_state.size(); ++state) {
+      if (by_state[state] != 0) {
+        out += "zonecall_open_incidents{zone=\"" + prometheus_label(zone) + "\",state=\"" +
+               v1::IncidentState_Name(static_cast<v1::IncidentState>(state)) + "\"} " +
+               std::to_string(by_state[state]) + "\n";
+      }
+    }
   }
   out += "# HELP zonecall_ready Whether recovery is done and the store accepts writes.\n"
          "# TYPE zonecall_ready gauge\n"
-         "zonecall_ready " + std::string(ready_ && !store_failing_ ? "1" : "0") + "\n";
+         "zonecall_ready " + std::string(ready() && !store_failing_ ? "1" : "0") + "\n";
   metrics_.render(out);
 }
 

@@ -41,8 +41,15 @@ class Dispatcher {
   // Rebuilds the state from the timeline, then fires every deadline that
   // passed while the engine was down. Call once, before serving.
   void recover();
-  bool ready() const { return ready_; }
+  // Recovery is done and the deadlines it found overdue are durable. Commands
+  // are taken from the end of recover() on, ordered after those breaches.
+  bool ready() const { return ready_ && recovery_durable_; }
   void stop();
+
+  // After a config reload: a signed-in staff member who was removed, or
+  // whose token changed, is signed out and closed; a changed role, zone or
+  // department applies from their next request and to what they are sent.
+  void roster_changed();
 
   void attach(const std::shared_ptr<ClientSession>& session);
   void detach(std::uint64_t session_id);
@@ -63,20 +70,14 @@ class Dispatcher {
   static constexpr std::size_t kRememberedRequests = 256;
 
  private:
-  // What a write request was: its kind and the incident it names. A reused
-  // request_id with another request is refused, not answered with the
-  // first request's Ack.
-  struct RequestSignature {
-    int kind = 0;  // ClientMessage body case
-    std::uint64_t incident_id = 0;
-    bool operator==(const RequestSignature&) const = default;
-  };
   // Where a reply goes: the session, the request it answers, its encoding.
   struct Requester {
     std::uint64_t session_id = 0;
     std::uint64_t request_id = 0;
     net::Encoding encoding = net::Encoding::binary;
-    RequestSignature signature;
+    // Of the request's body: a reused request_id with another body is
+    // refused, not answered with the first request's Ack.
+    std::uint64_t request_digest = 0;
   };
   struct Subscription {
     std::uint64_t generation = 0;  // a new Subscribe drops pages of the old one
@@ -86,6 +87,7 @@ class Dispatcher {
   struct Connected {
     std::weak_ptr<ClientSession> session;
     std::optional<sla::Principal> who;
+    std::string token_sha256;  // the token they signed in with, to notice its revocation
     std::optional<Subscription> subscription;
     int failed_hellos = 0;
   };
@@ -96,7 +98,7 @@ class Dispatcher {
   };
   // A write request's reply, kept so that a retry gets the same answer.
   struct Remembered {
-    RequestSignature signature;
+    std::uint64_t request_digest = 0;
     std::optional<v1::Ack> ack;        // set once committed
     std::vector<Requester> waiting;    // retries that came before the commit
     std::uint64_t order_no = 0;        // its place in StaffRequests::order
@@ -108,14 +110,18 @@ class Dispatcher {
     std::deque<std::pair<std::uint64_t, std::uint64_t>> order;
     std::uint64_t next_order_no = 0;
   };
-  // An alert to send once its event is durable, and to whom.
+  // An alert to send once its event is durable, and to whom. The incident's
+  // view is added when it is sent.
   struct Push {
-    std::optional<net::SharedMessage> alert;
+    std::optional<v1::ServerMessage> alert;
     std::vector<v1::Recipient> recipients;
   };
-  using Command = std::function<sla::Decision(const sla::Principal& who, std::uint64_t request_id)>;
+  using Command =
+      std::function<sla::Decision(const sla::Principal& who, const sla::CommandOrigin& origin)>;
 
   void hello(const Requester& to, const v1::Hello& hello);
+  void sign_in(std::uint64_t session_id, sla::Principal who);
+  void sign_out(std::uint64_t session_id);
   void report(const sla::Principal& who, const Requester& to, const v1::Report& report,
               sla::Millis now);
   // Discover/Respond/Resolve, zone calls and department answers: look the
@@ -143,6 +149,9 @@ class Dispatcher {
                  const std::function<void(const StoreError&)>& on_durable, const StoreError& error);
   void roll_back_uncommitted();
   Push push_for(const v1::TimelineEvent& event) const;
+  void send_alert(const Push& push, std::uint64_t incident_id);
+  // The incident as of its last commit; null if its report is not committed.
+  const sla::Incident* committed_incident(std::uint64_t incident_id) const;
   std::unordered_set<std::uint64_t> sessions_for(const std::vector<v1::Recipient>& recipients) const;
   void stream_to_subscribers(const v1::TimelineEvent& event);
 
@@ -163,6 +172,8 @@ class Dispatcher {
   const sla::Clock& clock_;
   sla::IncidentBook book_;
   bool ready_ = false;
+  bool recovery_durable_ = false;
+  std::uint64_t recovery_batches_ = 0;  // batches recover() submitted
   bool stopped_ = false;
 
   std::unordered_map<std::uint64_t, Connected> sessions_;

@@ -122,6 +122,7 @@ std::future<std::string> Server::reload(const std::string& config_path) {
       const auto version = store_->record_policy(config::policy_fingerprint(config), clock_.now());
       policies_.add(sla::Policy::from_config(config, version), true);
       roster_ = Roster(config);
+      dispatcher_->roster_changed();
       options_.config = std::move(config);
       log::info("config.reloaded", {{"file", config_path}, {"policy_version", std::to_string(version)}});
       done->set_value("");

@@ -5,7 +5,6 @@
 namespace zonecall::sla {
 
 namespace {
-constexpr const char* kEngineActor = "engine";
 constexpr char kDedupSeparator = '\x1f';
 
 std::string state_name(v1::IncidentState s) { return v1::IncidentState_Name(s); }
@@ -42,6 +41,7 @@ class IncidentBook::Draft {
     e.set_at_ms(now_);
     e.set_actor_id(origin_.actor_id);
     e.set_request_id(origin_.request_id);
+    e.set_request_digest(origin_.request_digest);
     return e;
   }
 
@@ -426,7 +426,7 @@ Decision IncidentBook::department_decline(const CommandOrigin& origin, std::uint
 
 std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) {
   last_due_at_ = std::max(last_due_at_, now);
-  Draft draft(*this, CommandOrigin{kEngineActor, 0}, now);
+  Draft draft(*this, CommandOrigin{std::string(kEngineActor), 0}, now);
   // Incidents changed earlier in this tick, so each decision sees the last.
   std::unordered_map<std::uint64_t, Incident> changed;
   std::optional<Deadline> previous;
@@ -544,6 +544,7 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
     apply_event(incident, event);
     index_dedup(incident, true);
     open_ids_.insert(incident.id);
+    count_open(incident, +1);
     arm(incident);
     return true;
   }
@@ -553,7 +554,13 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
   }
   Incident& incident = *found;
   const bool was_open = incident.open();
+  if (was_open && event.has_advanced()) {
+    count_open(incident, -1);
+  }
   apply_event(incident, event);
+  if (was_open && event.has_advanced()) {
+    count_open(incident, +1);
+  }
   if (was_open && !incident.open()) {
     index_dedup(incident, false);
     open_ids_.erase(incident.id);
@@ -570,8 +577,11 @@ const Incident* IncidentBook::find(std::uint64_t incident_id) const {
 
 void IncidentBook::end_bulk_load() {
   arming_ = true;
+  open_counts_.clear();
   for (std::uint64_t id : open_ids_) {
-    arm(*incidents_.find(id));
+    const Incident& incident = *incidents_.find(id);
+    arm(incident);
+    ++counts_for(incident)[incident.state];
   }
 }
 
@@ -615,9 +625,24 @@ void IncidentBook::index_dedup(const Incident& incident, bool add) {
   }
 }
 
+IncidentBook::OpenCounts::mapped_type& IncidentBook::counts_for(const Incident& incident) {
+  auto it = open_counts_.find(incident.zone_id);
+  if (it == open_counts_.end()) {
+    it = open_counts_.emplace(incident.zone_id, OpenCounts::mapped_type{}).first;
+  }
+  return it->second;
+}
+
+void IncidentBook::count_open(const Incident& incident, int delta) {
+  if (arming_ && incident.open()) {  // a bulk load counts once, at its end
+    counts_for(incident)[incident.state] += delta;
+  }
+}
+
 void IncidentBook::restore(std::uint64_t incident_id, const std::optional<Incident>& before) {
   if (const Incident* current = incidents_.find(incident_id)) {
     index_dedup(*current, false);
+    count_open(*current, -1);
   }
   open_ids_.erase(incident_id);
   if (!before) {
@@ -627,6 +652,7 @@ void IncidentBook::restore(std::uint64_t incident_id, const std::optional<Incide
   Incident& incident = incidents_[incident_id];
   incident = *before;
   index_dedup(incident, true);
+  count_open(incident, +1);
   if (incident.open()) {
     open_ids_.insert(incident_id);
   }

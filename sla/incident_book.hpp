@@ -8,10 +8,13 @@
 // changing any state; apply() folds an event in. The caller must apply every
 // returned event, in order, before deciding again. The live dispatcher,
 // recovery and the audit replay all drive this same class.
+#include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -24,10 +27,14 @@
 
 namespace zonecall::sla {
 
+// The actor of clock-driven events. Config refuses it as a staff id.
+inline constexpr std::string_view kEngineActor = "engine";
+
 // Who issued a command, as recorded in the timeline.
 struct CommandOrigin {
   std::string actor_id;
   std::uint64_t request_id = 0;
+  std::uint64_t request_digest = 0;  // of the request's body: tells a retry from a reuse
 };
 
 class IncidentBook {
@@ -84,6 +91,10 @@ class IncidentBook {
   // The open (unresolved) incidents' ids, in order.
   const std::set<std::uint64_t>& open_ids() const { return open_ids_; }
   const DutyState& duty() const { return duty_; }
+  // Open incidents by zone, then by state (indexed by v1::IncidentState),
+  // kept as events are applied so that /metrics never walks the table.
+  using OpenCounts = std::map<std::string, std::array<std::int64_t, v1::IncidentState_ARRAYSIZE>, std::less<>>;
+  const OpenCounts& open_counts() const { return open_counts_; }
   std::uint64_t next_seq() const { return next_seq_; }
   std::uint64_t next_incident_id() const { return next_incident_id_; }
   const DeadlineQueue& deadlines() const { return deadlines_; }
@@ -113,6 +124,8 @@ class IncidentBook {
   // due before it (the ones earlier ticks took off the queue).
   void arm(const Incident& incident, std::optional<Millis> popped_before = std::nullopt);
   void index_dedup(const Incident& incident, bool add);
+  void count_open(const Incident& incident, int delta);
+  OpenCounts::mapped_type& counts_for(const Incident& incident);
   // Whether a popped deadline still means something for the incident (most
   // do not: the stage was met, or the entry was re-armed since).
   static bool still_due(const Incident& incident, const Deadline& deadline);
@@ -121,6 +134,7 @@ class IncidentBook {
   const PolicyHistory* policies_;
   IncidentTable incidents_;
   std::set<std::uint64_t> open_ids_;
+  OpenCounts open_counts_;
   std::unordered_map<std::string, std::uint64_t> open_by_dedup_;  // zone + key -> open incident
   DutyState duty_;
   DeadlineQueue deadlines_;

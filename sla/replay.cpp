@@ -133,7 +133,7 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
 }
 
 Decision Replayer::decide_command(const v1::TimelineEvent& e) {
-  const CommandOrigin origin{e.actor_id(), e.request_id()};
+  const CommandOrigin origin{e.actor_id(), e.request_id(), e.request_digest()};
   const auto id = e.incident_id();
   const auto now = e.at_ms();
   switch (e.kind_case()) {

@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "sla/incident_book.hpp"
 #include "sla/permissions.hpp"
 
 namespace zonecall::config {
@@ -140,6 +141,12 @@ void validate(const v1::Config& c, const Locator& at, const std::string& source)
     const int line = at.line("staff", i);
     if (s.id().empty() || !staff_ids.insert(s.id()).second) {
       fail(or_line(field.line("id"), line), "staff id '" + s.id() + "' is empty or repeated");
+    }
+    if (s.id() == sla::kEngineActor) {
+      // The timeline's actor for clock-driven events: a staff member of that
+      // name could not be told apart from the clock.
+      fail(or_line(field.line("id"), line),
+           "staff id '" + s.id() + "' is reserved for the engine's own events");
     }
     if (s.role() == v1::ROLE_UNSPECIFIED) {
       fail(line, "staff " + s.id() + " has no role");

@@ -29,6 +29,25 @@ std::optional<sla::Principal> Roster::authenticate(std::string_view token) const
   return match->principal;
 }
 
+const sla::Principal* Roster::member(std::string_view staff_id,
+                                     std::string_view token_sha256) const {
+  for (const auto& e : entries_) {
+    if (e.principal.staff_id == staff_id) {
+      return e.token_sha256 == token_sha256 ? &e.principal : nullptr;
+    }
+  }
+  return nullptr;
+}
+
+std::string Roster::token_sha256_of(std::string_view staff_id) const {
+  for (const auto& e : entries_) {
+    if (e.principal.staff_id == staff_id) {
+      return e.token_sha256;
+    }
+  }
+  return {};
+}
+
 bool Roster::has_zone(std::string_view zone_id) const {
   return zones_.count(std::string(zone_id)) != 0;
 }

@@ -18,6 +18,10 @@ class Roster {
   // The staff member whose token this is. Every stored hash is compared in
   // constant time, so timing says nothing about which hash came close.
   std::optional<sla::Principal> authenticate(std::string_view token) const;
+  // A signed-in staff member as this roster has them: null if removed or if
+  // their token changed (a revoked token signs its sessions out too).
+  const sla::Principal* member(std::string_view staff_id, std::string_view token_sha256) const;
+  std::string token_sha256_of(std::string_view staff_id) const;
   bool has_zone(std::string_view zone_id) const;
   const std::vector<std::string>& zone_ids() const { return zone_ids_; }
 

@@ -98,6 +98,12 @@ TEST_CASE("config: a semantic error names its line") {
   SECTION("no zones at all") {
     CHECK(error_line("") == 1);
   }
+  SECTION("a staff id the timeline reserves for the clock") {
+    const std::string text = replace(kBase, R"(staff { id: "a1")", R"(staff { id: "engine")");
+    CHECK(error_line(text) == 4);
+    CHECK_THROWS_WITH(config::parse(text, "test.textproto"),
+                      Catch::Contains("reserved for the engine's own events"));
+  }
 }
 
 TEST_CASE("config: a missing file is a clear error") {

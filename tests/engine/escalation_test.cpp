@@ -1,6 +1,7 @@
 // Escalation, mutual aid and the zone-call channel against a real server.
 #include <catch2/catch.hpp>
 
+#include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 
@@ -320,6 +321,67 @@ TEST_CASE("engine: retries stay idempotent across a restart") {
   CHECK(grid.request(other).error().code() == v1::BAD_REQUEST);
 }
 
+TEST_CASE("engine: a request_id reused for a different request is refused, live and after a restart") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  auto z1 = report_msg("Z1", "sanitation");
+  z1.set_request_id(41);
+  // The same kind of message with the same id but another body: a fire in Z5.
+  auto fire = report_msg("Z5", "fire", v1::CRITICAL);
+  fire.set_request_id(41);
+  auto on = duty_msg(true);
+  on.set_request_id(42);
+  auto off = duty_msg(false);
+  off.set_request_id(42);
+  v1::ClientMessage visit;
+  visit.set_request_id(43);
+  visit.mutable_visit()->set_zone_id("Z1");
+  visit.mutable_visit()->set_household_ref("C1-b1-101");
+  auto other_visit = visit;
+  other_visit.mutable_visit()->set_household_ref("C1-b1-102");
+
+  auto check_refused = [](const v1::ServerMessage& m) {
+    REQUIRE(m.has_error());
+    CHECK(m.error().code() == v1::BAD_REQUEST);
+    CHECK(m.error().message().find("already used") != std::string::npos);
+  };
+  v1::ServerMessage first_report;
+  {
+    RunningServer server(db);
+    WsClient reporter(server.port());
+    reporter.hello("demo-reporter");
+    first_report = reporter.request(z1);
+    REQUIRE(first_report.has_ack());
+    check_refused(reporter.request(fire));
+    // The identical request is still a retry, in either encoding.
+    CHECK(reporter.request(z1).SerializeAsString() == first_report.SerializeAsString());
+    WsClient json(server.port(), WsClient::Mode::json);
+    json.hello("demo-reporter");
+    CHECK(json.request(z1).ack().SerializeAsString() == first_report.ack().SerializeAsString());
+
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    REQUIRE(grid.request(on).has_ack());
+    check_refused(grid.request(off));
+    REQUIRE(grid.request(visit).has_ack());
+    check_refused(grid.request(other_visit));
+  }
+  CHECK(count_rows(db, "kind = 10") == 1);
+  // After a restart the ledger is rebuilt from the stored digests.
+  RunningServer server(db);
+  WsClient reporter(server.port());
+  reporter.hello("demo-reporter");
+  check_refused(reporter.request(fire));
+  CHECK(reporter.request(z1).SerializeAsString() == first_report.SerializeAsString());
+  WsClient grid(server.port());
+  CHECK(grid.hello("demo-z1-grid-1").on_duty());
+  check_refused(grid.request(off));
+  check_refused(grid.request(other_visit));
+  WsClient again(server.port());
+  CHECK(again.hello("demo-z1-grid-1").on_duty());  // the refused "off" changed nothing
+  CHECK(count_rows(db, "kind = 10") == 1);
+}
+
 TEST_CASE("engine: a report with an open incident's dedup_key attaches to it") {
   TempDir dir;
   RunningServer server(dir.file("zonecall.db"));
@@ -353,6 +415,45 @@ TEST_CASE("engine: duty decides who is alerted") {
   expect_no_push(grid);
   WsClient again(server.port());
   CHECK_FALSE(again.hello("demo-z8-grid-1").on_duty());
+}
+
+TEST_CASE("engine: staff who sign in or go on duty while an alert's event is being committed get it") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  {
+    WsClient earlier(server.port());
+    earlier.hello("demo-z8-grid-1");
+    REQUIRE(earlier.request(duty_msg(true)).has_ack());
+  }  // on duty, but not connected
+  WsClient reporter(server.port());
+  reporter.hello("demo-reporter");
+
+  // Another process holds the write lock: the report's commit waits for it.
+  sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto report = report_msg("Z8", "sanitation");
+  report.set_request_id(WsClient::fresh_request_id());
+  reporter.send(report);
+  reporter.request(list_msg());  // answered in order: the report is decided and queued
+
+  WsClient returning(server.port());
+  returning.hello("demo-z8-grid-1");
+  WsClient joining(server.port());
+  joining.hello("demo-z8-grid-2");
+  joining.send(duty_msg(true));
+  joining.request(list_msg());  // the duty change is applied, its commit queued
+  other.exec("ROLLBACK");
+
+  auto ack = reporter.next_push();
+  REQUIRE(ack);
+  REQUIRE(ack->has_ack());
+  auto at_returning = wait_for(returning, v1::NEW);
+  REQUIRE(at_returning);
+  CHECK(at_returning->incident().incident_id() == ack->ack().incident_id());
+  auto at_joining = wait_for(joining, v1::NEW);
+  REQUIRE(at_joining);
+  CHECK(at_joining->incident().incident_id() == ack->ack().incident_id());
 }
 
 TEST_CASE("engine: the last 256 requests per staff member are remembered, older ones are not") {

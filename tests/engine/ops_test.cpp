@@ -7,6 +7,9 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include <chrono>
+#include <thread>
+
 #include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
@@ -79,6 +82,45 @@ TEST_CASE("ops: /readyz is 503 while the store refuses writes, 200 once a commit
   const auto metrics = http_get(server.port(), "/metrics").body;
   CHECK(has_line(metrics, "zonecall_ready 1"));
   CHECK(has_line(metrics, "zonecall_commit_failures_total 1"));
+}
+
+TEST_CASE("ops: /readyz says recovering until the deadlines overdue at start-up are durable") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  constexpr int kIncidents = 40;
+  {
+    RunningServer server(db);
+    WsClient reporter(server.port());
+    reporter.hello("demo-reporter");
+    for (int i = 0; i < kIncidents; ++i) {
+      REQUIRE(reporter.request(report_msg("Z1", "drill")).has_ack());
+    }
+  }
+  const auto breached = "kind = 12";
+  REQUIRE(count_rows(db, breached) == 0);
+  // Down for longer than every drill clock (900 ms): all of them are overdue.
+  std::this_thread::sleep_for(std::chrono::milliseconds(3 * kDrillDiscoverMs + 200));
+
+  // Another process holds the write lock, so the overdue breaches cannot commit yet.
+  sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  RunningServer server(db);
+  auto recovering = http_get(server.port(), "/readyz");
+  CHECK(recovering.status == 503);
+  CHECK(recovering.body == "recovering\n");
+  CHECK(has_line(http_get(server.port(), "/metrics").body, "zonecall_ready 0"));
+  other.exec("ROLLBACK");
+
+  // A command sent now is ordered after the breaches.
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  const auto ack = grid.request(discover_msg(1));
+  REQUIRE(ack.has_ack());
+  CHECK(count_rows(db, breached) >= kIncidents);
+  CHECK(count_rows(db, "kind = 12 AND seq > " + std::to_string(ack.ack().seq())) == 0);
+  auto ready = http_get(server.port(), "/readyz");
+  CHECK(ready.status == 200);
+  CHECK(ready.body == "ready\n");
 }
 
 TEST_CASE("ops: /metrics counts connections, open incidents, stage times, breaches and commits") {

@@ -3,7 +3,9 @@
 
 #include <google/protobuf/text_format.h>
 
+#include <algorithm>
 #include <fstream>
+#include <set>
 
 #include <chrono>
 #include <filesystem>
@@ -178,4 +180,67 @@ TEST_CASE("engine: a reload brings in a new roster and policy without dropping a
   CHECK(error.find("bad.textproto:2") != std::string::npos);
   WsClient still(server.port());
   CHECK(still.hello("demo-newbie").staff_id() == "newbie");  // the new config stays in force
+}
+
+TEST_CASE("engine: a reload signs out removed staff and applies a moved member's new zone at once") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient removed(server.port());
+  removed.hello("demo-z1-grid-2");
+  WsClient rotated(server.port());
+  rotated.hello("demo-z1-patrol");
+  WsClient moved(server.port());
+  moved.hello_on_duty("demo-z1-grid-1");  // on duty in Z1
+  REQUIRE(moved.request(subscribe_msg(0)).has_subscribed());
+  WsClient reporter(server.port());
+  reporter.hello("demo-reporter");
+
+  auto config = test_config();
+  auto& staff = *config.mutable_staff();
+  staff.erase(std::remove_if(staff.begin(), staff.end(), [](const auto& s) { return s.id() == "z1-grid-2"; }),
+              staff.end());
+  for (auto& s : staff) {
+    if (s.id() == "z1-grid-1") {
+      s.set_zone_id("Z2");
+    }
+    if (s.id() == "z1-patrol") {
+      s.set_token_sha256(sha256_hex("a-new-token"));
+    }
+  }
+  const auto path = dir.file("new.textproto");
+  {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(config, &text);
+    std::ofstream(path) << text;
+  }
+  REQUIRE(server.reload(path).get().empty());
+
+  for (WsClient* gone : {&removed, &rotated}) {
+    CHECK_FALSE(gone->receive());
+    CHECK(gone->closed());
+    CHECK(gone->close_code() == 1008);
+    CHECK(gone->close_reason() == "signed out: no longer on the roster");
+  }
+  // The moved member's next request is judged in Z2.
+  const auto refused = moved.request(report_msg("Z1", "sanitation"));
+  REQUIRE(refused.has_error());
+  CHECK(refused.error().code() == v1::FORBIDDEN);
+  // Their subscription and alerts follow the new zone: a Z1 incident is not
+  // sent to them, a Z2 one is.
+  const auto z1 = reporter.request(report_msg("Z1", "sanitation")).ack();
+  const auto z2 = reporter.request(report_msg("Z2", "sanitation")).ack();
+  const auto own = moved.request(report_msg("Z2", "sanitation"));
+  REQUIRE(own.has_ack());
+  std::set<std::uint64_t> seen;
+  while (auto m = moved.next_push(std::chrono::milliseconds(300))) {
+    if (m->has_event()) {
+      seen.insert(m->event().incident_id());
+    }
+    if (m->has_alert()) {
+      seen.insert(m->alert().incident().incident_id());
+    }
+  }
+  CHECK(seen.count(z1.incident_id()) == 0);
+  CHECK(seen.count(z2.incident_id()) == 1);
+  CHECK(seen.count(own.ack().incident_id()) == 1);
 }

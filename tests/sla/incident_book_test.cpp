@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
+
 #include "book_harness.hpp"
 
 using namespace zonecall;
@@ -295,4 +297,62 @@ TEST_CASE("a bulk load arms only the incidents still open, and the same deadline
     CHECK(live[i].SerializeAsString() == recovered[i].SerializeAsString());
     CHECK(live[i].incident_id() == open);
   }
+}
+
+namespace {
+// The open-incident gauges as a walk over every incident would count them.
+sla::IncidentBook::OpenCounts walked(const sla::IncidentBook& book) {
+  sla::IncidentBook::OpenCounts out;
+  for (const auto& [id, incident] : book.incidents()) {
+    if (incident.open()) {
+      ++out[incident.zone_id][incident.state];
+    }
+  }
+  return out;
+}
+// Zones whose counts are all zero say nothing: drop them before comparing.
+sla::IncidentBook::OpenCounts nonzero(sla::IncidentBook::OpenCounts counts) {
+  std::erase_if(counts, [](const auto& entry) {
+    return std::all_of(entry.second.begin(), entry.second.end(), [](auto n) { return n == 0; });
+  });
+  return counts;
+}
+}  // namespace
+
+TEST_CASE("open-incident counts follow every advance, resolution, restore and bulk load") {
+  BookHarness h;
+  const auto a = reported_id(h.report("fire"));
+  const auto b = reported_id(h.report("noise", v1::SEVERITY_UNSPECIFIED, "Z2"));
+  reported_id(h.report("noise", v1::SEVERITY_UNSPECIFIED, "Z2"));
+  CHECK(h.book.open_counts().at("Z1")[v1::REPORTED] == 1);
+  CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 2);
+  const sla::Incident before = h.incident(b);
+  REQUIRE(h.advance(b, v1::RESPONDING).ok());
+  CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 1);
+  CHECK(h.book.open_counts().at("Z2")[v1::RESPONDING] == 1);
+  REQUIRE(h.advance(a, v1::RESOLVED).ok());
+  CHECK(h.book.open_counts().at("Z1")[v1::REPORTED] == 0);
+  CHECK(h.book.open_counts().at("Z1")[v1::RESOLVED] == 0);  // resolved is not open
+  h.clock.advance(20 * kMinute);  // breaches and escalations change no state
+  h.tick();
+  CHECK(nonzero(h.book.open_counts()) == walked(h.book));
+
+  // A failed commit's undo puts the counts back with the incident.
+  h.book.restore(b, before);
+  CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 2);
+  CHECK(nonzero(h.book.open_counts()) == walked(h.book));
+  h.book.restore(b, std::nullopt);
+  CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 1);
+  CHECK(nonzero(h.book.open_counts()) == walked(h.book));
+
+  // Recovery counts once, at the end of the bulk load.
+  sla::IncidentBook recovered(&h.policies);
+  recovered.begin_bulk_load();
+  for (const auto& e : h.timeline) {
+    recovered.apply(e);
+  }
+  recovered.end_bulk_load();
+  CHECK(nonzero(recovered.open_counts()) == walked(recovered));
+  CHECK(recovered.open_counts().at("Z2")[v1::REPORTED] == 1);
+  CHECK(recovered.open_counts().at("Z2")[v1::RESPONDING] == 1);
 }
