@@ -2,17 +2,19 @@
 //
 //   loadgen echo   --port P [--connections 256] [--seconds 10] [--size 150]
 //   loadgen ingest --port P [--connections 256] [--seconds 10] [--token demo-command]
-//                  [--rate R] [--zone Z]
+//                  [--rate R] [--zone Z] [--scrape-ms MS]
 //   loadgen fanout --port P [--staff-per-zone 20] [--reporters 9] [--seconds 10]
 //   loadgen idle   --port P --server-pid PID [--connections 10000] [--token demo-command]
 //   loadgen write-config FILE     the default config plus 20 bench staff per zone
 //
 // Each load keeps one request in flight per connection and prints the
-// request rate and latency percentiles (request to answer).
+// request rate and latency percentiles (request to answer). With
+// --scrape-ms, another thread GETs /metrics that often during ingest.
 #include <google/protobuf/text_format.h>
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstring>
 #include <deque>
@@ -22,6 +24,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "engine/config/config.hpp"
@@ -47,6 +50,7 @@ struct Options {
   double rate = 0;  // ingest: requests per second in all; 0: as fast as answered
   std::string zone;  // ingest: report in this zone only (zone staff); empty: Z1..Z9
   std::string token = "demo-command";
+  int scrape_ms = 0;  // ingest: GET /metrics this often from another thread; 0: never
 };
 
 std::vector<double> g_latencies_us;
@@ -202,8 +206,51 @@ int echo(const Options& o) {
   return 0;
 }
 
+// GETs /metrics every `every_ms` until `stop`, on its own connection each
+// time, the way a Prometheus server scrapes; prints how many and how long.
+class Scraper {
+ public:
+  Scraper(unsigned short port, int every_ms) {
+    if (every_ms > 0) {
+      thread_ = std::thread([this, port, every_ms] { run(port, every_ms); });
+    }
+  }
+  ~Scraper() {
+    if (thread_.joinable()) {
+      stop_ = true;
+      thread_.join();
+      std::sort(took_ms_.begin(), took_ms_.end());
+      std::printf("metrics scrapes: %zu, each p50 %.2f ms, max %.2f ms\n", took_ms_.size(),
+                  took_ms_.empty() ? 0.0 : took_ms_[took_ms_.size() / 2],
+                  took_ms_.empty() ? 0.0 : took_ms_.back());
+    }
+  }
+
+ private:
+  void run(unsigned short port, int every_ms) {
+    asio::io_context io;
+    while (!stop_) {
+      const auto start = Clock::now();
+      beast::tcp_stream stream(io);
+      stream.connect(tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
+      http::request<http::empty_body> request(http::verb::get, "/metrics", 11);
+      request.set(http::field::host, "127.0.0.1");
+      http::write(stream, request);
+      beast::flat_buffer buffer;
+      http::response<http::string_body> response;
+      http::read(stream, buffer, response);
+      took_ms_.push_back(std::chrono::duration<double, std::milli>(Clock::now() - start).count());
+      std::this_thread::sleep_until(start + std::chrono::milliseconds(every_ms));
+    }
+  }
+  std::atomic<bool> stop_{false};
+  std::vector<double> took_ms_;
+  std::thread thread_;
+};
+
 // Report, discover, respond, resolve, again; one request in flight.
 int ingest(const Options& o) {
+  const Scraper scraper(o.port, o.scrape_ms);
   asio::io_context io{1};
   bool measuring = false;
   Clock::time_point started;
@@ -456,6 +503,7 @@ int main(int argc, char** argv) {
   bench::CommandLine args(
       "loadgen echo   --port P [--connections 256] [--seconds 10] [--size 150]\n"
       "       loadgen ingest --port P [--connections 256] [--seconds 10] [--token T] [--rate R] [--zone Z]\n"
+      "                      [--scrape-ms MS]\n"
       "       loadgen fanout --port P [--staff-per-zone 20] [--reporters 9] [--seconds 10]\n"
       "       loadgen idle   --port P --server-pid PID [--connections 10000] [--token T]\n"
       "       loadgen write-config FILE",
@@ -479,6 +527,7 @@ int main(int argc, char** argv) {
     o.token = args.text("--token", o.token);
     o.rate = args.number("--rate", o.rate);
     o.zone = args.text("--zone", o.zone);
+    o.scrape_ms = static_cast<int>(args.integer("--scrape-ms", o.scrape_ms, 0, 600'000));
   } else if (mode == "fanout") {
     o.staff_per_zone = static_cast<int>(args.integer("--staff-per-zone", o.staff_per_zone, 1, 10'000));
     o.reporters = static_cast<int>(args.integer("--reporters", o.reporters, 1, 10'000));

@@ -88,10 +88,10 @@ sla::Millis Dispatcher::now() {
   return last_now_;
 }
 
-void Dispatcher::recover() {
+void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
   std::uint64_t events = 0;
   book_.begin_bulk_load();
-  store_.load([&](const v1::TimelineEvent& e) {
+  const ChainVerdict chain = store_.load([&](const v1::TimelineEvent& e) {
     last_now_ = std::max(last_now_, e.at_ms());
     if (!book_.apply(e)) {
       throw std::runtime_error("the timeline is corrupt at seq " + std::to_string(e.seq()) + ": " +
@@ -106,6 +106,19 @@ void Dispatcher::recover() {
     }
   });
   book_.end_bulk_load();
+  if (!chain.intact) {
+    const std::string seq = std::to_string(chain.first_broken_seq);
+    if (accept_broken_chain_at != chain.first_broken_seq) {
+      throw std::runtime_error("the timeline's hash chain breaks at seq " + seq + ": " +
+                               chain.problem + "; run `zonecall audit` to see what changed. To "
+                               "serve on it anyway, pass --accept-broken-chain " + seq);
+    }
+    // The operator was told where it breaks and chose to go on.
+    log::warn("store.chain_broken_accepted", {{"seq", seq}, {"problem", chain.problem}});
+  } else if (accept_broken_chain_at) {
+    throw std::runtime_error("--accept-broken-chain " + std::to_string(*accept_broken_chain_at) +
+                             " was given, but the timeline's hash chain is intact");
+  }
   committed_next_seq_ = book_.next_seq();
   committed_next_incident_id_ = book_.next_incident_id();
   committed_duty_ = book_.duty();
@@ -490,7 +503,10 @@ void Dispatcher::remember(const std::string& staff_id, std::uint64_t request_id,
 
 void Dispatcher::get_incident(const sla::Principal& who, const Requester& to,
                               std::uint64_t incident_id) {
-  const sla::Incident* incident = book_.find(incident_id);
+  // Committed state only, read on the store's own reader connection: an
+  // answer never waits behind a stuck commit, and reflects every write
+  // acknowledged before it. The view is the fold of what is on disk.
+  const sla::Incident* incident = committed_incident(incident_id);
   if (incident == nullptr) {
     reply_error(to, v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
     return;
@@ -499,8 +515,6 @@ void Dispatcher::get_incident(const sla::Principal& who, const Requester& to,
     refuse(who, to, *refused);
     return;
   }
-  // Read through the writer's queue: the answer reflects every write
-  // acknowledged before it. The view is the fold of what is on disk.
   store_.read_incident(incident_id, [this, to](std::vector<v1::TimelineEvent> events,
                                                const StoreError& e) {
     boost::asio::post(io_, [this, to, events = std::move(events), e] {

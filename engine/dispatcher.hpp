@@ -39,8 +39,10 @@ class Dispatcher {
              SignInLimits sign_in);
 
   // Rebuilds the state from the timeline, then fires every deadline that
-  // passed while the engine was down. Call once, before serving.
-  void recover();
+  // passed while the engine was down. Call once, before serving. Throws if
+  // the hash chain is broken, unless it breaks exactly at
+  // `accept_broken_chain_at` (the operator's --accept-broken-chain).
+  void recover(std::optional<std::uint64_t> accept_broken_chain_at = std::nullopt);
   // Recovery is done and the deadlines it found overdue are durable. Commands
   // are taken from the end of recover() on, ordered after those breaches.
   bool ready() const { return ready_ && recovery_durable_; }

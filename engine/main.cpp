@@ -37,11 +37,13 @@ usage:
                  [--max-hello-failures N] [--hello-failure-delay-ms N]
                  [--max-connections N] [--max-connections-per-address N]
                  [--tls-cert PEM --tls-key PEM] [--insecure]
-                 [--log-level debug|info|warn|error]
+                 [--accept-broken-chain SEQ] [--log-level debug|info|warn|error]
       Serve WebSocket clients at ws://HOST:PORT/v1/ws (default 127.0.0.1:8080,
       database ./zonecall.db, the embedded Jincheng topology). With a
       certificate and key, wss:// instead. Plain ws:// listens only on a
-      loopback address unless --insecure is given.
+      loopback address unless --insecure is given. Refuses to start on a
+      timeline whose hash chain is broken, naming the first broken seq;
+      --accept-broken-chain SEQ serves on it if it first breaks exactly there.
   zonecall replay [--db PATH]
       Re-run the whole timeline through the SLA state machine and report every
       event that differs from what the recorded policy dictates. Exit 0 if none.
@@ -200,6 +202,9 @@ int serve(Args args) {
   options.tls_cert_file = take(args, "tls-cert", "");
   options.tls_key_file = take(args, "tls-key", "");
   options.insecure = take(args, "insecure", "") == "yes";
+  if (const std::string seq = take(args, "accept-broken-chain", ""); !seq.empty()) {
+    options.accept_broken_chain_at = to_size(seq, "--accept-broken-chain", SIZE_MAX);
+  }
   const std::string level = take(args, "log-level", "info");
   log::set_min_level(level == "debug" ? log::Level::debug
                      : level == "warn"  ? log::Level::warn

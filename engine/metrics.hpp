@@ -1,7 +1,9 @@
 #pragma once
 // Counters and histograms for GET /metrics (Prometheus text format). The
 // dispatcher updates them on its thread as events commit; the store keeps
-// its own commit figures behind a lock (see CommitStats).
+// its own group-commit figures (events per commit, commit time, failed
+// commits) behind stats_mutex_ and renders them itself (see
+// SqliteTimelineStore::render_metrics in engine/store/timeline_store.hpp).
 #include <cstdint>
 #include <map>
 #include <string>

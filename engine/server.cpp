@@ -55,7 +55,7 @@ Server::Server(ServerOptions options)
   dispatcher_ = std::make_unique<Dispatcher>(
       io_, *store_, roster_, policies_, clock_,
       Dispatcher::SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
-  dispatcher_->recover();
+  dispatcher_->recover(options_.accept_broken_chain_at);
   store_->start();
   context_ = std::make_unique<net::SessionContext>(
       net::SessionContext{*dispatcher_, options_.limits, tls_.get(), {}, 1, {}, 0, {}});

@@ -5,6 +5,7 @@
 
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "engine/config/roster.hpp"
@@ -41,6 +42,9 @@ struct ServerOptions {
   // Without TLS the server listens only on a loopback address, unless this
   // says plain ws:// on the network is intended.
   bool insecure = false;
+  // Serve on a timeline whose hash chain first breaks at this seq (the
+  // operator has seen the break); any other break still stops start-up.
+  std::optional<std::uint64_t> accept_broken_chain_at;
 };
 
 class Server {

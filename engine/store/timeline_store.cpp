@@ -33,13 +33,12 @@ CREATE TABLE IF NOT EXISTS policy_versions (
 }  // namespace
 
 struct SqliteTimelineStore::Job {
-  enum class Kind { append, read_incident, read_after, resume } kind;
+  enum class Kind { append, read_after, resume } kind;
   explicit Job(Kind k) : kind(k) {}
   Batch events;
   std::uint64_t id = 0;  // the incident, or the seq to read after
   std::size_t limit = 0;
   AppendDone append_done;
-  ReadDone read_done;
   PageDone page_done;
 };
 
@@ -68,8 +67,6 @@ class SqliteTimelineStore::Writer {
     insert_ = std::make_unique<sqlite::Statement>(
         db_, "INSERT INTO timeline(seq, incident_id, kind, at_ms, actor, payload, hash) "
              "VALUES(?,?,?,?,?,?,?)");
-    by_incident_ = std::make_unique<sqlite::Statement>(
-        db_, "SELECT payload FROM timeline WHERE incident_id = ? ORDER BY seq");
     after_seq_ = std::make_unique<sqlite::Statement>(
         db_, "SELECT payload FROM timeline WHERE seq > ? ORDER BY seq LIMIT ?");
     sqlite::Statement last(db_, "SELECT seq, hash FROM timeline ORDER BY seq DESC LIMIT 1");
@@ -144,11 +141,6 @@ class SqliteTimelineStore::Writer {
     }
   }
 
-  std::vector<v1::TimelineEvent> read_incident(std::uint64_t incident_id) {
-    by_incident_->bind(1, static_cast<std::int64_t>(incident_id));
-    return read_events(*by_incident_);
-  }
-
   std::vector<v1::TimelineEvent> read_after(std::uint64_t after_seq, std::size_t limit) {
     after_seq_->bind(1, static_cast<std::int64_t>(after_seq))
         .bind(2, static_cast<std::int64_t>(limit));
@@ -157,7 +149,6 @@ class SqliteTimelineStore::Writer {
 
   std::uint64_t last_committed_seq() const { return next_seq_ - 1; }
 
- private:
   // Runs a bound statement whose first column is an event payload.
   static std::vector<v1::TimelineEvent> read_events(sqlite::Statement& q) {
     std::vector<v1::TimelineEvent> out;
@@ -176,9 +167,9 @@ class SqliteTimelineStore::Writer {
     return out;
   }
 
+ private:
   sqlite::Database db_;
   std::unique_ptr<sqlite::Statement> insert_;
-  std::unique_ptr<sqlite::Statement> by_incident_;
   std::unique_ptr<sqlite::Statement> after_seq_;
   std::uint64_t next_seq_ = 1;
   std::string last_hash_;
@@ -215,8 +206,15 @@ std::uint32_t SqliteTimelineStore::record_policy(const std::string& fingerprint,
   return record_policy_version(writer_->db(), fingerprint, now);
 }
 
-void SqliteTimelineStore::load(const std::function<void(const v1::TimelineEvent&)>& each) {
-  read_all_events(writer_->db(), each);
+ChainVerdict SqliteTimelineStore::load(const std::function<void(const v1::TimelineEvent&)>& each) {
+  // The chain is checked on the reading thread while the caller folds.
+  EventPipeline events(writer_->db(), EventPipeline::Mode::kCheckChain);
+  events.for_each([&](EventPipeline::Row& row) {
+    if (const v1::TimelineEvent* event = row.event()) {
+      each(*event);
+    }
+  });
+  return events.verdict();
 }
 
 std::map<std::uint32_t, std::string> SqliteTimelineStore::policy_versions() {
@@ -225,9 +223,18 @@ std::map<std::uint32_t, std::string> SqliteTimelineStore::policy_versions() {
 
 void SqliteTimelineStore::start() {
   thread_ = std::thread([this] { run(); });
+  reader_thread_ = std::thread([this] { run_reader(); });
 }
 
 void SqliteTimelineStore::stop() {
+  {
+    std::lock_guard lock(reader_mutex_);
+    reader_stopping_ = true;
+  }
+  reader_wake_.notify_one();
+  if (reader_thread_.joinable()) {
+    reader_thread_.join();
+  }
   {
     std::lock_guard lock(mutex_);
     stopping_ = true;
@@ -261,10 +268,43 @@ void SqliteTimelineStore::append(Batch events, AppendDone done) {
 }
 
 void SqliteTimelineStore::read_incident(std::uint64_t incident_id, ReadDone done) {
-  Job job{Job::Kind::read_incident};
-  job.id = incident_id;
-  job.read_done = std::move(done);
-  enqueue(std::move(job));
+  {
+    std::lock_guard lock(reader_mutex_);
+    reader_queue_.push_back(IncidentRead{incident_id, std::move(done)});
+  }
+  reader_wake_.notify_one();
+}
+
+void SqliteTimelineStore::run_reader() {
+  std::unique_ptr<sqlite::Database> db;
+  std::unique_ptr<sqlite::Statement> by_incident;
+  std::vector<IncidentRead> reads;
+  for (;;) {
+    {
+      std::unique_lock lock(reader_mutex_);
+      reader_wake_.wait(lock, [&] { return reader_stopping_ || !reader_queue_.empty(); });
+      if (reader_queue_.empty()) {
+        return;
+      }
+      reads.swap(reader_queue_);
+    }
+    for (IncidentRead& read : reads) {
+      try {
+        if (!db) {  // opened on first use, after the writer set up WAL
+          db = std::make_unique<sqlite::Database>(options_.path, SQLITE_OPEN_READONLY);
+          sqlite3_busy_timeout(db->handle(), options_.busy_timeout_ms);
+          by_incident = std::make_unique<sqlite::Statement>(
+              *db, "SELECT payload FROM timeline WHERE incident_id = ? ORDER BY seq");
+        }
+        by_incident->bind(1, static_cast<std::int64_t>(read.incident_id));
+        read.done(Writer::read_events(*by_incident), std::nullopt);
+      } catch (const std::exception& e) {
+        log::error("store.read_failed", {{"error", e.what()}});
+        read.done({}, std::string("read failed: ") + e.what());
+      }
+    }
+    reads.clear();
+  }
 }
 
 void SqliteTimelineStore::read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) {
@@ -351,20 +391,13 @@ void SqliteTimelineStore::run() {
     flush();
     for (const Job& job : jobs) {
       try {
-        if (job.kind == Job::Kind::read_incident) {
-          job.read_done(writer_->read_incident(job.id), std::nullopt);
-        } else if (job.kind == Job::Kind::read_after) {
+        if (job.kind == Job::Kind::read_after) {
           job.page_done(writer_->read_after(job.id, job.limit), writer_->last_committed_seq(),
                         std::nullopt);
         }
       } catch (const std::exception& e) {
         log::error("store.read_failed", {{"error", e.what()}});
-        const StoreError error = std::string("read failed: ") + e.what();
-        if (job.kind == Job::Kind::read_incident) {
-          job.read_done({}, error);
-        } else {
-          job.page_done({}, 0, error);
-        }
+        job.page_done({}, 0, std::string("read failed: ") + e.what());
       }
     }
     jobs.clear();

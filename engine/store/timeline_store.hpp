@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/metrics.hpp"
+#include "engine/store/event_pipeline.hpp"
 #include "sla/clock.hpp"
 #include "zonecall/v1/timeline.pb.h"
 
@@ -41,8 +42,9 @@ class TimelineStore {
   virtual std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) = 0;
 
   // -- at startup, before start() --
-  // Every event in seq order.
-  virtual void load(const std::function<void(const v1::TimelineEvent&)>& each) = 0;
+  // Every event in seq order, checking the hash chain and each row's columns
+  // as it goes (a row that holds no readable event is skipped and breaks it).
+  virtual ChainVerdict load(const std::function<void(const v1::TimelineEvent&)>& each) = 0;
   // Every policy version recorded: version -> fingerprint.
   virtual std::map<std::uint32_t, std::string> policy_versions() = 0;
 
@@ -54,7 +56,8 @@ class TimelineStore {
   // completion, and must not change them.
   using Batch = std::shared_ptr<const std::vector<v1::TimelineEvent>>;
   virtual void append(Batch events, AppendDone done) = 0;
-  // The incident's events, reflecting every append queued before this call.
+  // The incident's committed events. Never waits for a commit: an append
+  // whose completion has run is included, one still in flight may not be.
   virtual void read_incident(std::uint64_t incident_id, ReadDone done) = 0;
   // Up to `limit` events with seq > after_seq, in order, reflecting every
   // append queued before this call.
@@ -82,7 +85,7 @@ class SqliteTimelineStore final : public TimelineStore {
   ~SqliteTimelineStore() override;
 
   std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) override;
-  void load(const std::function<void(const v1::TimelineEvent&)>& each) override;
+  ChainVerdict load(const std::function<void(const v1::TimelineEvent&)>& each) override;
   std::map<std::uint32_t, std::string> policy_versions() override;
   void start() override;
   void stop() override;
@@ -98,6 +101,13 @@ class SqliteTimelineStore final : public TimelineStore {
   class Writer;
   void run();
   void enqueue(Job job);
+  // Incident reads on a connection and thread of their own (WAL readers
+  // never wait for the writer's lock).
+  void run_reader();
+  struct IncidentRead {
+    std::uint64_t incident_id = 0;
+    ReadDone done;
+  };
 
   SqliteOptions options_;
   std::unique_ptr<Writer> writer_;
@@ -110,6 +120,12 @@ class SqliteTimelineStore final : public TimelineStore {
   std::uint64_t failed_commits_ = 0;
   bool stopping_ = false;
   std::thread thread_;
+
+  std::mutex reader_mutex_;
+  std::condition_variable reader_wake_;
+  std::vector<IncidentRead> reader_queue_;
+  bool reader_stopping_ = false;
+  std::thread reader_thread_;
 };
 
 }  // namespace zonecall

@@ -39,7 +39,7 @@ std::string replace(std::string text, const std::string& from, const std::string
 }
 }  // namespace
 
-TEST_CASE("config: the embedded Jincheng default follows DOMAIN.md") {
+TEST_CASE("config: the embedded Jincheng default follows the community's published figures (docs/topology.md)") {
   const auto c = config::parse(config::default_config_text(), "default");
   CHECK(c.zones_size() == 9);
   CHECK(c.stations_size() == 14);

@@ -2,6 +2,7 @@
 // appears, and the engine carries on once the database is usable again.
 #include <catch2/catch.hpp>
 
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 
@@ -54,6 +55,37 @@ TEST_CASE("engine: a locked database fails the request with INTERNAL, then recov
   CHECK(integrity_check(db) == "ok");
 }
 
+TEST_CASE("engine: GetIncident answers from committed state while a commit waits on a locked database") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);  // the default 5 s busy timeout
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  const auto first = grid.request(report_msg("Z1", "sanitation")).ack();
+
+  sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto stuck = report_msg("Z1", "fire");
+  stuck.set_request_id(WsClient::fresh_request_id());
+  grid.send(stuck);  // its commit waits for the lock
+  auto read = get_incident_msg(first.incident_id());
+  read.set_request_id(WsClient::fresh_request_id());
+  grid.send(read);
+  // The read is answered first, well inside the writer's busy timeout.
+  auto reply = grid.receive(std::chrono::milliseconds(2000));
+  REQUIRE(reply);
+  CHECK(reply->request_id() == read.request_id());
+  CHECK(reply->incident().incident_id() == first.incident_id());
+  CHECK(reply->incident().timeline_size() >= 1);
+  // The incident whose report is still being committed is not there yet.
+  CHECK(grid.request(get_incident_msg(first.incident_id() + 1)).error().code() == v1::NOT_FOUND);
+  other.exec("ROLLBACK");
+  auto acked = grid.receive();
+  REQUIRE(acked);
+  CHECK(acked->request_id() == stuck.request_id());
+  CHECK(acked->has_ack());
+}
+
 TEST_CASE("engine: a full database fails the request with INTERNAL and keeps serving") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
@@ -101,6 +133,55 @@ TEST_CASE("engine: a corrupt database file refuses to start with a clear error")
   } catch (const sqlite::Error& e) {
     CHECK(std::string(e.what()).find("not a database") != std::string::npos);
   }
+}
+
+TEST_CASE("engine: a broken hash chain stops start-up, naming the seq, unless the operator accepts that break") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  std::uint64_t noted_seq = 0;
+  {
+    RunningServer server(db);
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    const auto id = grid.request(report_msg("Z1", "sanitation")).ack().incident_id();
+    noted_seq = grid.request(discover_msg(id, "seen at gate 3")).ack().seq();
+    grid.request(report_msg("Z1", "sanitation"));
+  }
+  {
+    // One byte of the stored note changed, the chain left as it was.
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    file.exec(("UPDATE timeline SET payload = CAST(replace(CAST(payload AS TEXT), 'gate 3', 'gate 4') AS BLOB)"
+               " WHERE seq = " + std::to_string(noted_seq)).c_str());
+  }
+  const auto seq = std::to_string(noted_seq);
+  try {
+    Server server(options_for(db));
+    FAIL("the server started on a broken chain");
+  } catch (const std::runtime_error& e) {
+    CHECK_THAT(e.what(), Catch::Contains("hash chain breaks at seq " + seq));
+    CHECK_THAT(e.what(), Catch::Contains("--accept-broken-chain " + seq));
+  }
+  auto wrong = options_for(db);
+  wrong.accept_broken_chain_at = noted_seq + 1;  // not where it breaks
+  CHECK_THROWS_WITH(Server(wrong), Catch::Contains("breaks at seq " + seq));
+
+  LogCapture log;
+  auto accepted = options_for(db);
+  accepted.accept_broken_chain_at = noted_seq;
+  RunningServer server(accepted);
+  CHECK(log.contains("store.chain_broken_accepted"));
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  CHECK(grid.request(report_msg("Z1", "sanitation")).has_ack());
+}
+
+TEST_CASE("engine: --accept-broken-chain on an intact chain refuses to start") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  { RunningServer server(db); }
+  auto options = options_for(db);
+  options.accept_broken_chain_at = 1;
+  CHECK_THROWS_WITH(Server(options), Catch::Contains("the timeline's hash chain is intact"));
 }
 
 namespace {
