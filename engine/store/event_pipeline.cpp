@@ -61,8 +61,19 @@ void EventPipeline::add_row(Batch& batch, std::uint64_t seq, std::string_view pa
 void EventPipeline::check_row(Batch& batch, std::size_t i, const RowColumns& columns,
                               std::string_view hash) {
   const std::uint64_t seq = batch.seqs[i];
-  const std::string_view payload = batch.row(i);
   batch.columns.push_back(columns);
+  check_link(seq, batch.row(i), hash);
+  if (!columns.integers) {
+    broken(verdict_, seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
+  }
+  // The kind column only decides who parses; whoever does checks the
+  // columns against the event (a lying kind column included).
+  const bool leave = !sla::is_command_kind(columns.kind);
+  batch.left.push_back(leave);
+  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, i));
+}
+
+void EventPipeline::check_link(std::uint64_t seq, std::string_view payload, std::string_view hash) {
   if (seq != expected_seq_) {
     broken(verdict_, expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
                                                     std::to_string(seq - 1) + " are missing"
@@ -74,14 +85,6 @@ void EventPipeline::check_row(Batch& batch, std::size_t i, const RowColumns& col
                     " does not match its content and the previous link");
   }
   previous_hash_.assign(hash);  // go on from the stored link
-  if (!columns.integers) {
-    broken(verdict_, seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
-  }
-  // The kind column only decides who parses; whoever does checks the
-  // columns against the event (a lying kind column included).
-  const bool leave = !sla::is_command_kind(columns.kind);
-  batch.left.push_back(leave);
-  batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, i));
 }
 
 const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Batch& batch, std::size_t i) {
@@ -172,7 +175,7 @@ void EventPipeline::finish_batch(std::unique_ptr<Batch> batch) {
     std::lock_guard lock(mutex_);
     consumer_behind = !full_.empty();
   }
-  if (mode_ == Mode::kTrust && consumer_behind) {
+  if (mode_ != Mode::kCheckChain && consumer_behind) {
     // The consumer still has batches to fold, so this thread would only wait
     // for a free one: parse this batch meanwhile. Which side is slower
     // depends on how fast fresh memory arrives for the fold (page zeroing
@@ -188,13 +191,18 @@ void EventPipeline::read() {
   try {
     auto batch = take_free();
     const bool check = mode_ == Mode::kCheckChain;
-    // Recovery trusts the rows, so it reads only what it folds.
-    sqlite::Statement rows(db_, check ? "SELECT seq, payload, incident_id, kind, at_ms, hash "
-                                        "FROM timeline ORDER BY seq"
-                                      : "SELECT seq, payload FROM timeline ORDER BY seq");
+    const bool hashes = mode_ == Mode::kCheckHashes;
+    // Recovery trusts the columns, so it reads only what it folds and the hash.
+    sqlite::Statement rows(db_, check    ? "SELECT seq, payload, incident_id, kind, at_ms, hash "
+                                           "FROM timeline ORDER BY seq"
+                                : hashes ? "SELECT seq, payload, hash FROM timeline ORDER BY seq"
+                                         : "SELECT seq, payload FROM timeline ORDER BY seq");
     while (rows.step()) {
       const auto seq = static_cast<std::uint64_t>(rows.column_int64(0));
       add_row(*batch, seq, rows.column_blob(1));
+      if (hashes) {
+        check_link(seq, batch->row(batch->seqs.size() - 1), rows.column_blob(2));
+      }
       if (check) {
         // A real, text or blob value would read back converted, and still
         // not match the engine's integer queries.
@@ -240,7 +248,7 @@ void EventPipeline::for_each(const std::function<void(Row&)>& each) {
     for (std::size_t i = 0; i < batch->seqs.size(); ++i) {
       const bool left = parsed && mode_ == Mode::kCheckChain && batch->left[i];
       const v1::TimelineEvent* event = parsed ? batch->events[i] : nullptr;
-      if (mode_ == Mode::kTrust) {
+      if (mode_ != Mode::kCheckChain) {
         event = parsed ? event : parse(*batch, batch->row(i));
         if (event == nullptr || event->seq() != batch->seqs[i]) {
           throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +

@@ -38,8 +38,11 @@ struct ChainVerdict {
 class EventPipeline {
  public:
   enum class Mode {
-    kTrust,       // recovery: a row that holds no readable event is an error
-    kCheckChain,  // the audit: check the chain; such a row breaks it, and is skipped
+    kTrust,        // a row that holds no readable event is an error
+    kCheckHashes,  // recovery: kTrust, and the reading thread checks the seqs and
+                   // the hash chain (not the columns, which need every row parsed)
+    kCheckChain,   // the audit: check the chain and the columns; an unreadable
+                   // row breaks it, and is skipped
   };
   // `db` must outlive this object, and nothing else may use it during
   // for_each, which reads it on another thread.
@@ -100,6 +103,8 @@ class EventPipeline {
   // kCheckChain: checks row i (the one just added), and parses it unless it
   // is a clock event by its kind column.
   void check_row(Batch& batch, std::size_t i, const RowColumns& columns, std::string_view hash);
+  // The seq and hash-chain part of check_row.
+  void check_link(std::uint64_t seq, std::string_view payload, std::string_view hash);
   // Breaks the chain at row i if its columns are not its event's.
   static void check_columns(ChainVerdict& verdict, const Batch& batch, std::size_t i,
                             const v1::TimelineEvent& event);

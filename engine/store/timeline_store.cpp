@@ -208,12 +208,8 @@ std::uint32_t SqliteTimelineStore::record_policy(const std::string& fingerprint,
 
 ChainVerdict SqliteTimelineStore::load(const std::function<void(const v1::TimelineEvent&)>& each) {
   // The chain is checked on the reading thread while the caller folds.
-  EventPipeline events(writer_->db(), EventPipeline::Mode::kCheckChain);
-  events.for_each([&](EventPipeline::Row& row) {
-    if (const v1::TimelineEvent* event = row.event()) {
-      each(*event);
-    }
-  });
+  EventPipeline events(writer_->db(), EventPipeline::Mode::kCheckHashes);
+  events.for_each([&](EventPipeline::Row& row) { each(*row.event()); });  // never null here
   return events.verdict();
 }
 

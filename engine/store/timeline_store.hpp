@@ -42,8 +42,8 @@ class TimelineStore {
   virtual std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) = 0;
 
   // -- at startup, before start() --
-  // Every event in seq order, checking the hash chain and each row's columns
-  // as it goes (a row that holds no readable event is skipped and breaks it).
+  // Every event in seq order, checking the seqs and the hash chain as it
+  // goes; throws on a row that holds no readable event.
   virtual ChainVerdict load(const std::function<void(const v1::TimelineEvent&)>& each) = 0;
   // Every policy version recorded: version -> fingerprint.
   virtual std::map<std::uint32_t, std::string> policy_versions() = 0;

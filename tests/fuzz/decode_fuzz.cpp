@@ -59,7 +59,6 @@ namespace {
   } while (0)
 
 constexpr sla::Millis kStart = 1'700'000'000'000;
-constexpr const char* kEngineActor = "engine";
 
 const char* name(Encoding e) { return e == Encoding::binary ? "binary" : "json"; }
 
@@ -345,7 +344,7 @@ class Dispatch {
   // The dispatcher ticks before every command.
   void tick() {
     for (const auto& e : book_.due(now_)) {
-      FUZZ_CHECK(e.actor_id() == kEngineActor && e.at_ms() == now_, "odd clock event %s",
+      FUZZ_CHECK(e.actor_id() == sla::kEngineActor && e.at_ms() == now_, "odd clock event %s",
                  e.ShortDebugString().c_str());
       fold(e);
     }

@@ -40,6 +40,7 @@
 //   15 tick only
 // An id byte picks incident (byte mod (next id + 1)); 255 picks an id
 // beyond the 60-bit range.
+#include <algorithm>
 #include <array>
 #include <cstdarg>
 #include <cstdint>
@@ -574,6 +575,15 @@ class Run {
                name);
     FUZZ_CHECK(other.open_ids() == book_.open_ids(), "%s open ids differ", name);
     FUZZ_CHECK(other.duty() == book_.duty(), "%s duty roster differs", name);
+    // The /metrics gauges: kept incrementally live, counted once on recovery.
+    auto counted = [](sla::IncidentBook::OpenCounts counts) {
+      std::erase_if(counts, [](const auto& zone) {
+        return std::all_of(zone.second.begin(), zone.second.end(), [](auto n) { return n == 0; });
+      });
+      return counts;
+    };
+    FUZZ_CHECK(counted(other.open_counts()) == counted(book_.open_counts()),
+               "%s open-incident counts differ", name);
     FUZZ_CHECK(other.next_seq() == book_.next_seq() &&
                    other.next_incident_id() == book_.next_incident_id(),
                "%s counters differ", name);
