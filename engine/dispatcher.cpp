@@ -809,6 +809,12 @@ Dispatcher::Push Dispatcher::push_for(const v1::TimelineEvent& e) const {
                              : e.has_call_breached() ? e.call_breached().deadline_ms()
                                                      : 0);
       push.recipients.push_back(recipient(v1::DEPARTMENT_MEMBERS, "", department));
+      // The department whose call this one superseded learns that it is closed.
+      const auto no = e.has_call_raised() ? e.call_raised().call_no() : 0;
+      if (no >= 2 && no <= incident->calls.size() && incident->calls[no - 2].superseded) {
+        push.recipients.push_back(
+            recipient(v1::DEPARTMENT_MEMBERS, "", incident->calls[no - 2].department_id));
+      }
       push.recipients.push_back(recipient(v1::ZONE_CHIEF_OF_ZONE, incident->zone_id));
       push.recipients.push_back(recipient(v1::ZONE_ON_DUTY, incident->zone_id));
       break;

@@ -132,6 +132,7 @@ class ScopeBuilder {
         on_site_times_.push_back(*call.on_site_at - *call.accepted_at);
       }
       d->set_declined(d->declined() + (call.declined ? 1 : 0));
+      d->set_superseded(d->superseded() + (call.superseded ? 1 : 0));
       d->set_breaches(d->breaches() + (call.accept_breached ? 1 : 0) + (call.on_site_breached ? 1 : 0));
     }
   }

@@ -153,8 +153,11 @@ void apply_event(Incident& incident, const v1::TimelineEvent& event) {
       call.raised_at = event.at_ms();
       call.accept_deadline = r.accept_deadline_ms();
       call.on_site_limit = r.on_site_limit_ms();
+      // Only a call whose acceptance limit was missed is ever superseded; one
+      // accepted late held the incident, which goes back to the zone.
       if (!incident.calls.empty() && incident.calls.back().open()) {
         incident.calls.back().superseded = true;
+        incident.holder.clear();
       }
       incident.calls.push_back(std::move(call));
       return;
@@ -217,6 +220,7 @@ v1::IncidentView view_of(const Incident& incident) {
     cv->set_declined(call.declined);
     cv->set_accept_breached(call.accept_breached);
     cv->set_on_site_breached(call.on_site_breached);
+    cv->set_superseded(call.superseded);
   }
   for (v1::Stage s : kStages) {
     const StageClock& c = incident.stage(s);

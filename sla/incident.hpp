@@ -38,7 +38,7 @@ struct CallState {
   Millis on_site_deadline = 0;
   std::optional<Millis> on_site_at;
   bool declined = false;
-  bool superseded = false;  // a later call replaced it after it was not accepted in time
+  bool superseded = false;  // the next call replaced it after its acceptance limit passed
   bool accept_breached = false;
   bool on_site_breached = false;
   bool miss_escalated = false;  // DEPARTMENT_MISSED fired for this call

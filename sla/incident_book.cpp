@@ -321,8 +321,8 @@ Decision IncidentBook::zone_call(const CommandOrigin& origin, std::uint64_t inci
   if (department == nullptr) {
     return Decision::refuse(v1::NOT_FOUND, "unknown department '" + department_id + "'");
   }
-  // A call the department has not accepted in time may be superseded: the
-  // zone calls someone else rather than wait forever.
+  // A call whose acceptance limit passed may be superseded: the zone calls
+  // someone else rather than wait forever (the escalation path).
   if (const CallState* open = incident->open_call(); open && !open->accept_breached) {
     return Decision::refuse(v1::INVALID_TRANSITION, "call " + std::to_string(open->call_no) +
                                                         " to " + open->department_id +
@@ -348,6 +348,17 @@ const CallState* answerable_call(const Incident* incident, const std::string& de
   }
   const CallState* call = incident->open_call();
   if (call == nullptr || call->department_id != department_id) {
+    // A late answer to a call the zone replaced says so.
+    const CallState* own = nullptr;
+    for (const auto& c : incident->calls) {
+      own = c.department_id == department_id ? &c : own;
+    }
+    if (own != nullptr && own->superseded) {
+      error = CommandError{v1::INVALID_TRANSITION,
+                           "call " + std::to_string(own->call_no) + " to " + department_id +
+                               " was superseded by call " + std::to_string(own->call_no + 1)};
+      return nullptr;
+    }
     error = CommandError{v1::INVALID_TRANSITION,
                          "incident " + std::to_string(incident->id) +
                              " has no open call to department " + department_id};

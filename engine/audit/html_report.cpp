@@ -173,6 +173,15 @@ std::string render_html(const v1::AuditReport& report) {
   }
   out << "<div>" << legend(2, kDepartmentSeries)
       << grouped_bars(departments, timely, "Department timeliness") << "</div>";
+  out << "<h2>Departments 科室</h2><table><tr><th>department</th><th>calls</th><th>accepted in time</th>"
+         "<th>on site in time</th><th>declined</th><th>superseded 被替换</th><th>breaches</th></tr>";
+  for (const auto& d : report.departments()) {
+    const auto& f = d.department();
+    out << "<tr><td>" << esc(d.id()) << "</td><td>" << f.calls() << "</td><td>" << f.accepted_on_time()
+        << "/" << f.calls() << "</td><td>" << f.on_site_on_time() << "/" << f.accepted() << "</td><td>"
+        << f.declined() << "</td><td>" << f.superseded() << "</td><td>" << f.breaches() << "</td></tr>";
+  }
+  out << "</table>";
 
   out << "<h2>Zones</h2><table><tr><th>zone</th><th>incidents</th><th>discover</th><th>respond</th>"
          "<th>resolve</th><th>p90 discover</th><th>completion 办结率</th><th>satisfaction 满意率</th>"

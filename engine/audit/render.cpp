@@ -154,6 +154,30 @@ std::string describe(const v1::TimelineEvent& e) {
       return e.ShortDebugString();
   }
 }
+// Whether a call_raised closed the call before it; the timeline does not say
+// so, the fold does (see CallRaised in timeline.proto).
+std::string superseding(const sla::Incident& after, const v1::TimelineEvent& e) {
+  const auto no = e.has_call_raised() ? e.call_raised().call_no() : 0;
+  if (no < 2 || no > after.calls.size() || !after.calls[no - 2].superseded) {
+    return "";
+  }
+  return "; supersedes call " + std::to_string(no - 1) + " to " + after.calls[no - 2].department_id;
+}
+
+std::string call_outcome(const sla::CallState& call) {
+  const std::string accepted =
+      call.accepted_at ? "accepted " + format_time(*call.accepted_at) + ", " : "";
+  if (call.superseded) {
+    return accepted + "SUPERSEDED by call " + std::to_string(call.call_no + 1);
+  }
+  if (call.declined) {
+    return accepted + "declined";
+  }
+  if (call.on_site_at) {
+    return accepted + "on site " + format_time(*call.on_site_at);
+  }
+  return accepted.empty() ? "open, not accepted" : accepted + "open, not on site";
+}
 }  // namespace
 
 std::string render_json(const v1::AuditReport& report) {
@@ -233,7 +257,8 @@ std::string render_text(const v1::AuditReport& report) {
 
   out << "\nDepartments (zone calls)\n"
       << pad("", 24) << pad("calls", 7) << pad("accepted in time", 18) << pad("accept p90", 12)
-      << pad("on site in time", 17) << pad("on-site p90", 13) << pad("declined", 10) << "breaches\n";
+      << pad("on site in time", 17) << pad("on-site p90", 13) << pad("declined", 10)
+      << pad("superseded", 12) << "breaches\n";
   for (const auto& s : report.departments()) {
     const auto& d = s.department();
     out << pad(s.id(), 24) << pad(std::to_string(d.calls()), 7)
@@ -241,7 +266,7 @@ std::string render_text(const v1::AuditReport& report) {
         << pad(format_duration(d.accept_p90_ms()), 12)
         << pad(std::to_string(d.on_site_on_time()) + "/" + std::to_string(d.accepted()), 17)
         << pad(format_duration(d.on_site_p90_ms()), 13) << pad(std::to_string(d.declined()), 10)
-        << d.breaches() << "\n";
+        << pad(std::to_string(d.superseded()), 12) << d.breaches() << "\n";
   }
 
   const auto& c = report.community();
@@ -279,7 +304,7 @@ std::string incident_story(const std::string& db_path, std::uint64_t incident_id
       sla::apply_event(incident, e);
     }
     out << "  " << format_time(e.at_ms()) << "  seq " << pad(std::to_string(e.seq()), 8)
-        << pad(e.actor_id(), 18) << describe(e) << "\n";
+        << pad(e.actor_id(), 18) << describe(e) << superseding(incident, e) << "\n";
   }
   out << "\n  zone " << incident.zone_id << ", " << incident.category << ", "
       << v1::Severity_Name(incident.severity) << ", policy version " << incident.policy_version
@@ -298,6 +323,10 @@ std::string incident_story(const std::string& db_path, std::uint64_t incident_id
     }
     out << "\n";
   }
+  for (const auto& call : incident.calls) {
+    out << "\n  call " << call.call_no << " to " << call.department_id << ": " << call_outcome(call);
+  }
+  out << (incident.calls.empty() ? "" : "\n");
   return out.str();
 }
 

@@ -73,6 +73,7 @@ const I18N = {
   'call.accepted': ['已接单', 'accepted'],
   'call.on-site': ['已到场', 'on site'],
   'call.declined': ['已退回', 'declined'],
+  'call.superseded': ['已由呼叫 {next} 替代', 'superseded by call {next}'],
   acked: ['{what} 已确认（事件 #{id}，序号 {seq}）', '{what} confirmed (incident #{id}, seq {seq})'],
   ackDuty: ['在岗状态已记录', 'Duty recorded'],
   reported: ['已上报，事件 #{id}', 'Reported as incident #{id}'],
@@ -420,7 +421,8 @@ function clockLevel(now, deadline, start, warnAt, breached) {
   return now >= warn ? 'near' : 'ok';
 }
 const worse = (a, b) => (LEVELS.indexOf(a) >= LEVELS.indexOf(b) ? a : b);
-const openCall = (v) => (v.calls || []).find((c) => !c.declined && !c.onSiteAtMs);
+// A superseded call is closed: the zone called again after its acceptance limit passed.
+const openCall = (v) => (v.calls || []).find((c) => !c.declined && !c.superseded && !c.onSiteAtMs);
 const isOpen = (v) => v.state !== 'RESOLVED';
 
 function render() {
@@ -504,12 +506,12 @@ function updateRow(row, v) {
   row.dataset.severity = v.severity || '';
   const calls = $('.calls', row);
   calls.replaceChildren(...(v.calls || []).map((c) => {
-    const callState = c.declined ? 'declined' : c.onSiteAtMs ? 'on-site' : c.acceptedAtMs ? 'accepted' : 'pending';
+    const callState = c.superseded ? 'superseded' : c.declined ? 'declined' : c.onSiteAtMs ? 'on-site' : c.acceptedAtMs ? 'accepted' : 'pending';
     const li = el('li', { 'data-call': c.callNo, 'data-department': c.departmentId, 'data-call-state': callState },
       t('callTitle', { n: c.callNo, d: t('dept.' + c.departmentId) }) + (c.reason ? ` · ${c.reason}` : ''));
     if (callState === 'pending') li.append(' · ', t('callAccept'), ' ', el('span', { class: 'countdown', 'data-countdown': 'accept' }));
     else if (callState === 'accepted') li.append(' · ', t('call.accepted'), ' · ', t('callOnSite'), ' ', el('span', { class: 'countdown', 'data-countdown': 'on-site' }));
-    else li.append(' · ', t('call.' + callState));
+    else li.append(' · ', t('call.' + callState, { next: c.callNo + 1 }));
     return li;
   }));
   const call = openCall(v);
@@ -518,7 +520,7 @@ function updateRow(row, v) {
     discover: v.state === 'REPORTED',
     respond: v.state === 'REPORTED' || v.state === 'DISCOVERED',
     resolve: isOpen(v),
-    'zone-call': isOpen(v) && !call,
+    'zone-call': isOpen(v) && (!call || Boolean(call.acceptBreached)),  // a late call may be superseded
     accept: Boolean(call) && !call.acceptedAtMs,
     'on-site': Boolean(call) && Boolean(call.acceptedAtMs),
     decline: Boolean(call),

@@ -3,6 +3,7 @@
 #include <google/protobuf/util/json_util.h>
 
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 
 #include <chrono>
 #include <deque>
@@ -20,6 +21,12 @@ namespace zonecall::client {
 using namespace zonecall::net;
 
 namespace {
+
+// At the end of input, once every request is answered, the pushes those
+// requests caused (they follow their answers) still get printed: the client
+// leaves after this long without a message, or this long at most.
+constexpr std::chrono::milliseconds kQuietBeforeLeaving{250};
+constexpr std::chrono::milliseconds kMostBeforeLeaving{2000};
 
 struct Url {
   bool tls = false;
@@ -43,7 +50,7 @@ template <class Stream>
 class Session {
  public:
   Session(asio::io_context& io, Stream stream, const ClientOptions& options)
-      : io_(io), ws_(std::move(stream)), options_(options) {}
+      : io_(io), ws_(std::move(stream)), options_(options), linger_timer_(io) {}
 
   void start() {
     ws_.binary(true);
@@ -72,9 +79,24 @@ class Session {
       lines_.pop_front();
       execute(line);
     }
-    if (end_of_input_ && lines_.empty() && !tailing_) {
-      quit();
+    if (end_of_input_ && lines_.empty() && !tailing_ && pending_.empty() && !quitting_) {
+      linger();
     }
+  }
+
+  // Leaves after a quiet moment (see kQuietBeforeLeaving); every message
+  // that arrives meanwhile starts the quiet time again.
+  void linger() {
+    if (!lingering_) {
+      lingering_ = true;
+      leave_by_ = std::chrono::steady_clock::now() + kMostBeforeLeaving;
+    }
+    linger_timer_.expires_at(std::min(std::chrono::steady_clock::now() + kQuietBeforeLeaving, leave_by_));
+    linger_timer_.async_wait([this](beast::error_code ec) {
+      if (!ec) {
+        quit();
+      }
+    });
   }
 
   void execute(const std::string& line) {
@@ -104,6 +126,9 @@ class Session {
     }
     command.message.set_request_id(++next_request_id_);
     pending_.insert(next_request_id_);
+    if (command.message.has_hello()) {
+      hello_request_ = next_request_id_;
+    }
     std::string bytes;
     command.message.SerializeToString(&bytes);
     send(std::move(bytes));
@@ -159,6 +184,7 @@ class Session {
   void on_message(const v1::ServerMessage& m) {
     if (m.has_welcome()) {
       last_seq_ = m.welcome().last_seq();
+      signed_in_ = true;
     }
     if (m.has_event()) {
       last_seq_ = std::max(last_seq_, m.event().seq());
@@ -180,8 +206,13 @@ class Session {
       std::cout << describe(m) << std::endl;
     }
     pending_.erase(m.request_id());
-    if (quitting_ && pending_.empty()) {
+    if (m.has_error() && m.request_id() == hello_request_ && !signed_in_) {
+      lines_.clear();  // every further command would be refused too
       quit();
+    } else if (quitting_ && pending_.empty()) {
+      quit();
+    } else if (lingering_) {
+      linger();
     } else {
       pump();
     }
@@ -225,6 +256,11 @@ class Session {
   bool tailing_ = false;
   bool quitting_ = false;
   bool closing_ = false;
+  std::uint64_t hello_request_ = 0;
+  bool signed_in_ = false;
+  asio::steady_timer linger_timer_;
+  bool lingering_ = false;
+  std::chrono::steady_clock::time_point leave_by_;
   int exit_code_ = 0;
 };
 

@@ -12,8 +12,9 @@ struct ClientOptions {
   std::string ca_file;  // wss: trust this PEM instead of the system's CAs
 };
 
-// Runs until quit or end of input (after every request has its answer), or
-// until the server closes. Returns the process exit code.
+// Runs until quit, a refused sign-in, or end of input (after every request
+// has its answer and the pushes that follow have come: a short quiet time),
+// or until the server closes. Returns the process exit code.
 int run_client(const ClientOptions& options);
 
 }  // namespace zonecall::client

@@ -8,6 +8,7 @@ Decoded decode_client(std::string_view frame, Encoding encoding) {
   Decoded out;
   if (encoding == Encoding::binary) {
     if (!out.message.ParseFromArray(frame.data(), static_cast<int>(frame.size()))) {
+      out.message.Clear();  // no half-read request id in the error
       out.error = sla::CommandError{v1::BAD_REQUEST, "malformed protobuf frame"};
       return out;
     }

@@ -273,20 +273,24 @@ void WebSocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
 
 template <class Stream>
 void WebSocketSession<Stream>::on_message() {
-  if (!within_rate()) {
-    v1::ServerMessage m;
-    m.mutable_error()->set_code(v1::RATE_LIMITED);
-    m.mutable_error()->set_message("more than " + std::to_string(static_cast<long>(context_.limits.requests_per_second)) +
-                                   " requests per second on this connection");
-    send(SharedMessage(std::move(m)), encoding_);
-    return;
-  }
   const auto data = buffer_.cdata();
   Decoded decoded = decode_client(
       std::string_view(static_cast<const char*>(data.data()), data.size()), encoding_);
   if (decoded.error) {
     // A frame that parsed keeps its request id in the error.
     reject_frame(decoded.error->code, decoded.error->message, decoded.message.request_id());
+    return;
+  }
+  // Decoded first (a frame is at most max_frame_bytes), so that a client
+  // pipelining writes learns which one was dropped.
+  if (!within_rate()) {
+    v1::ServerMessage m;
+    m.set_request_id(decoded.message.request_id());
+    m.mutable_error()->set_code(v1::RATE_LIMITED);
+    m.mutable_error()->set_message(
+        "more than " + std::to_string(static_cast<long>(context_.limits.requests_per_second)) +
+        " requests per second on this connection");
+    send(SharedMessage(std::move(m)), encoding_);
     return;
   }
   context_.dispatcher.on_message(id_, std::move(decoded.message), encoding_);
@@ -302,7 +306,7 @@ void WebSocketSession<Stream>::reject_frame(v1::ErrorCode code, const std::strin
   send(SharedMessage(std::move(m)), encoding_);
   if (++bad_frames_ >= context_.limits.max_bad_frames) {
     log::warn("ws.abuse", {{"session", std::to_string(id_)}});
-    close(websocket::close_code::policy_error, "too many bad frames");
+    close(CloseCause::policy, "too many bad frames");
   }
 }
 
@@ -313,27 +317,24 @@ void WebSocketSession<Stream>::send(const SharedMessage& message, std::optional<
   }
   const Encoding encoding = reply_encoding.value_or(encoding_);
   auto bytes = message.bytes(encoding);
-  // A single large message may go out on an empty queue; only a backlog
-  // beyond the limit means the client is too slow.
-  if (!queue_.empty() && queued_bytes_ + bytes->size() > context_.limits.max_send_queue_bytes) {
+  if (!queue_.fits(bytes->size(), context_.limits.max_send_queue_bytes)) {
     // Too slow a reader must not hold up anyone else; it resumes later.
     log::warn("ws.send_queue_overflow", {{"session", std::to_string(id_)},
-                                         {"queued_bytes", std::to_string(queued_bytes_)}});
+                                         {"queued_bytes", std::to_string(queue_.bytes())}});
     context_.dispatcher.metrics().on_send_queue_overflow();
-    close(websocket::close_code::policy_error, "send queue overflow");
+    close(CloseCause::send_queue_overflow, "send queue overflow");
     return;
   }
-  queued_bytes_ += bytes->size();
-  queue_.push_back(Outgoing{std::move(bytes), encoding == Encoding::binary});
-  if (queue_.size() == 1) {
+  if (queue_.push({std::move(bytes), encoding == Encoding::binary})) {
     write_next();
   }
 }
 
 template <class Stream>
 void WebSocketSession<Stream>::write_next() {
-  ws_.binary(queue_.front().binary);
-  ws_.async_write(asio::buffer(*queue_.front().bytes),
+  const auto& next = queue_.start_write();
+  ws_.binary(next.binary);
+  ws_.async_write(asio::buffer(*next.bytes),
                   [self = this->shared_from_this()](beast::error_code ec, std::size_t n) {
                     self->on_write(ec, n);
                   });
@@ -341,15 +342,13 @@ void WebSocketSession<Stream>::write_next() {
 
 template <class Stream>
 void WebSocketSession<Stream>::on_write(beast::error_code ec, std::size_t) {
+  queue_.finish_write();
   if (ec) {
     return end(ec, "write");
   }
-  queued_bytes_ -= queue_.front().bytes->size();
-  queue_.pop_front();
   if (close_after_write_ && queue_.empty()) {
     auto reason = *close_after_write_;
     close_after_write_.reset();
-    queue_.clear();
     ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code ec) {
       self->end(ec, "close");
     });
@@ -361,18 +360,18 @@ void WebSocketSession<Stream>::on_write(beast::error_code ec, std::size_t) {
 }
 
 template <class Stream>
-void WebSocketSession<Stream>::close(websocket::close_code code, const std::string& reason) {
+void WebSocketSession<Stream>::close(CloseCause cause, const std::string& reason) {
   if (closing_ || ended_) {
     return;
   }
   closing_ = true;
-  websocket::close_reason why(code, reason);
+  websocket::close_reason why(cause == CloseCause::restart ? websocket::close_code::service_restart
+                                                           : websocket::close_code::policy_error,
+                              reason);
+  if (cause == CloseCause::send_queue_overflow) {
+    queue_.drop_unsent();
+  }
   if (!queue_.empty()) {
-    // A slow reader's backlog is dropped; otherwise what is queued (say, the
-    // error that explains the close) goes out first.
-    if (code == websocket::close_code::policy_error && reason == "send queue overflow") {
-      queue_.erase(queue_.begin() + 1, queue_.end());
-    }
     close_after_write_ = why;
     return;
   }
@@ -392,6 +391,7 @@ void WebSocketSession<Stream>::end(beast::error_code ec, const char* where) {
   }
   ended_ = true;
   closing_ = true;
+  queue_.drop_unsent();  // nothing more goes out
   context_.live.erase(id_);
   context_.dispatcher.detach(id_);
 }

@@ -4,7 +4,6 @@
 // send queue with exactly one write in flight. All run on the io thread.
 // Both come in two flavours of one code: over plain TCP and over TLS.
 #include <cstdint>
-#include <deque>
 #include <functional>
 #include <string_view>
 #include <memory>
@@ -14,6 +13,7 @@
 #include "engine/client_session.hpp"
 #include "engine/net/beast.hpp"
 #include "engine/net/limits.hpp"
+#include "engine/net/send_queue.hpp"
 
 namespace zonecall {
 class Dispatcher;
@@ -79,6 +79,11 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   std::shared_ptr<http::response<http::string_body>> response_;
 };
 
+// Why a WebSocket session closes. It decides the close code and what becomes
+// of the queued messages: a reader too slow loses its backlog; any other
+// close first sends what is queued (say, the error that explains it).
+enum class CloseCause { policy, send_queue_overflow, restart };
+
 template <class Stream>
 class WebSocketSession final : public ClientSession,
                                public std::enable_shared_from_this<WebSocketSession<Stream>> {
@@ -88,16 +93,12 @@ class WebSocketSession final : public ClientSession,
 
   std::uint64_t id() const override { return id_; }
   void send(const SharedMessage& message, std::optional<Encoding> reply_encoding) override;
-  std::size_t queued_bytes() const override { return queued_bytes_; }
+  std::size_t queued_bytes() const override { return queue_.bytes(); }
   std::size_t send_queue_limit() const override { return context_.limits.max_send_queue_bytes; }
-  void close_for_policy(const std::string& reason) override {
-    close(websocket::close_code::policy_error, reason);
-  }
-  void close_for_restart() override {
-    close(websocket::close_code::service_restart, "server shutting down");
-  }
-  // Closes with the given code and reason once the write in flight is done.
-  void close(websocket::close_code code, const std::string& reason);
+  void close_for_policy(const std::string& reason) override { close(CloseCause::policy, reason); }
+  void close_for_restart() override { close(CloseCause::restart, "server shutting down"); }
+  // Closes with the cause's code and the reason once the writes it keeps are done.
+  void close(CloseCause cause, const std::string& reason);
 
  private:
   void on_accept(beast::error_code ec);
@@ -111,11 +112,6 @@ class WebSocketSession final : public ClientSession,
   void on_write(beast::error_code ec, std::size_t bytes);
   void end(beast::error_code ec, const char* where);
 
-  struct Outgoing {
-    std::shared_ptr<const std::string> bytes;
-    bool binary;
-  };
-
   websocket::stream<Stream> ws_;
   beast::flat_buffer buffer_;
   SessionContext& context_;
@@ -124,8 +120,7 @@ class WebSocketSession final : public ClientSession,
   Encoding encoding_ = Encoding::binary;  // that of the client's latest frame, for pushes
   bool oversized_ = false;                // the message being read is over the limit
   int bad_frames_ = 0;
-  std::deque<Outgoing> queue_;
-  std::size_t queued_bytes_ = 0;
+  SendQueue queue_;
   bool closing_ = false;
   std::optional<websocket::close_reason> close_after_write_;
   // The request-rate token bucket.

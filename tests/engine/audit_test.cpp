@@ -342,3 +342,38 @@ TEST_CASE("audit: one incident's whole story") {
   CHECK(story.find("z7-chief") != std::string::npos);
   CHECK(audit::incident_story(r.db, 999).empty());
 }
+
+TEST_CASE("audit: a superseded call is named in the story, the figures and the HTML") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  {
+    RunningServer server(db);
+    WsClient chief(server.port());
+    WsClient desk(server.port());
+    chief.hello_on_duty("demo-z7-chief");
+    desk.hello("demo-dept-drill-desk");
+    const auto id = chief.request(report_msg("Z7", "sanitation")).ack().incident_id();
+    REQUIRE(chief.request(zone_call_msg(id, "drill-desk")).has_ack());
+    while (auto m = desk.next_push()) {  // until the acceptance limit is missed
+      if (m->has_alert() && m->alert().incident().calls(0).accept_breached()) {
+        break;
+      }
+    }
+    REQUIRE(chief.request(zone_call_msg(id, "urban-management")).has_ack());
+  }
+  const auto report = audit::run(db, topology(), {});
+  CHECK(audit::clean(report));  // derived in the fold: the replay agrees
+  std::uint64_t superseded = 0;
+  for (const auto& d : report.departments()) {
+    superseded += d.id() == "drill-desk" ? d.department().superseded() : 0;
+  }
+  CHECK(superseded == 1);
+  CHECK(audit::render_text(report).find("superseded") != std::string::npos);
+  CHECK(audit::render_html(report).find("superseded") != std::string::npos);
+  const auto story = audit::incident_story(db, 1);
+  INFO(story);
+  CHECK(story.find("zone call 2 to urban-management") != std::string::npos);
+  CHECK(story.find("; supersedes call 1 to drill-desk") != std::string::npos);
+  CHECK(story.find("call 1 to drill-desk: SUPERSEDED by call 2") != std::string::npos);
+  CHECK(story.find("call 2 to urban-management: open, not accepted") != std::string::npos);
+}

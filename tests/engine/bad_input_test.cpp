@@ -2,6 +2,8 @@
 // while the server goes on serving everyone else.
 #include <catch2/catch.hpp>
 
+#include <map>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
@@ -223,6 +225,59 @@ TEST_CASE("engine: a connection over its request rate gets RATE_LIMITED, others 
   CHECK(answered >= 5);
   WsClient calm(server.port());
   CHECK(calm.hello("demo-command").role() == v1::COMMUNITY_COMMAND);
+}
+
+TEST_CASE("engine: an error about a frame that parsed echoes its request_id; one that did not has 0") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient client(server.port());
+  auto m = report_msg("Z1", "sanitation");
+  m.set_request_id(41);
+  m.mutable_report()->set_description(std::string(2049, 'x'));
+  client.send(m);
+  auto too_long = client.receive();
+  REQUIRE(too_long);
+  CHECK(too_long->request_id() == 41);
+  CHECK(too_long->error().message() == "zonecall.v1.Report.description is longer than 2048 bytes");
+  // request_id 7, then a body of 5 bytes announced and missing.
+  client.send_raw(std::string("\x08\x07\x9a\x06\x05", 5), false);
+  auto broken = client.receive();
+  REQUIRE(broken);
+  CHECK(broken->request_id() == 0);
+  CHECK(broken->error().code() == v1::BAD_REQUEST);
+}
+
+TEST_CASE("engine: RATE_LIMITED echoes the request_id of the request it dropped") {
+  TempDir dir;
+  auto options = options_for(dir.file("zonecall.db"));
+  options.limits.requests_per_second = 5;
+  options.limits.request_burst = 5;
+  RunningServer server(options);
+  WsClient staff(server.port());
+  staff.hello("demo-z1-grid-1");
+  // Pipelined writes (a duty change pushes nothing): every one gets exactly
+  // one reply under its own id, the dropped ones too.
+  std::map<std::uint64_t, int> replies;
+  for (int i = 0; i < 20; ++i) {
+    auto m = duty_msg(true);
+    m.set_request_id(WsClient::fresh_request_id());
+    replies[m.request_id()] = 0;
+    staff.send(m);
+  }
+  int limited = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto m = staff.receive();
+    REQUIRE(m);
+    INFO(m->ShortDebugString());
+    CHECK((m->has_ack() || m->error().code() == v1::RATE_LIMITED));
+    limited += m->has_error() ? 1 : 0;
+    REQUIRE(replies.count(m->request_id()) == 1);
+    ++replies[m->request_id()];
+  }
+  CHECK(limited >= 10);
+  for (const auto& [id, count] : replies) {
+    CHECK(count == 1);
+  }
 }
 
 TEST_CASE("engine: connections beyond the per-address limit are closed at once") {

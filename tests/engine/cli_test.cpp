@@ -8,7 +8,10 @@
 
 #include <google/protobuf/util/json_util.h>
 
+#include <regex>
+#include <thread>
 #include <sstream>
+#include <vector>
 
 #include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
@@ -257,4 +260,97 @@ TEST_CASE("cli: client --json prints one JSON message per line and fails on a re
   auto bad = zonecall_cli("client --url http://127.0.0.1:1/");
   CHECK(bad.exit_code == 2);
   CHECK(bad.output.find("--url wants ws://HOST:PORT/v1/ws") != std::string::npos);
+}
+
+namespace {
+// The README's client example: the token, the script between <<'EOF' and
+// EOF, and the output in the code block after it.
+struct ReadmeExample {
+  std::string token;
+  std::string script;
+  std::vector<std::string> output;
+};
+
+ReadmeExample readme_client_example() {
+  std::ifstream readme(std::string(ZONECALL_SOURCE_DIR) + "/README.md");
+  REQUIRE(readme);
+  const std::string start = "./build/zonecall client --token ";
+  ReadmeExample example;
+  std::string line;
+  while (std::getline(readme, line) && line.rfind(start, 0) != 0) {
+  }
+  REQUIRE(line.rfind(start, 0) == 0);
+  std::istringstream words(line.substr(start.size()));
+  std::string heredoc;
+  words >> example.token >> heredoc;
+  REQUIRE(heredoc == "<<'EOF'");
+  while (std::getline(readme, line) && line != "EOF") {
+    example.script += line + "\n";
+  }
+  while (std::getline(readme, line) && line != "```") {  // the end of the input block
+  }
+  while (std::getline(readme, line) && line != "```") {  // the start of the output block
+  }
+  while (std::getline(readme, line) && line != "```") {
+    example.output.push_back(line);
+  }
+  return example;
+}
+
+std::string without_times(const std::string& line) {
+  static const std::regex clock("[0-9]{2}:[0-9]{2}:[0-9]{2}");
+  return std::regex_replace(line, clock, "HH:MM:SS");
+}
+}  // namespace
+
+TEST_CASE("cli: the README's client example prints exactly what the README shows") {
+  const auto example = readme_client_example();
+  REQUIRE(example.output.size() >= 5);
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  auto run = client_session(dir, server.port(), example.token, example.script);
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  std::istringstream real(run.output);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(real, line);) {
+    lines.push_back(without_times(line));
+  }
+  std::vector<std::string> documented;
+  for (const auto& line : example.output) {
+    documented.push_back(without_times(line));
+  }
+  // The last line is the UPDATED alert that follows the last Ack: the client
+  // waits for the pushes its last requests caused.
+  CHECK(lines == documented);
+}
+
+TEST_CASE("cli: client stops at a refused hello and exits 1 without sending more") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  auto run = client_session(dir, server.port(), "not-a-token", "duty on\nreport Z1 sanitation\n");
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output == "error UNAUTHENTICATED: unknown token\n");
+}
+
+TEST_CASE("cli: at the end of its input the client still prints the pushes that follow") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  Run run{};
+  std::thread client([&] { run = client_session(dir, server.port(), "demo-z1-grid-1", "duty on\n"); });
+  // Once the duty change is committed (and so answered), a report in Z1:
+  // its NEW alert comes right after the client's last answer.
+  while (count_rows(db, "kind = 14") == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  WsClient command(server.port());
+  command.hello("demo-command");
+  REQUIRE(command.request(report_msg("Z1", "sanitation")).has_ack());
+  client.join();
+  INFO(run.output);
+  CHECK(run.exit_code == 0);
+  CHECK(run.output.find("ok, seq 1\nALERT NEW incident 1 [Z1 sanitation") != std::string::npos);
 }

@@ -159,6 +159,47 @@ TEST_CASE("engine: a department gets the call, accepts late, and the breach is r
   CHECK(chief.request(get_incident_msg(id)).incident().holder() == "Z7");
 }
 
+TEST_CASE("engine: a call past its acceptance limit is superseded, marked, and its late accept refused") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  WsClient chief(server.port());
+  WsClient desk(server.port());
+  WsClient urban(server.port());
+  chief.hello_on_duty("demo-z7-chief");
+  desk.hello("demo-dept-drill-desk");
+  urban.hello("demo-dept-urban-management");
+  const auto id = chief.request(report_msg("Z7", "sanitation")).ack().incident_id();
+  REQUIRE(chief.request(zone_call_msg(id, "drill-desk")).has_ack());
+  auto early = chief.request(zone_call_msg(id, "urban-management"));
+  REQUIRE(early.has_error());  // within its limit the call stays open
+  CHECK(early.error().code() == v1::INVALID_TRANSITION);
+
+  // Once the limit has passed, a call to another department supersedes it.
+  while (auto called = wait_for(desk, v1::CALLED)) {
+    if (called->incident().calls(0).accept_breached()) {
+      break;
+    }
+  }
+  REQUIRE(chief.request(zone_call_msg(id, "urban-management")).has_ack());
+  auto told = wait_for(desk, v1::CALLED);  // the superseded department hears it
+  REQUIRE(told);
+  REQUIRE(told->incident().calls_size() == 2);
+  CHECK(told->incident().calls(0).superseded());
+  REQUIRE(wait_for(urban, v1::CALLED));
+
+  auto late = desk.request(accept_msg(id));
+  REQUIRE(late.has_error());
+  CHECK(late.error().code() == v1::INVALID_TRANSITION);
+  CHECK(late.error().message() == "call 1 to drill-desk was superseded by call 2");
+  auto view = chief.request(get_incident_msg(id)).incident();
+  REQUIRE(view.calls_size() == 2);
+  CHECK(view.calls(0).superseded());
+  CHECK(view.calls(0).accepted_at_ms() == 0);
+  CHECK_FALSE(view.calls(1).superseded());
+  CHECK(urban.request(accept_msg(id)).has_ack());
+  CHECK(chief.request(get_incident_msg(id)).incident().holder() == "urban-management");
+}
+
 TEST_CASE("engine: a client resumes after a disconnect and misses nothing") {
   TempDir dir;
   RunningServer server(dir.file("zonecall.db"));

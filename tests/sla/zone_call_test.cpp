@@ -4,6 +4,7 @@
 #include <algorithm>
 
 #include "book_harness.hpp"
+#include "sla/replay.hpp"
 
 using namespace zonecall;
 using sla::kMinute;
@@ -196,4 +197,72 @@ TEST_CASE("zone call: a call not accepted in time may be superseded by another")
   auto accepted = c.accept();
   REQUIRE(accepted.ok());
   CHECK(accepted.events[0].call_accepted().call_no() == 2);
+}
+
+namespace {
+// Two departments: urban (the harness's) and water, both 5 min to accept.
+BookHarness two_departments() {
+  auto config = testing::two_category_config();
+  auto* water = config.add_departments();
+  water->set_id("water");
+  water->set_accept_limit_ms(5 * kMinute);
+  water->set_on_site_limit_ms(15 * kMinute);
+  return BookHarness(config);
+}
+sla::Decision answer(BookHarness& h, std::uint64_t id, const std::string& department,
+                     sla::Decision (sla::IncidentBook::*how)(const sla::CommandOrigin&, std::uint64_t,
+                                                             const std::string&, sla::Millis,
+                                                             const std::string&) const) {
+  h.tick();
+  return h.run((h.book.*how)({"dept-" + department, ++h.request_id}, id, department, h.clock.now(), ""));
+}
+}  // namespace
+
+TEST_CASE("zone call: a superseded call is marked closed and its department's late answer refused") {
+  BookHarness h = two_departments();
+  const auto id = h.report("noise").events.front().incident_id();
+  REQUIRE(h.call(id, "urban").ok());
+  h.clock.set(BookHarness::kStart + 5 * kMinute + 1);
+  REQUIRE(h.call(id, "water").ok());  // the tick records urban's missed limit first
+
+  const auto view = sla::view_of(h.incident(id));
+  REQUIRE(view.calls_size() == 2);
+  CHECK(view.calls(0).superseded());
+  CHECK(view.calls(0).accept_breached());
+  CHECK_FALSE(view.calls(1).superseded());
+
+  auto late = answer(h, id, "urban", &sla::IncidentBook::department_accept);
+  REQUIRE(late.error);
+  CHECK(late.error->code == v1::INVALID_TRANSITION);
+  CHECK(late.error->message == "call 1 to urban was superseded by call 2");
+  auto decline = h.run(h.book.department_decline({"dept-urban", ++h.request_id}, id, "urban", "late",
+                                                 h.clock.now()));
+  CHECK(decline.error->message == "call 1 to urban was superseded by call 2");
+  CHECK(answer(h, id, "water", &sla::IncidentBook::department_accept).ok());
+  CHECK(h.incident(id).holder == "water");
+
+  // Nothing marks it in the timeline: the fold derives it, so the replay
+  // (and any timeline recorded before the view had the field) agrees.
+  sla::Replayer replayer(h.policies);
+  for (const auto& e : h.timeline) {
+    replayer.feed(e);
+  }
+  replayer.finish();
+  CHECK(replayer.discrepancies().empty());
+  CHECK(*replayer.book().find(id) == h.incident(id));
+}
+
+TEST_CASE("zone call: superseding a call accepted late hands the incident back to the zone") {
+  BookHarness h = two_departments();
+  const auto id = h.report("noise").events.front().incident_id();
+  REQUIRE(h.call(id, "urban").ok());
+  h.clock.set(BookHarness::kStart + 6 * kMinute);
+  REQUIRE(answer(h, id, "urban", &sla::IncidentBook::department_accept).ok());
+  CHECK(h.incident(id).holder == "urban");
+  REQUIRE(h.call(id, "water").ok());
+  CHECK(h.incident(id).holder.empty());
+  CHECK(sla::view_of(h.incident(id)).holder() == "Z1");
+  auto arrived = answer(h, id, "urban", &sla::IncidentBook::department_on_site);
+  REQUIRE(arrived.error);
+  CHECK(arrived.error->message == "call 1 to urban was superseded by call 2");
 }
