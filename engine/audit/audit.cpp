@@ -22,9 +22,7 @@ void populate(std::span<std::byte> memory) {
   madvise(memory.data(), memory.size(), MADV_POPULATE_WRITE);
 #endif
 }
-}  // namespace
 
-namespace {
 // The chain check and the exact replay, shared by `audit` and `replay`; with
 // an assessment, also the figures.
 v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {

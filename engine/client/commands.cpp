@@ -1,6 +1,5 @@
 #include "engine/client/commands.hpp"
 
-#include <ctime>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
