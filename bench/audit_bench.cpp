@@ -195,7 +195,7 @@ int main(int argc, char** argv) {
     scan.push_back(raw_scan_rows_per_s(db, rows));
 
     const auto audit_started = std::chrono::steady_clock::now();
-    const auto report = audit::run(db, sla::AssessmentTopology::from_config(config), {});
+    const auto report = audit::run(db, audit::topology_for(config), {});
     audit_rate.push_back(static_cast<double>(report.events()) / bench::seconds_since(audit_started));
     clean = clean && audit::clean(report) && report.events() == rows;
 

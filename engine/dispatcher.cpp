@@ -367,6 +367,7 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
   w->set_server_time_ms(now());
   w->set_on_duty(book_.duty().on_duty(c.who->staff_id));
   w->set_last_seq(committed_next_seq_ - 1);
+  w->set_time_zone(roster_.time_zone());
   reply(to, std::move(m));
 }
 

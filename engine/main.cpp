@@ -4,6 +4,7 @@
 #include <sys/resource.h>
 
 #include <csignal>
+#include <cerrno>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -45,15 +46,18 @@ usage:
       timeline whose hash chain is broken, naming the first broken seq;
       --accept-broken-chain SEQ serves on it if it first breaks exactly there.
   zonecall replay [--db PATH]
-      Re-run the whole timeline through the SLA state machine and report every
-      event that differs from what the recorded policy dictates. Exit 0 if none.
+      Verify the hash chain (naming its first broken link), re-run the whole
+      timeline through the SLA state machine and report every event that
+      differs from what the recorded policy dictates. Exit 0 if intact and
+      none, 1 otherwise.
   zonecall audit [--db PATH] [--config FILE] [--from DAY|MS] [--to DAY|MS]
                  [--zone Z] [--department D] [--category C]
                  [--format text|json|csv|html] [--out FILE] [--incident ID]
       Verify the hash chain and each row's integer columns, replay the
       timeline, and report the SLA figures and the two-level assessment (DAY
-      is YYYY-MM-DD, UTC+8). Read-only; safe while a server runs. Exit 0 when
-      the timeline is intact and consistent.
+      is YYYY-MM-DD in the config's time_zone, default Asia/Shanghai).
+      Read-only; safe while a server runs. Exit 0 when the timeline is intact
+      and consistent, 1 when not, 3 when the report cannot be written.
   zonecall client [--url ws://HOST:PORT/v1/ws] [--token TOKEN] [--json] [--ca PEM]
       A staff console: reads commands from stdin (type help) and prints what
       the server says, one readable line each, or one JSON object with --json.
@@ -251,16 +255,34 @@ int serve(Args args) {
 int replay(Args args) {
   const std::string db = take(args, "db", "zonecall.db");
   reject_leftovers(args);
-  TimelineReader reader(db);
-  sla::Replayer replayer(config::policy_history(reader.policy_versions()));
-  reader.for_each_event([&](const v1::TimelineEvent& e) { replayer.feed(e); });
-  replayer.finish();
-  for (const auto& d : replayer.discrepancies()) {
-    std::cout << "seq " << d.seq << " incident " << d.incident_id << ": " << d.what << "\n";
+  if (!std::ifstream(db)) {
+    throw std::invalid_argument("no database at " + db);
   }
-  std::cout << replayer.events_checked() << " events replayed, "
-            << replayer.discrepancies().size() << " discrepancies\n";
-  return replayer.discrepancies().empty() ? 0 : 1;
+  const auto report = audit::verify(db);
+  std::cout << audit::render_verdict(report, report.discrepancies_size()) << report.events()
+            << " events replayed, " << report.discrepancies_size() << " discrepancies\n";
+  return audit::clean(report) ? 0 : 1;
+}
+
+// A report that cannot be written (a full disk, a missing directory) must
+// not pass for a clean audit: exit 3, naming the file.
+int write_output(const std::string& path, const std::string& text, int status) {
+  errno = 0;
+  bool written = false;
+  if (path.empty()) {
+    written = static_cast<bool>(std::cout << text << std::flush);
+  } else {
+    std::ofstream file(path, std::ios::binary | std::ios::trunc);
+    file << text;
+    file.close();  // the last buffer is written here: /dev/full fails only now
+    written = !file.fail();
+  }
+  if (!written) {
+    std::cerr << "zonecall: cannot write the report to " << (path.empty() ? "stdout" : path)
+              << (errno != 0 ? std::string(": ") + std::strerror(errno) : std::string()) << "\n";
+    return 3;
+  }
+  return status;
 }
 
 int audit_command(Args args) {
@@ -269,12 +291,13 @@ int audit_command(Args args) {
   const auto config = config_path.empty()
                           ? config::parse(config::default_config_text(), "embedded default")
                           : config::load_file(config_path);
+  const SiteTime site(config.time_zone());
   sla::AuditFilter filter;
   if (auto from = take(args, "from", ""); !from.empty()) {
-    filter.from = audit::parse_time(from);
+    filter.from = audit::parse_time(site, from);
   }
   if (auto to = take(args, "to", ""); !to.empty()) {
-    filter.to = audit::parse_time(to);
+    filter.to = audit::parse_time(site, to);
   }
   filter.zone_id = take(args, "zone", "");
   filter.department_id = take(args, "department", "");
@@ -293,25 +316,20 @@ int audit_command(Args args) {
   std::string output;
   int status = 0;
   if (!incident.empty()) {
-    output = audit::incident_story(db, to_size(incident, "--incident", std::size_t{1} << 60));
+    output = audit::incident_story(db, to_size(incident, "--incident", std::size_t{1} << 60), site);
     if (output.empty()) {
       std::cerr << "zonecall: no incident " << incident << " in " << db << "\n";
       return 1;
     }
   } else {
-    const auto report = audit::run(db, sla::AssessmentTopology::from_config(config), filter);
+    const auto report = audit::run(db, audit::topology_for(config), filter);
     output = format == "json"   ? audit::render_json(report)
              : format == "csv"  ? audit::render_csv(report)
              : format == "html" ? audit::render_html(report)
                                 : audit::render_text(report);
     status = audit::clean(report) ? 0 : 1;
   }
-  if (out_path.empty()) {
-    std::cout << output;
-  } else {
-    std::ofstream(out_path) << output;
-  }
-  return status;
+  return write_output(out_path, output, status);
 }
 
 }  // namespace

@@ -9,7 +9,6 @@ namespace zonecall::sla {
 
 namespace {
 constexpr std::size_t kWorstCases = 5;
-constexpr Millis kChengduOffset = 8 * 60 * kMinute;  // days are counted in UTC+8
 
 double rate(std::uint64_t part, std::uint64_t whole) {
   return whole == 0 ? 0.0 : static_cast<double>(part) / static_cast<double>(whole);
@@ -17,10 +16,10 @@ double rate(std::uint64_t part, std::uint64_t whole) {
 
 constexpr Millis kDay = 24 * 60 * kMinute;
 
-// The UTC+8 day an instant falls in, as days since the epoch: a number to
+// The site's day an instant falls in, as days since the epoch: a number to
 // count by, formatted once per day rather than once per incident.
-std::int64_t day_number(Millis t) {
-  const Millis local = t + kChengduOffset;
+std::int64_t day_number(const UtcOffsets& offsets, Millis t) {
+  const Millis local = t + offsets.at(t);
   return local / kDay - (local % kDay < 0 ? 1 : 0);
 }
 
@@ -141,7 +140,9 @@ class ScopeBuilder {
     out_.set_households(households);
     out_.set_households_visited(visited);
     out_.set_has_visits(households > 0);
-    out_.set_visit_coverage(households == 0 ? 0.0 : std::min(1.0, rate(visited, households)));
+    if (households > 0) {
+      out_.set_visit_coverage(std::min(1.0, rate(visited, households)));
+    }
   }
 
   // Room for this many incidents' stage times, so a year's figures do not
@@ -171,11 +172,15 @@ class ScopeBuilder {
       f->set_met_on_time(s.on_time);
       f->set_met_late(s.late);
       f->set_breached_unmet(s.unmet);
-      f->set_compliance(rate(s.on_time, s.decided));
+      if (s.decided > 0) {
+        f->set_compliance(rate(s.on_time, s.decided));
+      }
       f->set_measured(s.times.size());
-      f->set_p50_ms(percentile(s.times, 50));
-      f->set_p90_ms(percentile(s.times, 90));
-      f->set_p99_ms(percentile(s.times, 99));
+      if (!s.times.empty()) {  // the percentiles of nothing are absent, not 0
+        f->set_p50_ms(percentile(s.times, 50));
+        f->set_p90_ms(percentile(s.times, 90));
+        f->set_p99_ms(percentile(s.times, 99));
+      }
       for (const Case& c : s.worst.cases()) {
         auto* w = f->add_worst();
         w->set_incident_id(c.incident);
@@ -183,11 +188,17 @@ class ScopeBuilder {
         w->set_unmet(c.unmet);
       }
     }
-    out_.set_completion_rate(rate(out_.resolved(), out_.incidents()));
+    if (out_.incidents() > 0) {
+      out_.set_completion_rate(rate(out_.resolved(), out_.incidents()));
+    }
     out_.set_has_satisfaction(out_.feedback() > 0);
-    out_.set_satisfaction_rate(rate(out_.satisfied(), out_.feedback()));
+    if (out_.has_satisfaction()) {
+      out_.set_satisfaction_rate(rate(out_.satisfied(), out_.feedback()));
+    }
     out_.set_has_mediation(out_.disputes_resolved() > 0);
-    out_.set_mediation_rate(rate(out_.disputes_settled(), out_.disputes_resolved()));
+    if (out_.has_mediation()) {
+      out_.set_mediation_rate(rate(out_.disputes_settled(), out_.disputes_resolved()));
+    }
     for (std::size_t r = 0; r < escalations_.size(); ++r) {
       if (escalations_[r] > 0) {
         auto* c = out_.add_escalations();
@@ -197,10 +208,14 @@ class ScopeBuilder {
     }
     if (out_.has_department()) {
       auto* d = out_.mutable_department();
-      d->set_accept_p50_ms(percentile(accept_times_, 50));
-      d->set_accept_p90_ms(percentile(accept_times_, 90));
-      d->set_on_site_p50_ms(percentile(on_site_times_, 50));
-      d->set_on_site_p90_ms(percentile(on_site_times_, 90));
+      if (!accept_times_.empty()) {
+        d->set_accept_p50_ms(percentile(accept_times_, 50));
+        d->set_accept_p90_ms(percentile(accept_times_, 90));
+      }
+      if (!on_site_times_.empty()) {
+        d->set_on_site_p50_ms(percentile(on_site_times_, 50));
+        d->set_on_site_p90_ms(percentile(on_site_times_, 90));
+      }
     }
     return std::move(out_);
   }
@@ -257,6 +272,7 @@ v1::AssessmentWeights AssessmentTopology::default_weights() {
 
 AssessmentTopology AssessmentTopology::from_config(const v1::Config& config) {
   AssessmentTopology t;
+  t.time_zone = config.time_zone();
   for (const auto& z : config.zones()) {
     t.zones.push_back({z.id(), z.households()});
   }
@@ -317,6 +333,7 @@ void Assessment::observe(const v1::TimelineEvent& e) {
 v1::AuditReport Assessment::report(const IncidentTable& incidents,
                                    Millis now) const {
   v1::AuditReport report;
+  report.set_time_zone(topology_.time_zone);
   report.set_from_ms(filter_.from == std::numeric_limits<Millis>::min() ? 0 : filter_.from);
   report.set_to_ms(filter_.to == std::numeric_limits<Millis>::max() ? now : filter_.to);
   report.set_filters(filter_.describe());
@@ -402,7 +419,7 @@ v1::AuditReport Assessment::report(const IncidentTable& incidents,
     community.add(*incident, rungs, topology_.dispute_categories, end, all_stages);
     zones.at(incident->zone_id).add(*incident, rungs, topology_.dispute_categories, end, all_stages);
 
-    auto& day = daily[day_number(incident->reported_at)];
+    auto& day = daily[day_number(topology_.offsets, incident->reported_at)];
     ++day.first;
     for (std::size_t i = 0; i < kStages.size(); ++i) {
       const StageClock& c = incident->stages[i];
@@ -453,45 +470,60 @@ v1::AuditReport Assessment::report(const IncidentTable& incidents,
     *report.add_departments() = builder.finish();
   }
 
-  // The ranking of the zones by the two-level assessment.
+  // The ranking of the zones by the two-level assessment. A zone with no
+  // incidents in the period has nothing to be judged by: it is not ranked
+  // (rank 0, after the ranked zones), rather than level with one that missed
+  // everything.
   const auto& w = topology_.weights;
   std::vector<v1::ZoneScore> scores;
   for (const auto& z : report.zones()) {
-    std::vector<double> compliance;
-    for (const auto& s : z.stages()) {
-      if (s.decided() > 0) {
-        compliance.push_back(s.compliance());
-      }
-    }
-    std::optional<double> speed;
-    if (!compliance.empty()) {
-      double sum = 0;
-      for (double c : compliance) {
-        sum += c;
-      }
-      speed = sum / static_cast<double>(compliance.size());
-    }
-    auto opt = [](bool has, double value) { return has ? std::optional<double>(value) : std::nullopt; };
-    const auto one = weighted({{speed, w.response_speed()},
-                               {opt(z.has_visits(), z.visit_coverage()), w.visit_coverage()}});
-    const auto two = weighted({{opt(z.has_mediation(), z.mediation_rate()), w.mediation()},
-                               {opt(z.incidents() > 0, z.completion_rate()), w.completion()},
-                               {opt(z.has_satisfaction(), z.satisfaction_rate()), w.satisfaction()}});
     v1::ZoneScore score;
     score.set_zone_id(z.id());
-    score.set_level_one(100.0 * one.value_or(0.0));
-    score.set_level_two(100.0 * two.value_or(0.0));
+    if (z.incidents() == 0) {
+      scores.push_back(score);
+      continue;
+    }
+    double sum = 0;
+    int decided = 0;
+    for (const auto& s : z.stages()) {
+      if (s.has_compliance()) {
+        sum += s.compliance();
+        ++decided;
+      }
+    }
+    const auto speed = decided > 0 ? std::optional<double>(sum / decided) : std::nullopt;
+    auto opt = [](bool has, double value) { return has ? std::optional<double>(value) : std::nullopt; };
+    const auto one = weighted({{speed, w.response_speed()},
+                               {opt(z.has_visit_coverage(), z.visit_coverage()), w.visit_coverage()}});
+    const auto two = weighted({{opt(z.has_mediation_rate(), z.mediation_rate()), w.mediation()},
+                               {opt(z.has_completion_rate(), z.completion_rate()), w.completion()},
+                               {opt(z.has_satisfaction_rate(), z.satisfaction_rate()), w.satisfaction()}});
     const double share = std::clamp(w.level_one_share(), 0.0, 1.0);
     const auto total = weighted({{one, share}, {two, 1.0 - share}});
-    score.set_total(100.0 * total.value_or(0.0));
+    if (one) {
+      score.set_level_one(100.0 * *one);
+    }
+    if (two) {
+      score.set_level_two(100.0 * *two);
+    }
+    if (total) {
+      score.set_total(100.0 * *total);
+    }
     scores.push_back(score);
   }
+  // Scored zones by total, then the rest; ties by zone id.
   std::sort(scores.begin(), scores.end(), [](const auto& a, const auto& b) {
+    if (a.has_total() != b.has_total()) {
+      return a.has_total();
+    }
     return a.total() != b.total() ? a.total() > b.total() : a.zone_id() < b.zone_id();
   });
-  for (std::size_t i = 0; i < scores.size(); ++i) {
-    scores[i].set_rank(static_cast<std::uint32_t>(i + 1));
-    *report.add_ranking() = scores[i];
+  std::uint32_t rank = 0;
+  for (auto& score : scores) {
+    if (score.has_total()) {
+      score.set_rank(++rank);
+    }
+    *report.add_ranking() = score;
   }
 
   for (const auto& [day, figures] : daily) {
@@ -500,6 +532,7 @@ v1::AuditReport Assessment::report(const IncidentTable& incidents,
     d->set_incidents(figures.first);
     for (const auto& stage : figures.second) {
       d->add_compliance(rate(stage[0], stage[1]));
+      d->add_decided(stage[1]);
     }
   }
   for (Millis bound : histogram_bounds()) {

@@ -15,6 +15,7 @@
 #include "sla/clock.hpp"
 #include "sla/incident.hpp"
 #include "sla/incident_table.hpp"
+#include "sla/utc_offsets.hpp"
 #include "zonecall/v1/audit.pb.h"
 #include "zonecall/v1/config.pb.h"
 
@@ -29,6 +30,10 @@ struct AssessmentTopology {
   std::vector<Zone> zones;
   std::set<std::string> dispute_categories;
   v1::AssessmentWeights weights;  // with defaults applied (see defaults())
+  // The site's time zone (its IANA name, for the report) and its offsets:
+  // the daily figures count the site's days.
+  std::string time_zone;
+  UtcOffsets offsets;
 
   static AssessmentTopology from_config(const v1::Config& config);
   static v1::AssessmentWeights default_weights();

@@ -15,8 +15,6 @@
 namespace zonecall::audit {
 
 namespace {
-constexpr sla::Millis kChengduOffset = 8 * 60 * sla::kMinute;
-
 // Faults memory in, writable, without writing to it (Linux 5.14 and later;
 // elsewhere the replay's own first touches do it).
 void populate(std::span<std::byte> memory) {
@@ -24,13 +22,12 @@ void populate(std::span<std::byte> memory) {
   madvise(memory.data(), memory.size(), MADV_POPULATE_WRITE);
 #endif
 }
-}  // namespace
 
-v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& topology,
-                    const sla::AuditFilter& filter) {
+// The chain check and the exact replay, shared by `audit` and `replay`; with
+// an assessment, also the figures.
+v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
   TimelineReader reader(db_path);
   sla::Replayer replayer(config::policy_history(reader.policy_versions()));
-  sla::Assessment assessment(topology, filter);
   // The kernel zeroes every fresh page of incidents on first touch; a thread
   // of its own takes those faults ahead of the replay, on the core the
   // reading thread leaves spare. Joined before the replayer goes.
@@ -60,11 +57,14 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
       replayer.feed(*event, row.stored());
     }
     last_at = std::max(last_at, event->at_ms());
-    assessment.observe(*event);
+    if (assessment != nullptr) {
+      assessment->observe(*event);
+    }
   });
   replayer.finish();
 
-  v1::AuditReport report = assessment.report(replayer.book().incidents(), last_at);
+  v1::AuditReport report =
+      assessment != nullptr ? assessment->report(replayer.book().incidents(), last_at) : v1::AuditReport();
   const ChainVerdict& verdict = chain.verdict();
   report.set_events(verdict.rows);
   report.set_chain_intact(verdict.intact);
@@ -78,24 +78,36 @@ v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& t
   }
   return report;
 }
+}  // namespace
+
+sla::AssessmentTopology topology_for(const v1::Config& config) {
+  auto topology = sla::AssessmentTopology::from_config(config);
+  const SiteTime site(config.time_zone());
+  topology.time_zone = site.name();
+  topology.offsets = site.offsets();
+  return topology;
+}
+
+v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& topology,
+                    const sla::AuditFilter& filter) {
+  sla::Assessment assessment(topology, filter);
+  return check(db_path, &assessment);
+}
+
+v1::AuditReport verify(const std::string& db_path) { return check(db_path, nullptr); }
 
 bool clean(const v1::AuditReport& report) {
   return report.chain_intact() && report.discrepancies_size() == 0;
 }
 
-sla::Millis parse_time(const std::string& text) {
+sla::Millis parse_time(const SiteTime& site, const std::string& text) {
   int y = 0, m = 0, d = 0;
   char tail = 0;
   if (std::sscanf(text.c_str(), "%4d-%2d-%2d%c", &y, &m, &d, &tail) == 3) {
-    std::tm tm{};
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = d;
-    const std::time_t utc = timegm(&tm);
-    if (utc == -1 || m < 1 || m > 12 || d < 1 || d > 31) {
+    if (m < 1 || m > 12 || d < 1 || d > 31) {
       throw std::invalid_argument("not a date: '" + text + "'");
     }
-    return static_cast<sla::Millis>(utc) * 1000 - kChengduOffset;
+    return site.midnight(y, m, d);
   }
   try {
     std::size_t used = 0;
@@ -105,18 +117,7 @@ sla::Millis parse_time(const std::string& text) {
     }
   } catch (const std::exception&) {
   }
-  throw std::invalid_argument("a time is YYYY-MM-DD (UTC+8) or milliseconds, not '" + text + "'");
-}
-
-std::string format_time(sla::Millis t) {
-  const std::time_t seconds = static_cast<std::time_t>((t + kChengduOffset) / 1000);
-  std::tm tm{};
-  gmtime_r(&seconds, &tm);
-  char buf[40];
-  std::strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S", &tm);
-  char out[48];
-  std::snprintf(out, sizeof out, "%s.%03d", buf, static_cast<int>(((t % 1000) + 1000) % 1000));
-  return out;
+  throw std::invalid_argument("a time is YYYY-MM-DD (in " + site.name() + ") or milliseconds, not '" + text + "'");
 }
 
 std::string format_duration(sla::Millis ms) {

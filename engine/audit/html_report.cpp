@@ -1,17 +1,22 @@
 // The audit as one self-contained HTML file: no script, no network; charts
 // are inline SVG.
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <cstdio>
 #include <sstream>
 
 #include "engine/audit/audit.hpp"
+#include "engine/printable.hpp"
 
 namespace zonecall::audit {
 
 namespace {
-std::string esc(const std::string& s) {
+// printable() first: a control character means nothing in HTML, and the
+// text shows the same as in the text report.
+std::string esc(const std::string& text) {
   std::string out;
-  for (char c : s) {
+  for (char c : printable(text)) {
     switch (c) {
       case '<':
         out += "&lt;";
@@ -24,6 +29,9 @@ std::string esc(const std::string& s) {
         break;
       case '"':
         out += "&quot;";
+        break;
+      case '\'':
+        out += "&#39;";
         break;
       default:
         out += c;
@@ -38,10 +46,13 @@ std::string num(double v, const char* format = "%.1f") {
   return buf;
 }
 
+constexpr double kNoData = std::numeric_limits<double>::quiet_NaN();
+
 const char* kStageColours[] = {"#2b7bb9", "#e69f00", "#009e73"};
 const char* kStageNames[] = {"discover 发现", "respond 响应", "resolve 处置"};
 
-// Grouped bars: one group per label, one bar per series, values in [0, 1].
+// Grouped bars: one group per label, one bar per series, values in [0, 1];
+// NaN (no data) draws no bar.
 std::string grouped_bars(const std::vector<std::string>& labels,
                          const std::vector<std::vector<double>>& series, const char* title) {
   const int group = 16 + 14 * static_cast<int>(series.size());
@@ -58,6 +69,10 @@ std::string grouped_bars(const std::vector<std::string>& labels,
   for (std::size_t g = 0; g < labels.size(); ++g) {
     const int x0 = 48 + group * static_cast<int>(g);
     for (std::size_t s = 0; s < series.size(); ++s) {
+      if (std::isnan(series[s][g])) {
+        svg << "<title>" << esc(labels[g]) << ": -</title>";
+        continue;
+      }
       const double v = std::clamp(series[s][g], 0.0, 1.0);
       const int h = static_cast<int>(v * height);
       svg << "<rect x='" << x0 + 14 * static_cast<int>(s) << "' y='" << 10 + height - h
@@ -82,6 +97,7 @@ std::string legend(std::size_t n, const char* const* names) {
 }  // namespace
 
 std::string render_html(const v1::AuditReport& report) {
+  const SiteTime site(report.time_zone());
   std::ostringstream out;
   out << "<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'><title>zonecall audit</title>"
          "<style>body{font-family:sans-serif;margin:2em;color:#222}table{border-collapse:collapse;margin:1em 0}"
@@ -89,8 +105,8 @@ std::string render_html(const v1::AuditReport& report) {
          "td:first-child,th:first-child{text-align:left}.bad{color:#b00;font-weight:bold}.ok{color:#070}"
          ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px}"
          "figure{display:inline-block;margin:1em 2em 1em 0}</style></head><body>";
-  out << "<h1>zonecall audit 审计报告</h1><p>" << esc(format_time(report.from_ms())) << " — "
-      << esc(format_time(report.to_ms())) << " (UTC+8); filters: " << esc(report.filters())
+  out << "<h1>zonecall audit 审计报告</h1><p>" << esc(report.from_ms() == 0 ? std::string("the beginning") : site.format(report.from_ms())) << " — "
+      << esc(site.format(report.to_ms())) << " (times in " << esc(site.name()) << "); filters: " << esc(report.filters())
       << "; events checked: " << report.events() << "</p>";
   out << "<p class='" << (clean(report) ? "ok'>Timeline intact and consistent with its policy."
                                         : "bad'>Timeline NOT intact or NOT consistent.")
@@ -111,8 +127,10 @@ std::string render_html(const v1::AuditReport& report) {
   out << "<h2>Two-level assessment 二级量化考核</h2><table><tr><th>rank</th><th>zone</th>"
          "<th>level one</th><th>level two</th><th>total</th></tr>";
   for (const auto& r : report.ranking()) {
-    out << "<tr><td>" << r.rank() << "</td><td>" << esc(r.zone_id()) << "</td><td>" << num(r.level_one())
-        << "</td><td>" << num(r.level_two()) << "</td><td>" << num(r.total()) << "</td></tr>";
+    out << "<tr><td>" << (r.rank() == 0 ? "-" : std::to_string(r.rank())) << "</td><td>" << esc(r.zone_id())
+        << "</td><td>" << score_or_dash(r.has_level_one(), r.level_one()) << "</td><td>"
+        << score_or_dash(r.has_level_two(), r.level_two()) << "</td><td>"
+        << (r.rank() == 0 ? "- (no incidents)" : score_or_dash(r.has_total(), r.total())) << "</td></tr>";
   }
   out << "</table>";
 
@@ -121,8 +139,9 @@ std::string render_html(const v1::AuditReport& report) {
   std::vector<std::vector<double>> compliance(3);
   for (const auto& z : report.zones()) {
     zones.push_back(z.id());
-    for (int i = 0; i < 3 && i < z.stages_size(); ++i) {
-      compliance[i].push_back(z.stages(i).compliance());
+    for (int i = 0; i < 3; ++i) {  // one value per series and zone, or the chart reads past the end
+      const bool has = i < z.stages_size() && z.stages(i).has_compliance();
+      compliance[i].push_back(has ? z.stages(i).compliance() : kNoData);
     }
   }
   out << "<h2>Charts</h2>" << legend(3, kStageNames)
@@ -156,7 +175,8 @@ std::string render_html(const v1::AuditReport& report) {
   for (const auto& d : report.daily()) {
     days.push_back(d.day().substr(5));
     for (int i = 0; i < 3; ++i) {
-      trend[i].push_back(i < d.compliance_size() ? d.compliance(i) : 0.0);
+      const bool decided = i < d.decided_size() && d.decided(i) > 0 && i < d.compliance_size();
+      trend[i].push_back(decided ? d.compliance(i) : kNoData);
     }
   }
   out << grouped_bars(days, trend, "Daily trend: stage compliance per day");
@@ -168,8 +188,8 @@ std::string render_html(const v1::AuditReport& report) {
   for (const auto& d : report.departments()) {
     departments.push_back(d.id());
     const auto& f = d.department();
-    timely[0].push_back(f.calls() ? static_cast<double>(f.accepted_on_time()) / f.calls() : 0.0);
-    timely[1].push_back(f.accepted() ? static_cast<double>(f.on_site_on_time()) / f.accepted() : 0.0);
+    timely[0].push_back(f.calls() ? static_cast<double>(f.accepted_on_time()) / f.calls() : kNoData);
+    timely[1].push_back(f.accepted() ? static_cast<double>(f.on_site_on_time()) / f.accepted() : kNoData);
   }
   out << "<div>" << legend(2, kDepartmentSeries)
       << grouped_bars(departments, timely, "Department timeliness") << "</div>";
@@ -189,13 +209,14 @@ std::string render_html(const v1::AuditReport& report) {
   for (const auto& z : report.zones()) {
     out << "<tr><td>" << esc(z.id()) << "</td><td>" << z.incidents() << "</td>";
     for (const auto& s : z.stages()) {
-      out << "<td>" << num(100 * s.compliance()) << "%</td>";
+      out << "<td>" << percent_or_dash(s.has_compliance(), s.compliance()) << "</td>";
     }
-    out << "<td>" << esc(format_duration(z.stages_size() ? z.stages(0).p90_ms() : 0)) << "</td><td>"
-        << num(100 * z.completion_rate()) << "%</td><td>"
-        << (z.has_satisfaction() ? num(100 * z.satisfaction_rate()) + "%" : "-") << "</td><td>"
-        << (z.has_mediation() ? num(100 * z.mediation_rate()) + "%" : "-") << "</td><td>"
-        << (z.has_visits() ? num(100 * z.visit_coverage()) + "%" : "-") << "</td></tr>";
+    const bool p90 = z.stages_size() > 0 && z.stages(0).has_p90_ms();
+    out << "<td>" << duration_or_dash(p90, p90 ? z.stages(0).p90_ms() : 0) << "</td><td>"
+        << percent_or_dash(z.has_completion_rate(), z.completion_rate()) << "</td><td>"
+        << percent_or_dash(z.has_satisfaction_rate(), z.satisfaction_rate()) << "</td><td>"
+        << percent_or_dash(z.has_mediation_rate(), z.mediation_rate()) << "</td><td>"
+        << percent_or_dash(z.has_visit_coverage(), z.visit_coverage()) << "</td></tr>";
   }
   out << "</table></body></html>\n";
   return out.str();

@@ -5,6 +5,7 @@
 #include <sstream>
 
 #include "engine/audit/audit.hpp"
+#include "engine/printable.hpp"
 #include "engine/store/timeline_reader.hpp"
 #include "sla/incident.hpp"
 
@@ -39,13 +40,31 @@ const v1::StageFigures* stage_of(const v1::ScopeFigures& scope, v1::Stage stage)
 
 std::string stage_cell(const v1::ScopeFigures& scope, v1::Stage stage) {
   const auto* s = stage_of(scope, stage);
-  if (s == nullptr || s->decided() == 0) {
+  if (s == nullptr || !s->has_compliance()) {
     return "-";
   }
-  return percent(s->compliance()) + " p90 " + format_duration(s->p90_ms());
+  return percent(s->compliance()) + " p90 " + duration_or_dash(s->has_p90_ms(), s->p90_ms());
 }
 
-std::string optional_rate(bool has, double rate) { return has ? percent(rate) : "-"; }
+
+// One CSV cell: printable, then quoted (RFC 4180) if it holds a comma or
+// a quote. printable() leaves no line break to quote.
+std::string csv_cell(const std::string& text) {
+  std::string cell = printable(text);
+  if (cell.find_first_of(",\"") == std::string::npos) {
+    return cell;
+  }
+  std::string quoted = "\"";
+  for (char c : cell) {
+    quoted += c == '"' ? "\"\"" : std::string(1, c);
+  }
+  return quoted + "\"";
+}
+
+std::string csv_row(const std::string& scope, const std::string& id, const std::string& figure,
+                    const std::string& value) {
+  return csv_cell(scope) + ',' + csv_cell(id) + ',' + csv_cell(figure) + ',' + csv_cell(value) + '\n';
+}
 
 // CSV rows of every scalar field of a message, by reflection, so that the
 // CSV carries exactly the figures of the JSON.
@@ -61,6 +80,10 @@ void csv_fields(std::ostringstream& out, const std::string& scope, const std::st
     }
     std::string value;
     char buf[40];
+    if (field->has_presence() && !reflection->HasField(message, field)) {
+      out << csv_row(scope, id, prefix + field->name(), "-");  // no data
+      continue;
+    }
     switch (field->cpp_type()) {
       case pb::FieldDescriptor::CPPTYPE_UINT64:
         value = std::to_string(reflection->GetUInt64(message, field));
@@ -84,20 +107,20 @@ void csv_fields(std::ostringstream& out, const std::string& scope, const std::st
       default:
         continue;
     }
-    out << scope << ',' << id << ',' << prefix << field->name() << ',' << value << '\n';
+    out << csv_row(scope, id, prefix + field->name(), value);
   }
 }
 
 void csv_scope(std::ostringstream& out, const v1::ScopeFigures& s) {
   csv_fields(out, s.scope(), s.id(), "", s);
   for (const auto& c : s.by_category()) {
-    out << s.scope() << ',' << s.id() << ",by_category." << c.key() << ',' << c.count() << '\n';
+    out << csv_row(s.scope(), s.id(), "by_category." + c.key(), std::to_string(c.count()));
   }
   for (const auto& c : s.by_severity()) {
-    out << s.scope() << ',' << s.id() << ",by_severity." << c.key() << ',' << c.count() << '\n';
+    out << csv_row(s.scope(), s.id(), "by_severity." + c.key(), std::to_string(c.count()));
   }
   for (const auto& c : s.escalations()) {
-    out << s.scope() << ',' << s.id() << ",escalations." << c.key() << ',' << c.count() << '\n';
+    out << csv_row(s.scope(), s.id(), "escalations." + c.key(), std::to_string(c.count()));
   }
   for (const auto& stage : s.stages()) {
     csv_fields(out, s.scope(), s.id(), "stages." + v1::Stage_Name(stage.stage()) + ".", stage);
@@ -107,7 +130,7 @@ void csv_scope(std::ostringstream& out, const v1::ScopeFigures& s) {
   }
 }
 
-std::string describe(const v1::TimelineEvent& e) {
+std::string describe(const v1::TimelineEvent& e, const SiteTime& site) {
   switch (e.kind_case()) {
     case v1::TimelineEvent::kReported:
       return "reported " + e.reported().category() + " (" + v1::Severity_Name(e.reported().severity()) +
@@ -125,7 +148,7 @@ std::string describe(const v1::TimelineEvent& e) {
     }
     case v1::TimelineEvent::kBreached:
       return v1::Stage_Name(e.breached().stage()) + " deadline missed (due " +
-             format_time(e.breached().deadline_ms()) + ")";
+             site.format(e.breached().deadline_ms()) + ")";
     case v1::TimelineEvent::kEscalated:
       return "escalated: " + v1::Rung_Name(e.escalated().rung()) + " — " + e.escalated().reason();
     case v1::TimelineEvent::kAttached:
@@ -133,7 +156,7 @@ std::string describe(const v1::TimelineEvent& e) {
     case v1::TimelineEvent::kCallRaised:
       return "zone call " + std::to_string(e.call_raised().call_no()) + " to " +
              e.call_raised().department_id() + (e.call_raised().automatic() ? " (automatic)" : "") +
-             ", accept by " + format_time(e.call_raised().accept_deadline_ms());
+             ", accept by " + site.format(e.call_raised().accept_deadline_ms());
     case v1::TimelineEvent::kCallAccepted:
       return e.call_accepted().department_id() + " accepted" +
              (e.call_accepted().late_by_ms() > 0 ? " " + format_duration(e.call_accepted().late_by_ms()) + " late"
@@ -164,9 +187,9 @@ std::string superseding(const sla::Incident& after, const v1::TimelineEvent& e) 
   return "; supersedes call " + std::to_string(no - 1) + " to " + after.calls[no - 2].department_id;
 }
 
-std::string call_outcome(const sla::CallState& call) {
+std::string call_outcome(const sla::CallState& call, const SiteTime& site) {
   const std::string accepted =
-      call.accepted_at ? "accepted " + format_time(*call.accepted_at) + ", " : "";
+      call.accepted_at ? "accepted " + site.format(*call.accepted_at) + ", " : "";
   if (call.superseded) {
     return accepted + "SUPERSEDED by call " + std::to_string(call.call_no + 1);
   }
@@ -174,11 +197,35 @@ std::string call_outcome(const sla::CallState& call) {
     return accepted + "declined";
   }
   if (call.on_site_at) {
-    return accepted + "on site " + format_time(*call.on_site_at);
+    return accepted + "on site " + site.format(*call.on_site_at);
   }
   return accepted.empty() ? "open, not accepted" : accepted + "open, not on site";
 }
 }  // namespace
+
+std::string percent_or_dash(bool has, double rate) { return has ? percent(rate) : "-"; }
+
+std::string duration_or_dash(bool has, sla::Millis ms) { return has ? format_duration(ms) : "-"; }
+
+std::string score_or_dash(bool has, double score) {
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%.1f", score);
+  return has ? buf : "-";
+}
+
+std::string render_verdict(const v1::AuditReport& report, int listed) {
+  std::ostringstream out;
+  out << "hash chain: "
+      << (report.chain_intact() ? "intact"
+                                : "BROKEN at seq " + std::to_string(report.first_broken_seq()) + ": " +
+                                      printable(report.chain_problem()))
+      << "\nreplay: " << report.discrepancies_size() << " discrepancies\n";
+  for (int i = 0; i < std::min(report.discrepancies_size(), listed); ++i) {
+    const auto& d = report.discrepancies(i);
+    out << "  seq " << d.seq() << " incident " << d.incident_id() << ": " << printable(d.what()) << "\n";
+  }
+  return out.str();
+}
 
 std::string render_json(const v1::AuditReport& report) {
   std::string out;
@@ -210,28 +257,21 @@ std::string render_csv(const v1::AuditReport& report) {
 }
 
 std::string render_text(const v1::AuditReport& report) {
+  const SiteTime site(report.time_zone());
   std::ostringstream out;
   out << "zonecall audit  "
-      << (report.from_ms() == 0 ? std::string("(the beginning)") : format_time(report.from_ms()))
-      << "  ..  " << format_time(report.to_ms())
-      << "  (UTC+8)\nfilters: " << report.filters() << "; events checked: " << report.events() << "\n\n";
-  out << "hash chain: "
-      << (report.chain_intact() ? "intact"
-                                : "BROKEN at seq " + std::to_string(report.first_broken_seq()) + ": " +
-                                      report.chain_problem())
-      << "\nreplay: " << report.discrepancies_size() << " discrepancies\n";
-  for (int i = 0; i < std::min(report.discrepancies_size(), 20); ++i) {
-    const auto& d = report.discrepancies(i);
-    out << "  seq " << d.seq() << " incident " << d.incident_id() << ": " << d.what() << "\n";
-  }
+      << (report.from_ms() == 0 ? std::string("(the beginning)") : site.format(report.from_ms()))
+      << "  ..  " << site.format(report.to_ms()) << "  (times in " << site.name()
+      << ")\nfilters: " << printable(report.filters()) << "; events checked: " << report.events() << "\n\n";
+  out << render_verdict(report, 20);
 
   out << "\nTwo-level assessment (二级量化考核), zones ranked\n"
       << pad("rank", 6) << pad("zone", 8) << pad("level one", 11) << pad("level two", 11) << "total\n";
   for (const auto& r : report.ranking()) {
-    char buf[128];
-    std::snprintf(buf, sizeof buf, "%-6u%-8s%-11.1f%-11.1f%.1f\n", r.rank(), r.zone_id().c_str(),
-                  r.level_one(), r.level_two(), r.total());
-    out << buf;
+    out << pad(r.rank() == 0 ? "-" : std::to_string(r.rank()), 6) << pad(printable(r.zone_id()), 8)
+        << pad(score_or_dash(r.has_level_one(), r.level_one()), 11)
+        << pad(score_or_dash(r.has_level_two(), r.level_two()), 11)
+        << (r.rank() == 0 ? "- (no incidents)" : score_or_dash(r.has_total(), r.total())) << "\n";
   }
 
   auto scope_table = [&](const char* title, const auto& scopes) {
@@ -240,14 +280,14 @@ std::string render_text(const v1::AuditReport& report) {
         << pad("resolve", 20) << pad("done", 8) << pad("satisfied", 11) << pad("mediated", 10)
         << "visits\n";
     for (const auto& s : scopes) {
-      out << pad(s.id().empty() ? s.scope() : s.id(), 16) << pad(std::to_string(s.incidents()), 11)
+      out << pad(printable(s.id().empty() ? s.scope() : s.id()), 16) << pad(std::to_string(s.incidents()), 11)
           << pad(stage_cell(s, v1::DISCOVER), 20) << pad(stage_cell(s, v1::RESPOND), 20)
           << pad(stage_cell(s, v1::RESOLVE), 20)
-          << pad(s.incidents() ? percent(s.completion_rate()) : "-", 8)
-          << pad(optional_rate(s.has_satisfaction(), s.satisfaction_rate()), 11)
-          << pad(optional_rate(s.has_mediation(), s.mediation_rate()), 10)
+          << pad(percent_or_dash(s.has_completion_rate(), s.completion_rate()), 8)
+          << pad(percent_or_dash(s.has_satisfaction_rate(), s.satisfaction_rate()), 11)
+          << pad(percent_or_dash(s.has_mediation_rate(), s.mediation_rate()), 10)
           << (s.scope() == "staff" ? std::to_string(s.households_visited())
-                                   : optional_rate(s.has_visits(), s.visit_coverage()))
+                                   : percent_or_dash(s.has_visit_coverage(), s.visit_coverage()))
           << "\n";
     }
   };
@@ -261,11 +301,11 @@ std::string render_text(const v1::AuditReport& report) {
       << pad("superseded", 12) << "breaches\n";
   for (const auto& s : report.departments()) {
     const auto& d = s.department();
-    out << pad(s.id(), 24) << pad(std::to_string(d.calls()), 7)
+    out << pad(printable(s.id()), 24) << pad(std::to_string(d.calls()), 7)
         << pad(std::to_string(d.accepted_on_time()) + "/" + std::to_string(d.calls()), 18)
-        << pad(format_duration(d.accept_p90_ms()), 12)
+        << pad(duration_or_dash(d.has_accept_p90_ms(), d.accept_p90_ms()), 12)
         << pad(std::to_string(d.on_site_on_time()) + "/" + std::to_string(d.accepted()), 17)
-        << pad(format_duration(d.on_site_p90_ms()), 13) << pad(std::to_string(d.declined()), 10)
+        << pad(duration_or_dash(d.has_on_site_p90_ms(), d.on_site_p90_ms()), 13) << pad(std::to_string(d.declined()), 10)
         << pad(std::to_string(d.superseded()), 12) << d.breaches() << "\n";
   }
 
@@ -276,8 +316,9 @@ std::string render_text(const v1::AuditReport& report) {
   }
   out << "\nWorst cases (community):\n";
   for (const auto& s : c.stages()) {
-    out << "  " << pad(v1::Stage_Name(s.stage()), 10) << "p50 " << pad(format_duration(s.p50_ms()), 9)
-        << "p90 " << pad(format_duration(s.p90_ms()), 9) << "p99 " << pad(format_duration(s.p99_ms()), 9)
+    out << "  " << pad(v1::Stage_Name(s.stage()), 10) << "p50 " << pad(duration_or_dash(s.has_p50_ms(), s.p50_ms()), 9)
+        << "p90 " << pad(duration_or_dash(s.has_p90_ms(), s.p90_ms()), 9) << "p99 "
+        << pad(duration_or_dash(s.has_p99_ms(), s.p99_ms()), 9)
         << "worst:";
     for (const auto& w : s.worst()) {
       out << " #" << w.incident_id() << " " << format_duration(w.stage_ms()) << (w.unmet() ? "+" : "");
@@ -290,7 +331,7 @@ std::string render_text(const v1::AuditReport& report) {
   return out.str();
 }
 
-std::string incident_story(const std::string& db_path, std::uint64_t incident_id) {
+std::string incident_story(const std::string& db_path, std::uint64_t incident_id, const SiteTime& site) {
   TimelineReader reader(db_path);
   const auto events = reader.incident_events(incident_id);
   if (events.empty()) {
@@ -298,22 +339,22 @@ std::string incident_story(const std::string& db_path, std::uint64_t incident_id
   }
   sla::Incident incident;
   std::ostringstream out;
-  out << "Incident " << incident_id << "\n";
+  out << "Incident " << incident_id << " (times in " << site.name() << ")\n";
   for (const auto& e : events) {
     if (!sla::malformed(e)) {
       sla::apply_event(incident, e);
     }
-    out << "  " << format_time(e.at_ms()) << "  seq " << pad(std::to_string(e.seq()), 8)
-        << pad(e.actor_id(), 18) << describe(e) << superseding(incident, e) << "\n";
+    out << "  " << site.format(e.at_ms()) << "  seq " << pad(std::to_string(e.seq()), 8)
+        << pad(printable(e.actor_id()), 18) << printable(describe(e, site) + superseding(incident, e)) << "\n";
   }
-  out << "\n  zone " << incident.zone_id << ", " << incident.category << ", "
+  out << "\n  zone " << printable(incident.zone_id) << ", " << printable(incident.category) << ", "
       << v1::Severity_Name(incident.severity) << ", policy version " << incident.policy_version
       << ", now " << v1::IncidentState_Name(incident.state) << "\n\n  "
-      << pad("stage", 10) << pad("budget", 10) << pad("deadline", 26) << pad("met", 26) << "took\n";
+      << pad("stage", 10) << pad("budget", 10) << pad("deadline", 31) << pad("met", 31) << "took\n";
   for (auto stage : sla::kStages) {
     const auto& c = incident.stage(stage);
     out << "  " << pad(v1::Stage_Name(stage), 10) << pad(format_duration(c.deadline - incident.reported_at), 10)
-        << pad(format_time(c.deadline), 26) << pad(c.met_at ? format_time(*c.met_at) : "not met", 26);
+        << pad(site.format(c.deadline), 31) << pad(c.met_at ? site.format(*c.met_at) : "not met", 31);
     if (c.met_at) {
       const auto took = *c.met_at - incident.reported_at;
       out << format_duration(took)
@@ -324,7 +365,7 @@ std::string incident_story(const std::string& db_path, std::uint64_t incident_id
     out << "\n";
   }
   for (const auto& call : incident.calls) {
-    out << "\n  call " << call.call_no << " to " << call.department_id << ": " << call_outcome(call);
+    out << "\n  call " << call.call_no << " to " << printable(call.department_id) << ": " << call_outcome(call, site);
   }
   out << (incident.calls.empty() ? "" : "\n");
   return out.str();

@@ -168,6 +168,17 @@ const state = {
   subscribes: [],         // afterSeq of every Subscribe sent (read by the browser test)
 };
 const serverNow = () => Date.now() + state.offsetMs;
+// Wall-clock times are the site's (Welcome.timeZone, an IANA name), not the
+// browser's, labelled with the zone's offset, e.g. "09:15:02 GMT+8".
+function siteTime(ms) {
+  const zone = state.me && state.me.timeZone;
+  const options = { hour12: false, timeZoneName: 'short' };
+  try {
+    return new Date(ms).toLocaleTimeString(lang, zone ? { ...options, timeZone: zone } : options);
+  } catch (e) {  // a zone this browser does not know: its own, labelled
+    return new Date(ms).toLocaleTimeString(lang, options);
+  }
+}
 // Read-only view for tests and the console.
 window.zonecallBoard = { get cursor() { return state.cursor; }, get subscribes() { return [...state.subscribes]; } };
 
@@ -396,7 +407,7 @@ function setConn(s) {
 
 function status(kind, text) {
   const box = $('#status');
-  const time = new Date(serverNow()).toLocaleTimeString(lang, { hour12: false });
+  const time = siteTime(serverNow());
   box.prepend(el('p', { 'data-kind': kind }, `${time} ${text}`));
   while (box.children.length > 12) box.lastChild.remove();
 }
@@ -550,7 +561,7 @@ function may(action, v) {
 // Time-driven parts only (countdowns, levels, zone colours), every 250 ms.
 function tick() {
   const now = serverNow();
-  $('#clock').textContent = state.me ? new Date(now).toLocaleTimeString(lang, { hour12: false }) : '';
+  $('#clock').textContent = state.me ? siteTime(now) : '';
   const zones = new Map();
   for (const { view: v } of state.incidents.values()) {
     if (!isOpen(v)) continue;

@@ -15,6 +15,7 @@
 
 #include "engine/client/commands.hpp"
 #include "engine/net/beast.hpp"
+#include "engine/printable.hpp"
 
 namespace zonecall::client {
 
@@ -42,6 +43,15 @@ Url parse_url(const std::string& url) {
     throw std::invalid_argument("--url wants ws://HOST:PORT/v1/ws or wss://..., not '" + url + "'");
   }
   return {m[1] == "wss", m[2], m[3], m[4].matched ? std::string(m[4]) : "/v1/ws"};
+}
+
+// The site's time zone, or UTC where this machine's tzdata lacks it.
+SiteTime site_time(const std::string& name) {
+  try {
+    return SiteTime(name.empty() ? kDefaultTimeZone : name);
+  } catch (const std::invalid_argument&) {
+    return SiteTime();
+  }
 }
 
 // One connection: reads on the io thread, writes queued one at a time;
@@ -165,7 +175,7 @@ class Session {
       if (ec) {
         if (!quitting_) {
           print_local("connection ended: " + ec.message() +
-                      (ws_.reason().reason.empty() ? "" : " (" + std::string(ws_.reason().reason.c_str()) + ")"));
+                      (ws_.reason().reason.empty() ? "" : " (" + printable(ws_.reason().reason.c_str()) + ")"));
           exit_code_ = 1;
         }
         io_.stop();
@@ -185,6 +195,7 @@ class Session {
     if (m.has_welcome()) {
       last_seq_ = m.welcome().last_seq();
       signed_in_ = true;
+      site_ = site_time(m.welcome().time_zone());
     }
     if (m.has_event()) {
       last_seq_ = std::max(last_seq_, m.event().seq());
@@ -203,7 +214,7 @@ class Session {
       google::protobuf::util::MessageToJsonString(m, &json);
       std::cout << json << std::endl;
     } else {
-      std::cout << describe(m) << std::endl;
+      std::cout << describe(m, site_) << std::endl;
     }
     pending_.erase(m.request_id());
     if (m.has_error() && m.request_id() == hello_request_ && !signed_in_) {
@@ -253,6 +264,7 @@ class Session {
       1000;
   std::uint64_t last_seq_ = 0;
   std::string tail_zone_;
+  SiteTime site_;  // UTC until the Welcome names the site's zone
   bool tailing_ = false;
   bool quitting_ = false;
   bool closing_ = false;

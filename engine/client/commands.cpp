@@ -1,9 +1,10 @@
 #include "engine/client/commands.hpp"
 
-#include <ctime>
 #include <sstream>
 #include <stdexcept>
 #include <vector>
+
+#include "engine/printable.hpp"
 
 namespace zonecall::client {
 
@@ -54,47 +55,39 @@ std::uint64_t incident_id(const std::vector<std::string>& w) {
   throw std::invalid_argument("'" + w[1] + "' is not an incident id");
 }
 
-std::string clock_time(std::int64_t ms) {
-  if (ms <= 0) {
-    return "-";
-  }
-  // Beijing time (UTC+8), the community's clock.
-  const std::time_t t = static_cast<std::time_t>(ms / 1000 + 8 * 3600);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char buf[16];
-  std::strftime(buf, sizeof buf, "%H:%M:%S", &tm);
-  return buf;
-}
+std::string clock_time(const SiteTime& site, std::int64_t ms) { return ms <= 0 ? "-" : site.clock(ms); }
 
-std::string one_line(const v1::IncidentView& v) {
-  std::string out = "incident " + std::to_string(v.incident_id()) + " [" + v.zone_id() + " " +
-                    v.category() + " " + v1::Severity_Name(v.severity()) + "] " +
+std::string one_line(const v1::IncidentView& v, const SiteTime& site) {
+  std::string out = "incident " + std::to_string(v.incident_id()) + " [" + printable(v.zone_id()) + " " +
+                    printable(v.category()) + " " + v1::Severity_Name(v.severity()) + "] " +
                     v1::IncidentState_Name(v.state());
   for (const auto& s : v.stages()) {
-    out += " " + v1::Stage_Name(s.stage()) + (s.met_at_ms() ? " met " + clock_time(s.met_at_ms())
-                                                            : " due " + clock_time(s.deadline_ms()));
+    out += " " + v1::Stage_Name(s.stage()) + (s.met_at_ms() ? " met " + clock_time(site, s.met_at_ms())
+                                                            : " due " + clock_time(site, s.deadline_ms()));
     if (s.breached()) {
       out += " (breached)";
     }
   }
   for (const auto& c : v.calls()) {
-    out += " | call " + std::to_string(c.call_no()) + " to " + c.department_id() +
+    out += " | call " + std::to_string(c.call_no()) + " to " + printable(c.department_id()) +
            (c.declined() ? " declined" : c.on_site_at_ms() ? " on site" : c.accepted_at_ms() ? " accepted"
-                                                             : " accept by " + clock_time(c.accept_deadline_ms()));
+                                                             : " accept by " + clock_time(site, c.accept_deadline_ms()));
   }
   return out;
 }
 
-std::string event_line(const v1::TimelineEvent& e) {
+std::string event_line(const v1::TimelineEvent& e, const SiteTime& site) {
   const auto* field = e.GetDescriptor()->FindFieldByNumber(static_cast<int>(e.kind_case()));
-  std::string out = "event " + std::to_string(e.seq()) + " " + clock_time(e.at_ms()) + " " +
+  std::string out = "event " + std::to_string(e.seq()) + " " + clock_time(site, e.at_ms()) + " " +
                     (field ? field->name() : "?");
   if (e.incident_id() != 0) {
     out += " incident " + std::to_string(e.incident_id());
   }
   if (!e.actor_id().empty()) {
-    out += " by " + e.actor_id();
+    out += " by " + printable(e.actor_id());
+  }
+  if (e.has_advanced() && !e.advanced().note().empty()) {
+    out += " — " + printable(e.advanced().note());
   }
   return out;
 }
@@ -155,28 +148,35 @@ Command parse_command(const std::string& line) {
   } else if (verb == "quit" || verb == "exit") {
     c.kind = Command::Kind::quit;
   } else {
-    throw std::invalid_argument("cannot read '" + line + "'; type help");
+    throw std::invalid_argument("cannot read '" + printable(line) + "'; type help");
   }
   return c;
 }
 
-std::string describe(const v1::ServerMessage& m) {
+std::string describe(const v1::ServerMessage& m, const SiteTime& site) {
   switch (m.body_case()) {
     case v1::ServerMessage::kWelcome: {
       const auto& w = m.welcome();
-      return "signed in as " + w.staff_id() + " (" + w.name() + ", " + v1::Role_Name(w.role()) +
-             (w.zone_id().empty() ? "" : ", zone " + w.zone_id()) +
-             (w.department_id().empty() ? "" : ", department " + w.department_id()) + ")";
+      return "signed in as " + printable(w.staff_id()) + " (" + printable(w.name()) + ", " +
+             v1::Role_Name(w.role()) + (w.zone_id().empty() ? "" : ", zone " + printable(w.zone_id())) +
+             (w.department_id().empty() ? "" : ", department " + printable(w.department_id())) +
+             "); times in " + site.name();
     }
     case v1::ServerMessage::kAck:
       return "ok" + (m.ack().incident_id() ? ": incident " + std::to_string(m.ack().incident_id()) : "") +
              ", seq " + std::to_string(m.ack().seq()) + (m.ack().attached() ? " (attached to an open incident)" : "");
     case v1::ServerMessage::kError:
-      return "error " + v1::ErrorCode_Name(m.error().code()) + ": " + m.error().message();
+      return "error " + v1::ErrorCode_Name(m.error().code()) + ": " + printable(m.error().message());
     case v1::ServerMessage::kIncident: {
-      std::string out = one_line(m.incident());
+      std::string out = one_line(m.incident(), site);
+      if (!m.incident().location().empty()) {
+        out += "\n  at " + printable(m.incident().location());
+      }
+      if (!m.incident().description().empty()) {
+        out += "\n  " + printable(m.incident().description());
+      }
       for (const auto& e : m.incident().timeline()) {
-        out += "\n  " + event_line(e);
+        out += "\n  " + event_line(e, site);
       }
       return out;
     }
@@ -184,17 +184,17 @@ std::string describe(const v1::ServerMessage& m) {
       std::string out = std::to_string(m.incidents().incidents_size()) + " open incident(s)" +
                         (m.incidents().more() ? " (more: list again after the last)" : "");
       for (const auto& v : m.incidents().incidents()) {
-        out += "\n  " + one_line(v);
+        out += "\n  " + one_line(v, site);
       }
       return out;
     }
     case v1::ServerMessage::kAlert: {
       const auto& a = m.alert();
-      return "ALERT " + v1::AlertReason_Name(a.reason()) + " " + one_line(a.incident()) +
-             (a.reason_text().empty() ? "" : " — " + a.reason_text());
+      return "ALERT " + v1::AlertReason_Name(a.reason()) + " " + one_line(a.incident(), site) +
+             (a.reason_text().empty() ? "" : " — " + printable(a.reason_text()));
     }
     case v1::ServerMessage::kEvent:
-      return event_line(m.event());
+      return event_line(m.event(), site);
     case v1::ServerMessage::kSubscribed:
       return "caught up at seq " + std::to_string(m.subscribed().caught_up_seq()) + "; following live";
     default:

@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 
+#include "engine/site_time.hpp"
 #include "zonecall/v1/wire.pb.h"
 
 namespace zonecall::client {
@@ -22,7 +23,9 @@ Command parse_command(const std::string& line);
 
 extern const char* const kHelp;
 
-// One readable line (or a few, for an incident) for a server message.
-std::string describe(const v1::ServerMessage& message);
+// One readable line (or a few, for an incident) for a server message, its
+// times in the site's time zone (from the Welcome) and labelled with their
+// UTC offset.
+std::string describe(const v1::ServerMessage& message, const SiteTime& site);
 
 }  // namespace zonecall::client

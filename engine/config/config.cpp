@@ -9,6 +9,7 @@
 #include <set>
 #include <sstream>
 
+#include "engine/site_time.hpp"
 #include "sla/incident_book.hpp"
 #include "sla/permissions.hpp"
 
@@ -239,6 +240,14 @@ v1::Config parse(std::string_view text, const std::string& source_name) {
   const Locator root(&tree, v1::Config::descriptor());
   validate(config, root, source_name);
   validate_ladder(config, root, source_name);
+  if (config.time_zone().empty()) {
+    config.set_time_zone(kDefaultTimeZone);
+  }
+  if (!known_time_zone(config.time_zone())) {
+    throw ConfigError(source_name, or_line(root.line("time_zone"), 1), 0,
+                      "time_zone '" + config.time_zone() +
+                          "' is not an IANA time zone this system's tzdata knows (e.g. Asia/Shanghai)");
+  }
   return config;
 }
 

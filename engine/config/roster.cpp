@@ -4,7 +4,7 @@
 
 namespace zonecall {
 
-Roster::Roster(const v1::Config& config) {
+Roster::Roster(const v1::Config& config) : time_zone_(config.time_zone()) {
   for (const auto& z : config.zones()) {
     zone_ids_.push_back(z.id());
     zones_.insert(z.id());

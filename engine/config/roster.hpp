@@ -1,5 +1,6 @@
 #pragma once
-// Who the staff are and which zones exist, from a validated config.
+// Who the staff are, which zones exist and the site's time zone (for the
+// Welcome), from a validated config.
 #include <optional>
 #include <string>
 #include <string_view>
@@ -24,6 +25,7 @@ class Roster {
   std::string token_sha256_of(std::string_view staff_id) const;
   bool has_zone(std::string_view zone_id) const;
   const std::vector<std::string>& zone_ids() const { return zone_ids_; }
+  const std::string& time_zone() const { return time_zone_; }
 
  private:
   struct Entry {
@@ -33,6 +35,7 @@ class Roster {
   std::vector<Entry> entries_;
   std::vector<std::string> zone_ids_;
   std::unordered_set<std::string> zones_;
+  std::string time_zone_;
 };
 
 }  // namespace zonecall

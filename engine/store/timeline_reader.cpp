@@ -1,6 +1,10 @@
 #include "engine/store/timeline_reader.hpp"
 
+#include <sys/statvfs.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <filesystem>
 
 #include "engine/store/event_pipeline.hpp"
 
@@ -11,7 +15,52 @@ void read_all_events(sqlite::Database& db, const std::function<void(const v1::Ti
   events.for_each([&](EventPipeline::Row& row) { each(*row.event()); });  // kTrust: never null
 }
 
-TimelineReader::TimelineReader(const std::string& path) : db_(path, SQLITE_OPEN_READONLY) {
+namespace {
+// A file: URI for a path (RFC 3986 escapes for what SQLite would read as
+// query or fragment).
+std::string file_uri(const std::string& path) {
+  std::string out = "file:";
+  for (char c : path) {
+    if (c == '%' || c == '?' || c == '#') {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+bool on_read_only_filesystem(const std::string& path) {
+  struct statvfs fs {};
+  return statvfs(path.c_str(), &fs) == 0 && (fs.f_flag & ST_RDONLY) != 0;
+}
+
+// A WAL reader must create the -shm file, which a read-only filesystem (a
+// copy handed over on read-only media) forbids. Without a WAL to read, the
+// main file holds every commit, and SQLite may read it as immutable; with
+// a WAL but no -shm, immutable would silently drop the WAL's commits.
+std::string reading_uri(const std::string& path) {
+  if (!on_read_only_filesystem(path)) {
+    return file_uri(path);
+  }
+  std::error_code ec;
+  const auto wal = std::filesystem::file_size(path + "-wal", ec);
+  if (ec || wal == 0) {
+    return file_uri(path) + "?immutable=1";
+  }
+  if (!std::filesystem::exists(path + "-shm")) {
+    throw sqlite::Error(SQLITE_CANTOPEN, "the database " + path +
+                                             " is on a read-only filesystem with a -wal file but no -shm "
+                                             "file: copy all three files, or checkpoint it before copying");
+  }
+  return file_uri(path);  // SQLite reads a WAL through a read-only -shm
+}
+}  // namespace
+
+TimelineReader::TimelineReader(const std::string& path)
+    : db_(reading_uri(path), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI) {
   sqlite3_busy_timeout(db_.handle(), 5000);
   // Read the file through a memory map rather than a read() per page: the
   // audit reads every page once, and the copies were a tenth of its reading

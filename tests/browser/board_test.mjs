@@ -79,7 +79,10 @@ async function report(page, location) {
 async function signIn(browser, token, pageErrors, beforeLoad = async () => {}) {
   // bypassCSP: the server's Content-Security-Policy forbids eval, which
   // Playwright's waitForFunction uses; the board itself never needs it.
-  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, bypassCSP: true });
+  // The browser in another zone than the site's (Asia/Shanghai): the board
+  // must show the site's time, not the browser's.
+  const context = await browser.newContext({ viewport: { width: 1400, height: 900 }, bypassCSP: true,
+                                             timezoneId: 'America/New_York' });
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${token}: ${e.message}`));
   await beforeLoad(page);
@@ -140,6 +143,12 @@ async function main() {
         else ws.connectToServer();   // relays both ways, closes included
       }));
     pages.push(grid);
+    const siteHour = new Intl.DateTimeFormat('en-GB', { hour: 'numeric', hourCycle: 'h23', timeZone: 'Asia/Shanghai' });
+    await until(grid, (hours) => {
+      const shown = document.querySelector('#clock')?.textContent || '';
+      return /GMT\+8/.test(shown) && hours.some((h) => new RegExp(`(^|\\D)0?${h}:\\d\\d:\\d\\d`).test(shown));
+    }, [0, 60000].map((ahead) => Number(siteHour.format(new Date(Date.now() + ahead)))),
+    'the clock in site time (Asia/Shanghai, GMT+8), not the browser\'s (New York)');
     const boxes = {};
     for (let i = 1; i <= 9; i += 1) {
       const tile = await see(grid, `[data-zone="Z${i}"][data-sla]`, `zone tile Z${i}`);

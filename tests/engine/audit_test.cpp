@@ -20,7 +20,7 @@ using namespace zonecall;
 using namespace zonecall::testing;
 
 namespace {
-sla::AssessmentTopology topology() { return sla::AssessmentTopology::from_config(test_config()); }
+sla::AssessmentTopology topology() { return audit::topology_for(test_config()); }
 
 // A timeline with every kind of event: the ladder, both call outcomes,
 // duty, feedback, visits and a dedup attachment.
@@ -286,19 +286,27 @@ TEST_CASE("audit: JSON and CSV parse back to the same figures") {
     const auto last = line.rfind(',');
     csv[line.substr(0, last)] = line.substr(last + 1);
   }
+  // A figure with no data is "-" in the CSV, absent in the report.
+  auto same = [&](const std::string& key, bool has, double value) {
+    INFO(key);
+    CHECK(csv.at(key) == (has ? csv.at(key) : "-"));
+    if (has) {
+      CHECK(std::stod(csv.at(key)) == value);
+    }
+  };
   auto check_scope = [&](const v1::ScopeFigures& s) {
     INFO(s.scope() << " " << s.id());
     const std::string key = s.scope() + "," + s.id() + ",";
     CHECK(std::stoull(csv.at(key + "incidents")) == s.incidents());
     CHECK(std::stoull(csv.at(key + "resolved")) == s.resolved());
-    CHECK(std::stod(csv.at(key + "completion_rate")) == s.completion_rate());
-    CHECK(std::stod(csv.at(key + "satisfaction_rate")) == s.satisfaction_rate());
-    CHECK(std::stod(csv.at(key + "visit_coverage")) == s.visit_coverage());
+    same(key + "completion_rate", s.has_completion_rate(), s.completion_rate());
+    same(key + "satisfaction_rate", s.has_satisfaction_rate(), s.satisfaction_rate());
+    same(key + "visit_coverage", s.has_visit_coverage(), s.visit_coverage());
     for (const auto& stage : s.stages()) {
       const auto prefix = key + "stages." + v1::Stage_Name(stage.stage()) + ".";
       CHECK(std::stoull(csv.at(prefix + "decided")) == stage.decided());
-      CHECK(std::stod(csv.at(prefix + "compliance")) == stage.compliance());
-      CHECK(std::stoll(csv.at(prefix + "p90_ms")) == stage.p90_ms());
+      same(prefix + "compliance", stage.has_compliance(), stage.compliance());
+      same(prefix + "p90_ms", stage.has_p90_ms(), static_cast<double>(stage.p90_ms()));
     }
     for (const auto& c : s.escalations()) {
       CHECK(std::stoull(csv.at(key + "escalations." + c.key())) == c.count());
@@ -313,7 +321,7 @@ TEST_CASE("audit: JSON and CSV parse back to the same figures") {
     CHECK(std::stoull(csv.at("department," + d.id() + ",department.calls")) == d.department().calls());
   }
   for (const auto& rank : report.ranking()) {
-    CHECK(std::stod(csv.at("ranking," + rank.zone_id() + ",total")) == rank.total());
+    same("ranking," + rank.zone_id() + ",total", rank.has_total(), rank.total());
   }
 }
 
@@ -334,13 +342,160 @@ TEST_CASE("audit: the HTML report is one self-contained file with inline SVG cha
 
 TEST_CASE("audit: one incident's whole story") {
   Recorded r;
-  const auto story = audit::incident_story(r.db, 1);
+  const SiteTime site(kDefaultTimeZone);
+  const auto story = audit::incident_story(r.db, 1, site);
   CHECK(story.find("Incident 1") != std::string::npos);
   CHECK(story.find("reported drill") != std::string::npos);
   CHECK(story.find("DISCOVER deadline missed") != std::string::npos);
   CHECK(story.find("LATE by") != std::string::npos);
   CHECK(story.find("z7-chief") != std::string::npos);
-  CHECK(audit::incident_story(r.db, 999).empty());
+  CHECK(story.find("(times in Asia/Shanghai)") != std::string::npos);
+  CHECK(story.find("+08:00  seq ") != std::string::npos);
+  CHECK(audit::incident_story(r.db, 999, site).empty());
+}
+
+namespace {
+// RFC 4180: the cells of each row.
+std::vector<std::vector<std::string>> parse_csv(const std::string& text) {
+  std::vector<std::vector<std::string>> rows(1);
+  std::string cell;
+  bool quoted = false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < text.size() && text[i + 1] == '"') {
+        cell += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        cell += c;
+      }
+    } else if (c == '"') {
+      quoted = true;
+    } else if (c == ',') {
+      rows.back().push_back(cell);
+      cell.clear();
+    } else if (c == '\n') {
+      rows.back().push_back(cell);
+      cell.clear();
+      rows.emplace_back();
+    } else {
+      cell += c;
+    }
+  }
+  rows.pop_back();  // after the last line break
+  return rows;
+}
+}  // namespace
+
+TEST_CASE("audit: CSV quoting and HTML escaping hold for ESC, line breaks, quotes, markup and commas") {
+  const std::string hostile = "Z\"1\",<script>alert('x')</script>\x1b[31m\r\nzone,forged,row,1";
+  const std::string shown = "Z\"1\",<script>alert('x')</script>\\x1b[31m\\r\\nzone,forged,row,1";
+  v1::AuditReport report;
+  report.set_filters("zone=" + hostile);
+  report.set_chain_intact(false);
+  report.set_chain_problem("row 3 " + hostile);
+  auto* d = report.add_discrepancies();
+  d->set_seq(3);
+  d->set_what("forged " + hostile);
+  auto* zone = report.add_zones();
+  zone->set_scope("zone");
+  zone->set_id(hostile);
+  zone->add_stages()->set_stage(v1::DISCOVER);
+  auto* score = report.add_ranking();
+  score->set_zone_id(hostile);
+
+  const auto rows = parse_csv(audit::render_csv(report));
+  int hostile_rows = 0;
+  for (const auto& row : rows) {
+    INFO(row.size() << " cells, the second: " << (row.size() > 1 ? row[1] : ""));
+    REQUIRE(row.size() == 4);
+    CHECK(row[0] != "zone,forged");
+    hostile_rows += row[1] == shown ? 1 : 0;
+    CHECK(row[1].find('\x1b') == std::string::npos);
+  }
+  CHECK(hostile_rows > 3);  // the zone's figures and its ranking row
+
+  const auto html = audit::render_html(report);
+  CHECK(html.find("<script") == std::string::npos);
+  CHECK(html.find("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;") != std::string::npos);
+  CHECK(html.find("Z&quot;1&quot;,") != std::string::npos);
+  CHECK(html.find('\x1b') == std::string::npos);
+  CHECK(html.find("\\x1b[31m\\r\\nzone,forged") != std::string::npos);
+
+  const auto text = audit::render_text(report);
+  CHECK(text.find('\x1b') == std::string::npos);
+  CHECK(text.find('\r') == std::string::npos);
+  CHECK(text.find("\nzone,forged") == std::string::npos);
+  CHECK(text.find(shown) != std::string::npos);
+}
+
+TEST_CASE("audit: a figure with no data is '-' in every format; a zone with no incidents is not ranked") {
+  // Z5 misses every stage of a drill; no other zone has an incident.
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  {
+    RunningServer server(db);
+    WsClient command(server.port());
+    command.hello("demo-command");
+    WsClient chief(server.port());
+    chief.hello_on_duty("demo-z5-chief");
+    REQUIRE(chief.request(report_msg("Z5", "drill")).has_ack());
+    bool resolve_missed = false;
+    while (auto m = command.next_push()) {
+      if (m->has_alert() && m->alert().rung() == v1::RESOLVE_MISSED) {
+        resolve_missed = true;
+        break;
+      }
+    }
+    REQUIRE(resolve_missed);
+  }
+  const auto report = audit::run(db, topology(), {});
+  REQUIRE(report.ranking_size() == 9);
+  CHECK(report.ranking(0).zone_id() == "Z5");
+  CHECK(report.ranking(0).rank() == 1);
+  CHECK(report.ranking(0).has_total());
+  for (int i = 1; i < report.ranking_size(); ++i) {
+    INFO(report.ranking(i).zone_id());
+    CHECK(report.ranking(i).rank() == 0);
+    CHECK_FALSE(report.ranking(i).has_total());
+  }
+  CHECK(report.ranking(1).zone_id() == "Z1");  // the unranked by zone id
+  const v1::ScopeFigures* z5 = nullptr;
+  const v1::ScopeFigures* z3 = nullptr;
+  for (const auto& z : report.zones()) {
+    z5 = z.id() == "Z5" ? &z : z5;
+    z3 = z.id() == "Z3" ? &z : z3;
+  }
+  REQUIRE(z5 != nullptr);
+  REQUIRE(z3 != nullptr);
+  CHECK(z5->stages(0).has_compliance());
+  CHECK(z5->stages(0).compliance() == 0);  // decided, and missed
+  CHECK_FALSE(z5->stages(0).has_p90_ms());  // none met: no p90
+  CHECK_FALSE(z3->stages(0).has_compliance());
+  CHECK_FALSE(z3->has_completion_rate());
+
+  const auto text = audit::render_text(report);
+  CHECK(text.find("-     Z3      -          -          - (no incidents)") != std::string::npos);
+  CHECK(text.find("0.0% p90 0.0s") == std::string::npos);
+  CHECK(text.find("0.0% p90 -") != std::string::npos);
+  const auto csv = audit::render_csv(report);
+  CHECK(csv.find("zone,Z5,stages.DISCOVER.p90_ms,-\n") != std::string::npos);
+  CHECK(csv.find("zone,Z3,stages.DISCOVER.compliance,-\n") != std::string::npos);
+  CHECK(csv.find("ranking,Z3,total,-\n") != std::string::npos);
+  CHECK(csv.find("ranking,Z3,rank,0\n") != std::string::npos);
+  const auto json = audit::render_json(report);
+  v1::AuditReport parsed;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(json, &parsed).ok());
+  CHECK(google::protobuf::util::MessageDifferencer::Equals(parsed, report));
+  const auto html = audit::render_html(report);
+  CHECK(html.find("<tr><td>Z3</td><td>0</td><td>-</td><td>-</td><td>-</td><td>-</td><td>-</td>") !=
+        std::string::npos);
+  CHECK(html.find("<tr><td>Z5</td><td>1</td><td>0.0%</td><td>0.0%</td><td>0.0%</td><td>-</td>") !=
+        std::string::npos);
+  CHECK(html.find("<tr><td>-</td><td>Z3</td><td>-</td><td>-</td><td>- (no incidents)</td></tr>") !=
+        std::string::npos);
 }
 
 TEST_CASE("audit: a superseded call is named in the story, the figures and the HTML") {
@@ -370,7 +525,7 @@ TEST_CASE("audit: a superseded call is named in the story, the figures and the H
   CHECK(superseded == 1);
   CHECK(audit::render_text(report).find("superseded") != std::string::npos);
   CHECK(audit::render_html(report).find("superseded") != std::string::npos);
-  const auto story = audit::incident_story(db, 1);
+  const auto story = audit::incident_story(db, 1, SiteTime(kDefaultTimeZone));
   INFO(story);
   CHECK(story.find("zone call 2 to urban-management") != std::string::npos);
   CHECK(story.find("; supersedes call 1 to drill-desk") != std::string::npos);

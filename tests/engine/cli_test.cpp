@@ -16,6 +16,7 @@
 #include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
+#include "zonecall/v1/audit.pb.h"
 
 using namespace zonecall;
 using namespace zonecall::testing;
@@ -353,4 +354,187 @@ TEST_CASE("cli: at the end of its input the client still prints the pushes that 
   INFO(run.output);
   CHECK(run.exit_code == 0);
   CHECK(run.output.find("ok, seq 1\nALERT NEW incident 1 [Z1 sanitation") != std::string::npos);
+}
+
+namespace {
+// One incident in Z1, resolved; the database closed cleanly.
+std::string record_one_incident(const TempDir& dir, const std::string& note = "swept") {
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  WsClient grid(server.port());
+  grid.hello_on_duty("demo-z1-grid-1");
+  auto id = grid.request(report_msg("Z1", "sanitation")).ack().incident_id();
+  REQUIRE(grid.request(resolve_msg(id, note)).has_ack());
+  return db;
+}
+}  // namespace
+
+TEST_CASE("cli: audit exits 3 naming the file when its report cannot be written") {
+  TempDir dir;
+  const auto db = record_one_incident(dir);
+  auto full = zonecall_cli("audit --out /dev/full --db " + db);
+  INFO(full.output);
+  CHECK(full.exit_code == 3);
+  CHECK(full.output.find("cannot write the report to /dev/full") != std::string::npos);
+  auto missing = zonecall_cli("audit --format csv --out " + dir.file("no/such/dir/r.csv") + " --db " + db);
+  INFO(missing.output);
+  CHECK(missing.exit_code == 3);
+  CHECK(missing.output.find("no/such/dir/r.csv") != std::string::npos);
+  auto story = zonecall_cli("audit --incident 1 --out /dev/full --db " + db);
+  CHECK(story.exit_code == 3);
+  const auto errors = dir.file("stderr.txt");
+  auto stdout_full = zonecall_cli("audit --db " + db + " > /dev/full 2> " + errors + "; s=$?; cat " + errors +
+                                  "; exit $s");
+  INFO(stdout_full.output);
+  CHECK(stdout_full.exit_code == 3);
+  CHECK(stdout_full.output.find("cannot write the report to stdout") != std::string::npos);
+}
+
+TEST_CASE("cli: replay checks the hash chain and names the first broken link") {
+  TempDir dir;
+  const auto db = record_one_incident(dir, "swept the yard");
+  // One byte of a stored note changed: the replay alone cannot see it (a
+  // note decides nothing), the chain must.
+  std::int64_t seq = 0;
+  {
+    sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+    sqlite::Statement q(file, "SELECT seq, payload FROM timeline WHERE kind = 11 ORDER BY seq LIMIT 1");
+    REQUIRE(q.step());
+    seq = q.column_int64(0);
+    std::string payload(q.column_blob(1));
+    const auto at = payload.find("yard");
+    REQUIRE(at != std::string::npos);
+    payload[at] = 'w';  // "ward"
+    sqlite::Statement update(file, "UPDATE timeline SET payload = ? WHERE seq = ?");
+    update.bind_blob(1, payload).bind(2, seq);
+    update.step();
+  }
+  auto run = zonecall_cli("replay --db " + db);
+  INFO(run.output);
+  CHECK(run.exit_code == 1);
+  CHECK(run.output.find("hash chain: BROKEN at seq " + std::to_string(seq)) != std::string::npos);
+  CHECK(zonecall_cli("replay --db " + dir.file("nothing.db")).exit_code == 2);
+}
+
+TEST_CASE("cli: audit --incident and the client print staff text escaped") {
+  // A note that would clear the auditor's screen, retitle the terminal and
+  // forge a line of output.
+  const std::string hostile = "\x1b]0;owned\x07\x1b[2J\r\nok: incident 9, seq 99 \xe2\x80\xae";
+  const std::string shown = "\\x1b]0;owned\\x07\\x1b[2J\\r\\nok: incident 9, seq 99 \\u{202e}";
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);
+  WsClient grid(server.port());
+  grid.hello_on_duty("demo-z1-grid-1");
+  auto report = report_msg("Z1", "sanitation");
+  report.mutable_report()->set_location("gate " + hostile);
+  const auto id = grid.request(report).ack().incident_id();
+  REQUIRE(grid.request(discover_msg(id, "note " + hostile)).has_ack());
+
+  auto check_escaped = [&](const Run& run) {
+    CHECK(run.output.find('\x1b') == std::string::npos);
+    CHECK(run.output.find('\r') == std::string::npos);
+    CHECK(run.output.find("\nok: incident 9") == std::string::npos);
+    CHECK(run.output.find("\xe2\x80\xae") == std::string::npos);
+  };
+  auto story = zonecall_cli("audit --incident " + std::to_string(id) + " --db " + db);
+  INFO(story.output);
+  CHECK(story.exit_code == 0);
+  check_escaped(story);
+  CHECK(story.output.find("gate " + shown) != std::string::npos);
+  CHECK(story.output.find("note " + shown) != std::string::npos);
+
+  auto console = client_session(dir, server.port(), "demo-z1-grid-1", "get " + std::to_string(id) + "\n");
+  INFO(console.output);
+  CHECK(console.exit_code == 0);
+  check_escaped(console);
+  CHECK(console.output.find("at gate " + shown) != std::string::npos);
+  CHECK(console.output.find("note " + shown) != std::string::npos);
+}
+
+TEST_CASE("cli: audit reads a copy handed over on a read-only filesystem") {
+  TempDir dir;
+  const auto db = record_one_incident(dir);
+  Tmpfs media(dir.file("media"), 8 << 20);
+  if (!media.mounted()) {
+    WARN("cannot mount a tmpfs here (not root?): skipped");
+    return;
+  }
+  const auto copy = dir.file("media/zonecall.db");
+  std::filesystem::copy_file(db, copy);
+  REQUIRE_FALSE(std::filesystem::exists(db + "-wal"));  // closed cleanly: all in the main file
+  REQUIRE(media.remount(true));
+  auto audit = zonecall_cli("audit --db " + copy);
+  INFO(audit.output);
+  CHECK(audit.exit_code == 0);
+  CHECK(audit.output.find("hash chain: intact") != std::string::npos);
+  auto story = zonecall_cli("audit --incident 1 --db " + copy);
+  CHECK(story.exit_code == 0);
+  auto replay = zonecall_cli("replay --db " + copy);
+  INFO(replay.output);
+  CHECK(replay.exit_code == 0);
+  CHECK_FALSE(std::filesystem::exists(copy + "-shm"));
+
+  // A WAL without its -shm cannot be read there; reading the main file
+  // alone would silently drop the WAL's commits.
+  REQUIRE(media.remount(false));
+  std::ofstream(copy + "-wal") << std::string(4096, 'w');
+  REQUIRE(media.remount(true));
+  auto wal = zonecall_cli("audit --db " + copy);
+  INFO(wal.output);
+  CHECK(wal.exit_code == 1);
+  CHECK(wal.output.find("read-only filesystem with a -wal file but no -shm") != std::string::npos);
+}
+
+TEST_CASE("cli: audit and the client print times in the site's time zone, labelled") {
+  TempDir dir;
+  const auto db = record_one_incident(dir);
+  auto text = zonecall_cli("audit --db " + db);
+  INFO(text.output);
+  CHECK(text.output.find("(times in Asia/Shanghai)") != std::string::npos);
+  CHECK(text.output.find("+08:00") != std::string::npos);
+  CHECK(text.output.find("UTC+8") == std::string::npos);
+
+  // Another site: London, with daylight saving.
+  const auto london = dir.file("london.textproto");
+  {
+    auto printed = zonecall_cli("print-default-config");
+    const auto at = printed.output.find("time_zone: \"Asia/Shanghai\"");
+    REQUIRE(at != std::string::npos);
+    std::ofstream(london) << printed.output.replace(at, 26, "time_zone: \"Europe/London\"");
+  }
+  auto summer = zonecall_cli("audit --format json --from 2026-07-01 --config " + london + " --db " + db);
+  INFO(summer.output);
+  v1::AuditReport report;
+  REQUIRE(google::protobuf::util::JsonStringToMessage(summer.output, &report).ok());
+  CHECK(report.from_ms() == 1782860400000);  // midnight BST: 23:00 UTC the day before
+  CHECK(report.time_zone() == "Europe/London");
+  auto story = zonecall_cli("audit --incident 1 --config " + london + " --db " + db);
+  CHECK(story.output.find("(times in Europe/London)") != std::string::npos);
+
+  const auto bad = dir.file("bad-zone.textproto");
+  {
+    std::ifstream in(london);
+    std::stringstream text_in;
+    text_in << in.rdbuf();
+    std::string s = text_in.str();
+    s.replace(s.find("Europe/London"), 13, "Mars/Base_One");
+    std::ofstream(bad) << s;
+  }
+  auto refused = zonecall_cli("audit --config " + bad + " --db " + db);
+  INFO(refused.output);
+  CHECK(refused.exit_code == 2);
+  CHECK(refused.output.find("config error: " + bad + ":") != std::string::npos);
+  CHECK(refused.output.find("time_zone 'Mars/Base_One'") != std::string::npos);
+  CHECK(zonecall_cli("check-config " + bad).exit_code == 2);
+
+  // The Welcome names the zone; the console labels its times with it.
+  RunningServer server(dir.file("live.db"));
+  WsClient probe(server.port());
+  CHECK(probe.hello("demo-z1-grid-1").time_zone() == "Asia/Shanghai");
+  auto console = client_session(dir, server.port(), "demo-z1-grid-1", "report Z1 sanitation\nlist\n");
+  INFO(console.output);
+  CHECK(console.output.find("times in Asia/Shanghai") != std::string::npos);
+  CHECK(console.output.find("DISCOVER due ") != std::string::npos);
+  CHECK(console.output.find("+08:00 RESPOND due") != std::string::npos);
 }

@@ -5,6 +5,7 @@
 
 #include "engine/config/config.hpp"
 #include "engine/config/roster.hpp"
+#include "engine/site_time.hpp"
 #include "engine/token.hpp"
 #include "support/fixtures.hpp"
 
@@ -124,4 +125,38 @@ TEST_CASE("config: tokens hash to lowercase hex SHA-256 and compare in constant 
   CHECK(constant_time_equal("abc", "abc"));
   CHECK_FALSE(constant_time_equal("abc", "abd"));
   CHECK_FALSE(constant_time_equal("abc", "abcd"));
+}
+
+TEST_CASE("config: the site's time zone is an IANA name tzdata knows, Asia/Shanghai by default") {
+  CHECK(config::parse(kBase, "test.textproto").time_zone() == "Asia/Shanghai");
+  CHECK(config::parse(config::default_config_text(), "default").time_zone() == "Asia/Shanghai");
+  CHECK(config::parse(kBase + "time_zone: \"Europe/London\"\n", "t").time_zone() == "Europe/London");
+  for (const char* bad : {"Mars/Olympus_Mons", "UTC+8", "../../etc/passwd", "/etc/localtime", "Europe//London"}) {
+    INFO(bad);
+    CHECK(error_line(kBase + "\ntime_zone: \"" + bad + "\"\n") == 8);
+  }
+  try {
+    config::parse(kBase + "time_zone: \"Asia/Chengdu\"\n", "site.textproto");
+    FAIL("accepted an unknown zone");
+  } catch (const config::ConfigError& e) {
+    CHECK(std::string(e.what()) ==
+          "site.textproto:7: time_zone 'Asia/Chengdu' is not an IANA time zone this system's tzdata knows "
+          "(e.g. Asia/Shanghai)");
+  }
+}
+
+TEST_CASE("config: site times follow the zone's daylight saving (America/New_York)") {
+  const SiteTime ny("America/New_York");
+  // 2026-03-08: clocks go from 02:00 EST to 03:00 EDT (07:00 UTC).
+  const sla::Millis change = 1772953200000;  // 2026-03-08T07:00:00Z
+  CHECK(ny.format(change - 1000) == "2026-03-08 01:59:59.000-05:00");
+  CHECK(ny.format(change) == "2026-03-08 03:00:00.000-04:00");
+  CHECK(ny.clock(change) == "03:00:00-04:00");
+  CHECK(ny.midnight(2026, 3, 8) == 1772946000000);  // 05:00Z, EST
+  CHECK(ny.midnight(2026, 3, 9) == 1773028800000);  // 04:00Z, EDT
+  CHECK(ny.offsets().at(change) == -4 * 3600 * 1000);
+  const SiteTime shanghai("");
+  CHECK(shanghai.name() == "Asia/Shanghai");
+  CHECK(shanghai.format(change) == "2026-03-08 15:00:00.000+08:00");
+  CHECK_THROWS_AS(SiteTime("Nowhere/Town"), std::invalid_argument);
 }

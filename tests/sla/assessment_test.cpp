@@ -163,8 +163,11 @@ TEST_CASE("assessment: every figure of a known day") {
   const auto& z2 = scope(report.zones(), "Z2");
   CHECK(z2.incidents() == 0);
   CHECK(z2.stages(0).decided() == 0);
-  CHECK(z2.stages(0).compliance() == 0);
+  CHECK_FALSE(z2.stages(0).has_compliance());  // nothing decided: no figure, not 0
+  CHECK_FALSE(z2.stages(0).has_p90_ms());
+  CHECK_FALSE(z2.has_completion_rate());
   CHECK_FALSE(z2.has_visits());
+  CHECK_FALSE(z2.has_visit_coverage());  // no households configured
   CHECK_FALSE(z2.has_satisfaction());
 }
 
@@ -195,10 +198,14 @@ TEST_CASE("assessment: the two-level scores and the ranking of zones") {
   CHECK(first.level_one() == Approx(100 * one));
   CHECK(first.level_two() == Approx(100 * two));
   CHECK(first.total() == Approx(100 * (one + two) / 2));
-  // No data: Z0 has households but no visits (0 %), Z2 has nothing at all.
+  // No incidents in the period: not ranked, and no scores, rather than 0
+  // and level with a zone that missed everything; after the ranked, by id.
   CHECK(report.ranking(1).zone_id() == "Z0");
-  CHECK(report.ranking(1).total() == 0);
+  CHECK(report.ranking(1).rank() == 0);
+  CHECK_FALSE(report.ranking(1).has_total());
+  CHECK_FALSE(report.ranking(1).has_level_one());
   CHECK(report.ranking(2).zone_id() == "Z2");
+  CHECK(report.ranking(2).rank() == 0);
 }
 
 TEST_CASE("assessment: weights from config change the ranking") {
@@ -220,7 +227,7 @@ TEST_CASE("assessment: an empty period and filters") {
   later.from = T0 + 60 * kMinute;
   auto empty = day.report(later);
   CHECK(empty.community().incidents() == 0);
-  CHECK(empty.community().completion_rate() == 0);
+  CHECK_FALSE(empty.community().has_completion_rate());
   CHECK(empty.zones_size() == 3);
   CHECK(empty.community().households_visited() == 0);  // the visits were before
 
@@ -296,4 +303,27 @@ TEST_CASE("assessment: severities, the daily trend and the stage-time histogram 
   CHECK(discover.counts(0) == 1);
   CHECK(discover.counts(1) == 0);
   CHECK(discover.counts(2) == 1);
+}
+
+TEST_CASE("assessment: the daily figures count the site's days, across a daylight-saving change") {
+  // Europe/London's offsets around 2026-03-29 01:00 UTC, when BST begins.
+  constexpr Millis kBst = 1774746000000;  // 2026-03-29T01:00:00Z
+  auto t = topology();
+  t.offsets = sla::UtcOffsets({{std::numeric_limits<Millis>::min(), 0}, {kBst, 60 * kMinute}});
+  BookHarness h;
+  h.set_duty("z1-grid-1", "Z1", true);
+  for (Millis at : {kBst - 90 * kMinute,    // 23:30 GMT on the 28th
+                    kBst + 22 * 60 * kMinute + 30 * kMinute}) {  // 23:30 UTC, 00:30 BST on the 30th
+    h.clock.set(at);
+    h.tick();
+    h.report("noise");
+  }
+  sla::Assessment assessment(t, {});
+  for (const auto& e : h.timeline) {
+    assessment.observe(e);
+  }
+  const auto report = assessment.report(h.book.incidents(), h.clock.now());
+  REQUIRE(report.daily_size() == 2);
+  CHECK(report.daily(0).day() == "2026-03-28");
+  CHECK(report.daily(1).day() == "2026-03-30");
 }
