@@ -5,7 +5,7 @@
 (() => {
 
 // ---- i18n -------------------------------------------------------------------
-// Every UI string, as [zh-CN, en]. Terms follow DOMAIN.md: 战区 zone, 发现/响应/处置
+// Every UI string, as [zh-CN, en]. Terms follow the glossary in docs/design.md: 战区 zone, 发现/响应/处置
 // for the stages, 战区呼叫 zone call, 科室报到 / 限时接单 the department's answer.
 const I18N = {
   title: ['锦城社区 · 1分钟发现 5分钟响应 15分钟处置', 'Jincheng Community · 1/5/15 command board'],
