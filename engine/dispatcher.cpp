@@ -90,6 +90,7 @@ sla::Millis Dispatcher::now() {
 
 void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
   std::uint64_t events = 0;
+  std::optional<ChainVerdict> accepted_break;
   book_.begin_bulk_load();
   const ChainVerdict chain = store_.load([&](const v1::TimelineEvent& e) {
     last_now_ = std::max(last_now_, e.at_ms());
@@ -115,6 +116,7 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
     }
     // The operator was told where it breaks and chose to go on.
     log::warn("store.chain_broken_accepted", {{"seq", seq}, {"problem", chain.problem}});
+    accepted_break = chain;
   } else if (accept_broken_chain_at) {
     throw std::runtime_error("--accept-broken-chain " + std::to_string(*accept_broken_chain_at) +
                              " was given, but the timeline's hash chain is intact");
@@ -136,6 +138,16 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
   tick(now());
   for (auto next = book_.next_deadline(); next && *next < now(); next = book_.next_deadline()) {
     tick(now());
+  }
+  if (accepted_break) {
+    // Recorded after the overdue backlog, at an instant with nothing more
+    // due, as the replay expects of any event that is not a clock tick.
+    const sla::Millis at = now();
+    tick(at);
+    const sla::CommandOrigin engine{std::string(sla::kEngineActor), 0, 0};
+    commit(book_.accept_broken_chain(engine, accepted_break->first_broken_seq,
+                                     accepted_break->problem, at).events,
+           nullptr);
   }
   recovery_batches_ = batches_submitted_;
   recovery_durable_ = recovery_batches_ == 0;
@@ -193,6 +205,7 @@ void Dispatcher::roster_changed() {
     if (now == nullptr) {
       log::warn("auth.revoked", {{"session", std::to_string(session_id)}, {"staff", c.who->staff_id}});
       sign_out(session_id);
+      c.revoked = true;
       if (auto session = c.session.lock()) {
         session->close_for_policy(kRevokedReason);
       }
@@ -216,8 +229,8 @@ void Dispatcher::roster_changed() {
 void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
                             net::Encoding encoding) {
   auto it = sessions_.find(session_id);
-  if (it == sessions_.end()) {
-    return;
+  if (it == sessions_.end() || it->second.revoked) {
+    return;  // gone, or signed out by a reload and closing: nothing more is read
   }
   Requester to{session_id, message.request_id(), encoding, 0};
   if (message.has_hello()) {

@@ -92,6 +92,7 @@ class Dispatcher {
     std::string token_sha256;  // the token they signed in with, to notice its revocation
     std::optional<Subscription> subscription;
     int failed_hellos = 0;
+    bool revoked = false;  // signed out by a reload; its close is under way
   };
   // Undo information for an incident with events not yet committed.
   struct Uncommitted {

@@ -23,7 +23,7 @@ std::optional<std::string> malformed(const v1::TimelineEvent& e) {
   if (e.incident_id() >= (std::uint64_t{1} << 60)) {
     return "incident id out of range";
   }
-  const bool needs_incident = !e.has_duty() && !e.has_visit();
+  const bool needs_incident = !e.has_duty() && !e.has_visit() && !e.has_chain_break_accepted();
   if (needs_incident && e.incident_id() == 0) {
     return "event without an incident";
   }

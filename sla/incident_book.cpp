@@ -409,6 +409,16 @@ Decision IncidentBook::department_on_site(const CommandOrigin& origin, std::uint
   });
 }
 
+Decision IncidentBook::accept_broken_chain(const CommandOrigin& origin,
+                                           std::uint64_t first_broken_seq,
+                                           const std::string& problem, Millis now) const {
+  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
+    auto* record = e.mutable_chain_break_accepted();
+    record->set_first_broken_seq(first_broken_seq);
+    record->set_problem(problem);
+  });
+}
+
 Decision IncidentBook::department_decline(const CommandOrigin& origin, std::uint64_t incident_id,
                                           const std::string& department_id,
                                           const std::string& reason, Millis now) const {
@@ -539,6 +549,9 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
     return false;
   }
   next_seq_ = std::max(next_seq_, event.seq() + 1);
+  if (event.has_chain_break_accepted()) {
+    return true;  // a record for the audit; no state
+  }
   if (event.has_duty()) {
     duty_.apply(event.duty());
     return true;

@@ -64,6 +64,9 @@ class IncidentBook {
   Decision department_decline(const CommandOrigin& origin, std::uint64_t incident_id,
                               const std::string& department_id, const std::string& reason,
                               Millis now) const;
+  // The record that the operator chose to serve on a broken hash chain.
+  Decision accept_broken_chain(const CommandOrigin& origin, std::uint64_t first_broken_seq,
+                               const std::string& problem, Millis now) const;
 
   // The events for every deadline that passed before `now`: stage breaches,
   // near-deadline warnings, department misses, and the ladder's rungs.

@@ -191,6 +191,9 @@ Decision Replayer::decide_command(const v1::TimelineEvent& e) {
     case v1::TimelineEvent::kCallDeclined:
       return book_.department_decline(origin, id, e.call_declined().department_id(),
                                       e.call_declined().reason(), now);
+    case v1::TimelineEvent::kChainBreakAccepted:
+      return book_.accept_broken_chain(origin, e.chain_break_accepted().first_broken_seq(),
+                                       e.chain_break_accepted().problem(), now);
     default:
       return Decision::refuse(v1::BAD_REQUEST, "event of unknown kind");
   }

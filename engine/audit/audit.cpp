@@ -45,6 +45,7 @@ v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
   // a group the replay dictated, and their bytes are enough.
   EventPipeline chain(reader.db(), EventPipeline::Mode::kCheckChain);
   sla::Millis last_at = 0;
+  std::vector<v1::TimelineEvent> accepted;  // the operator's ChainBreakAccepted records
   chain.for_each([&](EventPipeline::Row& row) {
     const v1::TimelineEvent* event = replayer.feed_if_expected(row.seq(), row.stored());
     if (event != nullptr) {
@@ -57,6 +58,9 @@ v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
       replayer.feed(*event, row.stored());
     }
     last_at = std::max(last_at, event->at_ms());
+    if (event->has_chain_break_accepted()) {
+      accepted.push_back(*event);
+    }
     if (assessment != nullptr) {
       assessment->observe(*event);
     }
@@ -70,6 +74,13 @@ v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
   report.set_chain_intact(verdict.intact);
   report.set_first_broken_seq(verdict.first_broken_seq);
   report.set_chain_problem(verdict.problem);
+  for (const auto& e : accepted) {
+    auto* out = report.add_accepted_chain_breaks();
+    out->set_seq(e.seq());
+    out->set_at_ms(e.at_ms());
+    out->set_first_broken_seq(e.chain_break_accepted().first_broken_seq());
+    out->set_problem(e.chain_break_accepted().problem());
+  }
   for (const auto& d : replayer.discrepancies()) {
     auto* out = report.add_discrepancies();
     out->set_seq(d.seq);

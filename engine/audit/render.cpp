@@ -219,7 +219,12 @@ std::string render_verdict(const v1::AuditReport& report, int listed) {
       << (report.chain_intact() ? "intact"
                                 : "BROKEN at seq " + std::to_string(report.first_broken_seq()) + ": " +
                                       printable(report.chain_problem()))
-      << "\nreplay: " << report.discrepancies_size() << " discrepancies\n";
+      << "\n";
+  for (const auto& b : report.accepted_chain_breaks()) {
+    out << "  the operator served on it anyway (--accept-broken-chain " << b.first_broken_seq()
+        << "), recorded at seq " << b.seq() << ": " << printable(b.problem()) << "\n";
+  }
+  out << "replay: " << report.discrepancies_size() << " discrepancies\n";
   for (int i = 0; i < std::min(report.discrepancies_size(), listed); ++i) {
     const auto& d = report.discrepancies(i);
     out << "  seq " << d.seq() << " incident " << d.incident_id() << ": " << printable(d.what()) << "\n";

@@ -217,7 +217,7 @@ class Session {
       std::cout << describe(m, site_) << std::endl;
     }
     pending_.erase(m.request_id());
-    if (m.has_error() && m.request_id() == hello_request_ && !signed_in_) {
+    if (m.has_error() && hello_request_ != 0 && m.request_id() == hello_request_ && !signed_in_) {
       lines_.clear();  // every further command would be refused too
       quit();
     } else if (quitting_ && pending_.empty()) {
@@ -268,7 +268,7 @@ class Session {
   bool tailing_ = false;
   bool quitting_ = false;
   bool closing_ = false;
-  std::uint64_t hello_request_ = 0;
+  std::uint64_t hello_request_ = 0;  // 0 until a Hello is sent
   bool signed_in_ = false;
   asio::steady_timer linger_timer_;
   bool lingering_ = false;

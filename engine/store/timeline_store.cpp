@@ -266,9 +266,13 @@ void SqliteTimelineStore::append(Batch events, AppendDone done) {
 void SqliteTimelineStore::read_incident(std::uint64_t incident_id, ReadDone done) {
   {
     std::lock_guard lock(reader_mutex_);
-    reader_queue_.push_back(IncidentRead{incident_id, std::move(done)});
+    if (!reader_stopping_) {
+      reader_queue_.push_back(IncidentRead{incident_id, std::move(done)});
+      reader_wake_.notify_one();
+      return;
+    }
   }
-  reader_wake_.notify_one();
+  done({}, std::string("the store is stopping"));  // never left unanswered
 }
 
 void SqliteTimelineStore::run_reader() {

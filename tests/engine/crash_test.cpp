@@ -254,7 +254,12 @@ TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged eve
     child = std::make_unique<ChildServer>(config_path, db, dir.file("server.log"));
 
     // The deadline that fell due while the server was down fired on
-    // restart, dated at its deadline.
+    // restart, dated at its deadline. GetIncident reads committed state, and
+    // /readyz says when that backlog is committed.
+    for (int i = 0; i < 500 && http_get(child->port(), "/readyz").status != 200; ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+    REQUIRE(http_get(child->port(), "/readyz").status == 200);
     WsClient checker(child->port());
     checker.hello("demo-command");
     auto view = checker.request(get_incident_msg(drill.incident_id())).incident();

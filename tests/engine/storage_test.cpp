@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 
+#include "engine/audit/audit.hpp"
 #include "engine/store/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
@@ -165,14 +166,26 @@ TEST_CASE("engine: a broken hash chain stops start-up, naming the seq, unless th
   wrong.accept_broken_chain_at = noted_seq + 1;  // not where it breaks
   CHECK_THROWS_WITH(Server(wrong), Catch::Contains("breaks at seq " + seq));
 
-  LogCapture log;
-  auto accepted = options_for(db);
-  accepted.accept_broken_chain_at = noted_seq;
-  RunningServer server(accepted);
-  CHECK(log.contains("store.chain_broken_accepted"));
-  WsClient grid(server.port());
-  grid.hello("demo-z1-grid-1");
-  CHECK(grid.request(report_msg("Z1", "sanitation")).has_ack());
+  {
+    LogCapture log;
+    auto accepted = options_for(db);
+    accepted.accept_broken_chain_at = noted_seq;
+    RunningServer server(accepted);
+    CHECK(log.contains("store.chain_broken_accepted"));
+    WsClient grid(server.port());
+    grid.hello("demo-z1-grid-1");
+    CHECK(grid.request(report_msg("Z1", "sanitation")).has_ack());
+  }
+  // The choice is in the timeline, and the audit reports it; the replay
+  // takes the record as it is (the only finding is the broken chain).
+  CHECK(count_rows(db, "kind = 23 AND incident_id = 0 AND actor = 'engine'") == 1);
+  const auto report = audit::run(db, audit::topology_for(test_config()), {});
+  CHECK_FALSE(report.chain_intact());
+  CHECK(report.first_broken_seq() == noted_seq);
+  CHECK(report.discrepancies_size() == 0);
+  REQUIRE(report.accepted_chain_breaks_size() == 1);
+  CHECK(report.accepted_chain_breaks(0).first_broken_seq() == noted_seq);
+  CHECK_THAT(audit::render_text(report), Catch::Contains("the operator served on it anyway (--accept-broken-chain " + seq));
 }
 
 TEST_CASE("engine: --accept-broken-chain on an intact chain refuses to start") {
