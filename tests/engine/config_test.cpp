@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <fstream>
+#include <iterator>
 #include <numeric>
 #include <set>
 
@@ -159,4 +161,24 @@ TEST_CASE("config: site times follow the zone's daylight saving (America/New_Yor
   CHECK(shanghai.name() == "Asia/Shanghai");
   CHECK(shanghai.format(change) == "2026-03-08 15:00:00.000+08:00");
   CHECK_THROWS_AS(SiteTime("Nowhere/Town"), std::invalid_argument);
+}
+
+TEST_CASE("config: docs/topology.md's demo roster lists every staff member of the embedded config") {
+  std::ifstream doc(std::string(ZONECALL_SOURCE_DIR) + "/docs/topology.md");
+  REQUIRE(doc);
+  const std::string text((std::istreambuf_iterator<char>(doc)), std::istreambuf_iterator<char>());
+  const auto c = config::parse(config::default_config_text(), "default");
+  for (const auto& s : c.staff()) {
+    INFO(s.id());
+    // A row with the id first and its demo token (whose hash the config holds) last.
+    const std::string row = "| `" + s.id() + "` |";
+    const auto at = text.find(row);
+    REQUIRE(at != std::string::npos);
+    const std::string line = text.substr(at, text.find('\n', at) - at);
+    const auto token_at = line.rfind("`demo-");
+    REQUIRE(token_at != std::string::npos);
+    const std::string token = line.substr(token_at + 1, line.find('`', token_at + 1) - token_at - 1);
+    CHECK(sha256_hex(token) == s.token_sha256());
+  }
+  CHECK(text.find("for " + std::to_string(c.staff_size()) + " in all") != std::string::npos);
 }
