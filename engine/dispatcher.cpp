@@ -246,7 +246,9 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
     return;
   }
   const sla::Principal who = *it->second.who;
-  to.request_digest = request_digest(message);
+  // Only writes are remembered for retries; reads skip the digest's copy and hash.
+  const bool read = message.has_get_incident() || message.has_list_incidents() || message.has_subscribe();
+  to.request_digest = read ? 0 : request_digest(message);
   // The clock is read once: a deadline that has passed by `now` is recorded
   // before the command stamped `now`. Replay relies on this order.
   const sla::Millis now = this->now();
