@@ -59,20 +59,45 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
       pending.clear();
     }
   };
-  auto take = [&](sla::Decision d) {
-    for (auto& e : d.events) {
+  // As the engine does: handle() ticks and decides; each event is committed.
+  auto take = [&](std::vector<v1::TimelineEvent> events) {
+    for (auto& e : events) {
       book.apply(e);
       pending.push_back(std::move(e));
     }
     flush(false);
   };
-  auto tick = [&](sla::Millis now) {
-    for (auto& e : book.due(now)) {
-      book.apply(e);
-      pending.push_back(std::move(e));
-    }
-    flush(false);
+  auto run = [&](const sla::Principal& who, const v1::Command& c, sla::Millis at) {
+    sla::Step step = book.handle(who, c, {}, at);
+    take(std::move(step.due));
+    const auto first = step.decision.ok() ? step.decision.events.front().incident_id() : 0;
+    take(std::move(step.decision.events));
+    return first;
   };
+  auto tick = [&](sla::Millis now) { take(book.tick(now)); };
+  auto as = [](const std::string& id, v1::Role role, const std::string& zone = "",
+               const std::string& department = "") {
+    sla::Principal p;
+    p.staff_id = id;
+    p.role = role;
+    p.zone_id = zone;
+    p.department_id = department;
+    return p;
+  };
+  auto advance = [](std::uint64_t id, int stage) {
+    v1::Command c;
+    if (stage == 0) {
+      c.mutable_discover()->set_incident_id(id);
+    } else if (stage == 1) {
+      c.mutable_respond()->set_incident_id(id);
+    } else {
+      c.mutable_resolve()->set_incident_id(id);
+      c.mutable_resolve()->set_note("done");
+      c.mutable_resolve()->set_outcome(v1::SETTLED);
+    }
+    return c;
+  };
+  const auto department = as("dept", v1::DEPARTMENT, "", "urban-management");
 
   const sla::Millis start = 1'767'196'800'000;  // 2026-01-01
   const sla::Millis spacing = 365LL * 24 * 60 * sla::kMinute / static_cast<sla::Millis>(incidents);
@@ -81,7 +106,9 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     return std::uniform_int_distribution<sla::Millis>(lo, hi)(random);
   };
   for (const auto& z : config.zones()) {
-    take(book.set_duty({z.id() + "-duty", 0}, z.id(), true, start));
+    v1::Command duty;
+    duty.mutable_set_duty()->set_on_duty(true);
+    run(as(z.id() + "-duty", v1::GRID_WORKER, z.id()), duty, start);
   }
   const char* categories[] = {"sanitation", "dispute", "neighbour_noise", "facility_repair",
                               "public_safety", "elderly_care", "road_obstruction", "fire"};
@@ -92,22 +119,22 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
       const Step s = steps.top();
       steps.pop();
       tick(s.at);
-      const std::string actor = book.find(s.incident)->zone_id + "-duty";
+      const std::string zone = book.find(s.incident)->zone_id;
+      const auto actor = as(zone + "-duty", v1::GRID_WORKER, zone);
+      v1::Command c;
       switch (s.action) {
         case 0:
-          take(book.advance({actor, 0}, s.incident, v1::DISCOVERED, "", s.at));
-          break;
         case 1:
-          take(book.advance({actor, 0}, s.incident, v1::RESPONDING, "", s.at));
-          break;
         case 2:
-          take(book.advance({actor, 0}, s.incident, v1::RESOLVED, "done", s.at, v1::SETTLED));
+          run(actor, advance(s.incident, s.action), s.at);
           break;
         case 3:
-          take(book.department_accept({"dept", 0}, s.incident, "urban-management", s.at));
+          c.mutable_department_accept()->set_incident_id(s.incident);
+          run(department, c, s.at);
           break;
         default:
-          take(book.department_on_site({"dept", 0}, s.incident, "urban-management", s.at));
+          c.mutable_department_on_site()->set_incident_id(s.incident);
+          run(department, c, s.at);
       }
     }
     tick(at);
@@ -115,16 +142,20 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     r.set_zone_id(config.zones(static_cast<int>(i % config.zones_size())).id());
     r.set_category(categories[i % 8 == 7 && i % 56 != 7 ? 0 : i % 8]);
     r.set_location("compound C" + std::to_string(1 + i % 8));
-    auto d = book.report({"reporter", 0}, r, at);
-    const auto id = d.events.front().incident_id();
-    take(std::move(d));
+    v1::Command report;
+    *report.mutable_report() = r;
+    const auto id = run(as("reporter", v1::REPORTER), report, at);
     const sla::Millis discover = at + between(5'000, 75'000);
     const sla::Millis respond = discover + between(60'000, 300'000);
     steps.push({discover, id, 0});
     steps.push({respond, id, 1});
     steps.push({respond + between(60'000, 700'000), id, 2});
     if (i % 20 == 0) {  // one in twenty goes out as a zone call
-      take(book.zone_call({r.zone_id() + "-chief", 0}, id, "urban-management", "beyond us", at));
+      v1::Command call;
+      call.mutable_zone_call()->set_incident_id(id);
+      call.mutable_zone_call()->set_department_id("urban-management");
+      call.mutable_zone_call()->set_reason("beyond us");
+      run(as(r.zone_id() + "-chief", v1::ZONE_CHIEF, r.zone_id()), call, at);
       const sla::Millis accept = at + between(30'000, 400'000);
       steps.push({accept, id, 3});
       steps.push({accept + between(120'000, 1'000'000), id, 4});
@@ -135,7 +166,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     steps.pop();
     tick(s.at);
     if (s.action == 2) {
-      take(book.advance({"z", 0}, s.incident, v1::RESOLVED, "done", s.at));
+      run(as("z", v1::COMMUNITY_COMMAND), advance(s.incident, 2), s.at);
     }
   }
   flush(true);

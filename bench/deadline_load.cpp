@@ -63,7 +63,12 @@ int prepare(std::size_t incidents, const std::string& db, const std::string& con
     v1::Report r;
     r.set_zone_id("Z" + std::to_string(1 + i % 9));
     r.set_category("dl-" + std::to_string(i % kCategories));
-    auto d = book.report({"bench", 0}, r, at);
+    v1::Command report;
+    *report.mutable_report() = r;
+    sla::Principal bench;
+    bench.staff_id = "bench";
+    bench.role = v1::COMMUNITY_COMMAND;
+    auto d = book.decide(bench, report, {}, at);
     for (auto& e : d.events) {
       book.apply(e);
       batch.push_back(std::move(e));

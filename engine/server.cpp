@@ -54,7 +54,7 @@ Server::Server(ServerOptions options)
   policies_.add(sla::Policy::from_config(options_.config, version), true);
   dispatcher_ = std::make_unique<Dispatcher>(
       io_, *store_, roster_, policies_, clock_,
-      Dispatcher::SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
+      SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
   dispatcher_->recover(options_.accept_broken_chain_at);
   store_->start();
   context_ = std::make_unique<net::SessionContext>(

@@ -37,6 +37,42 @@ std::optional<Deadline> DeadlineQueue::pop_passed(Millis now) {
     return std::nullopt;
   }
   auto d = next();
+  pop();
+  return d;
+}
+
+std::vector<Deadline> DeadlineQueue::passed(Millis now) const {
+  // The passed entries are a subtree at the root: below an entry not yet
+  // due, nothing is due either.
+  std::vector<Entry> found;
+  std::vector<std::size_t> stack;
+  if (size_ > 0 && at(0).due < now) {
+    stack.push_back(0);
+  }
+  while (!stack.empty()) {
+    const std::size_t i = stack.back();
+    stack.pop_back();
+    found.push_back(at(i));
+    const std::size_t first = i * kArity + 1;
+    for (std::size_t c = first; c < std::min(first + kArity, size_); ++c) {
+      if (at(c).due < now) {
+        stack.push_back(c);
+      }
+    }
+  }
+  std::sort(found.begin(), found.end(), earlier);
+  std::vector<Deadline> out;
+  out.reserve(found.size());
+  for (const Entry& e : found) {
+    out.push_back(Deadline{e.due, e.key >> kKindBits, static_cast<std::uint8_t>(e.key & 0xF)});
+  }
+  return out;
+}
+
+void DeadlineQueue::pop() {
+  if (size_ == 0) {
+    return;
+  }
   const Entry last = at(--size_);
   // Sift the last entry down from the root: move the earliest child up
   // until the entry is no later than it.
@@ -68,7 +104,6 @@ std::optional<Deadline> DeadlineQueue::pop_passed(Millis now) {
   while (chunks_.size() > needed + 1) {
     chunks_.pop_back();
   }
-  return d;
 }
 
 }  // namespace zonecall::sla

@@ -2,8 +2,8 @@
 // Every armed deadline lives in one 4-ary heap of 16-byte entries, so a
 // million open incidents cost ~100 MB of deadlines and one OS timer in all
 // (the engine arms a single timer for next()). Entries are never removed
-// early: a met stage leaves a stale entry that the owner discards when it
-// pops. That keeps arming O(log n) and cancelling free.
+// early: a met stage leaves a stale entry that the owner discards once it
+// reaches the front. That keeps arming O(log n) and cancelling free.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -47,6 +47,11 @@ class DeadlineQueue {
   // Pops the earliest deadline if it has passed, i.e. due < now: a stage met
   // exactly at its deadline is on time, so it falls due 1 ms later.
   std::optional<Deadline> pop_passed(Millis now);
+  // Pops the earliest deadline, passed or not.
+  void pop();
+  // Every deadline that has passed, earliest first (ties by incident and
+  // kind, as they pop), without removing any: deciding changes nothing.
+  std::vector<Deadline> passed(Millis now) const;
 
   std::size_t size() const { return size_; }
   // The heap's chunks and the table of them.

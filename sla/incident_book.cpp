@@ -2,551 +2,262 @@
 
 #include <algorithm>
 
+#include "sla/book_draft.hpp"
+
 namespace zonecall::sla {
 
-namespace {
-constexpr char kDedupSeparator = '\x1f';
-
-std::string state_name(v1::IncidentState s) { return v1::IncidentState_Name(s); }
-
-v1::Rung rung_for_missed(v1::Stage stage) {
-  switch (stage) {
-    case v1::DISCOVER:
-      return v1::DISCOVER_MISSED;
-    case v1::RESPOND:
-      return v1::RESPOND_MISSED;
-    default:
-      return v1::RESOLVE_MISSED;
-  }
+std::string dedup_index_key(const std::string& zone_id, const std::string& dedup_key) {
+  return zone_id + '\x1f' + dedup_key;
 }
 
-// Rungs of the ladder table fire once per incident; the others once per
-// stage (NEAR_DEADLINE) or per call (DEPARTMENT_MISSED, CALL_DECLINED).
-bool once_per_incident(v1::Rung rung) {
-  return rung != v1::NEAR_DEADLINE && rung != v1::DEPARTMENT_MISSED && rung != v1::CALL_DECLINED;
-}
-}  // namespace
-
-// The events one decision produces. Each event is also folded into a local
-// copy of its incident, so later steps of the same decision see it.
-class IncidentBook::Draft {
- public:
-  Draft(const IncidentBook& book, CommandOrigin origin, Millis now)
-      : book_(book), origin_(std::move(origin)), now_(now) {}
-
-  v1::TimelineEvent event(std::uint64_t incident_id) const {
-    v1::TimelineEvent e;
-    e.set_seq(book_.next_seq_ + events_.size());
-    e.set_incident_id(incident_id);
-    e.set_at_ms(now_);
-    e.set_actor_id(origin_.actor_id);
-    e.set_request_id(origin_.request_id);
-    e.set_request_digest(origin_.request_digest);
-    return e;
-  }
-
-  void push(v1::TimelineEvent e, Incident* local) {
-    if (local != nullptr) {
-      apply_event(*local, e);
-    }
-    events_.push_back(std::move(e));
-  }
-
-  // A rung of the ladder for `incident`, if the policy enables it and it has
-  // not fired yet; recipients are resolved to zones, departments or staff.
-  void escalate(Incident& incident, v1::Rung rung, v1::Stage stage, const std::string& reason,
-                std::uint32_t call_no = 0) {
-    const Policy& policy = book_.policy_of(incident);
-    const RungRule& rule = policy.rung(rung);
-    if (!rule.enabled || (once_per_incident(rung) && incident.fired(rung)) ||
-        (rung == v1::NEAR_DEADLINE && incident.warned(stage))) {
-      return;
-    }
-    const CallState* call =
-        call_no >= 1 && call_no <= incident.calls.size() ? &incident.calls[call_no - 1] : nullptr;
-    if (rung == v1::DEPARTMENT_MISSED && (call == nullptr || call->miss_escalated)) {
-      return;
-    }
-    v1::TimelineEvent e = event(incident.id);
-    auto* esc = e.mutable_escalated();
-    esc->set_rung(rung);
-    esc->set_stage(stage);
-    esc->set_reason(reason);
-    esc->set_call_no(call_no);
-    for (v1::AudienceKind kind : rule.alert) {
-      auto add = [&](v1::AudienceKind k, const std::string& zone) {
-        auto* r = esc->add_recipients();
-        r->set_kind(k);
-        r->set_zone_id(zone);
-        return r;
-      };
-      switch (kind) {
-        case v1::NEIGHBOUR_ON_DUTY:
-          for (const auto& n : policy.neighbours(incident.zone_id)) {
-            add(kind, n);
-          }
-          break;
-        case v1::DEPARTMENT_MEMBERS:
-          if (call != nullptr) {
-            add(kind, "")->set_department_id(call->department_id);
-          }
-          break;
-        case v1::HANDLERS:
-          if (incident.handler_id.empty()) {
-            add(v1::ZONE_ON_DUTY, incident.zone_id);  // nobody took it yet
-          } else {
-            add(kind, "")->set_staff_id(incident.handler_id);
-          }
-          break;
-        case v1::COMMAND:
-        case v1::STREET_OFFICE_DESK:
-          add(kind, "");
-          break;
-        default:
-          add(kind, incident.zone_id);
-      }
-    }
-    if (rule.mutual_aid) {
-      for (const auto& n : policy.neighbours(incident.zone_id)) {
-        esc->add_mutual_aid_zones(n);
-      }
-    }
-    push(std::move(e), &incident);
-  }
-
-  Decision finish() {
-    Decision d;
-    d.events = std::move(events_);
-    return d;
-  }
-  std::vector<v1::TimelineEvent> take() { return std::move(events_); }
-
- private:
-  const IncidentBook& book_;
-  CommandOrigin origin_;
-  Millis now_;
-  std::vector<v1::TimelineEvent> events_;
-};
-
-template <class Fill>
-Decision IncidentBook::single(const CommandOrigin& origin, std::uint64_t incident_id, Millis now,
-                              Fill&& fill) const {
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  fill(e);
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+Principal IncidentBook::engine() {
+  Principal p;
+  p.staff_id = std::string(kEngineActor);
+  return p;
 }
 
 const Policy& IncidentBook::policy_of(const Incident& incident) const {
   return policies_->of_version(incident.policy_version);
 }
 
-Decision IncidentBook::report(const CommandOrigin& origin, const v1::Report& report,
-                              Millis now) const {
-  const Policy& policy = policies_->current();
-  const CategoryRule* rule = policy.category(report.category());
-  if (rule == nullptr) {
-    return Decision::refuse(v1::NOT_FOUND, "unknown category '" + report.category() + "'");
-  }
-  if (!v1::Severity_IsValid(report.severity())) {
-    return Decision::refuse(v1::BAD_REQUEST, "unknown severity");
-  }
-  Draft draft(*this, origin, now);
+// -- the one way in --
 
-  // A second report of something already open in the zone joins it.
-  if (!report.dedup_key().empty()) {
-    auto it = open_by_dedup_.find(report.zone_id() + kDedupSeparator + report.dedup_key());
-    if (it != open_by_dedup_.end()) {
-      v1::TimelineEvent e = draft.event(it->second);
-      auto* a = e.mutable_attached();
-      a->set_dedup_key(report.dedup_key());
-      a->set_location(report.location());
-      a->set_description(report.description());
-      a->set_claimed_occurred_at_ms(report.occurred_at_ms());
-      draft.push(std::move(e), nullptr);
-      return draft.finish();
-    }
+Step IncidentBook::handle(const Principal& who, const v1::Command& command,
+                          const RequestKey& request, Millis now) {
+  // Whatever fell due by `now` is recorded before the command stamped `now`:
+  // the replay relies on this order.
+  Step step;
+  step.due = tick(now);
+  step.decision = decide(who, command, request, now);
+  if (step.decision.ok()) {
+    add_pending(step.decision.events);
   }
-
-  const v1::Severity severity = policy.effective_severity(*rule, report.severity());
-  const Budgets budgets = policy.budgets_for(*rule, severity);
-  v1::TimelineEvent e = draft.event(next_incident_id_);
-  auto* r = e.mutable_reported();
-  r->set_zone_id(report.zone_id());
-  r->set_category(report.category());
-  r->set_severity(severity);
-  r->set_location(report.location());
-  r->set_description(report.description());
-  r->set_dedup_key(report.dedup_key());
-  r->set_claimed_occurred_at_ms(report.occurred_at_ms());
-  r->set_policy_version(policy.version());
-  // All three clocks run from the alarm time: when the report reached us.
-  r->set_discover_deadline_ms(now + budgets.discover);
-  r->set_respond_deadline_ms(now + budgets.respond);
-  r->set_resolve_deadline_ms(now + budgets.resolve);
-  if (policy.rung(v1::NEAR_DEADLINE).enabled) {
-    const Millis pct = policy.warn_at_percent();
-    r->set_discover_warn_ms(now + budgets.discover * pct / 100);
-    r->set_respond_warn_ms(now + budgets.respond * pct / 100);
-    r->set_resolve_warn_ms(now + budgets.resolve * pct / 100);
-  }
-  Incident incident;
-  draft.push(std::move(e), &incident);
-
-  // The ladder's rungs at report time.
-  const bool nobody_on_duty = duty_.in_zone(report.zone_id()).empty();
-  draft.escalate(incident, v1::AT_REPORT, v1::DISCOVER,
-                 nobody_on_duty ? "new incident; nobody on duty in zone " + report.zone_id()
-                                : "new incident");
-  if (nobody_on_duty) {
-    draft.escalate(incident, v1::DISCOVER_MISSED, v1::DISCOVER,
-                   "nobody on duty in zone " + report.zone_id());
-  }
-  if (severity == v1::CRITICAL) {
-    draft.escalate(incident, v1::CRITICAL_AT_REPORT, v1::STAGE_UNSPECIFIED, "critical incident");
-  }
-  // Beyond the community's authority: call the category's department at once.
-  const DepartmentRule* department = policy.department(rule->department_id);
-  if (rule->beyond_community_authority && department != nullptr) {
-    v1::TimelineEvent call = draft.event(incident.id);
-    auto* c = call.mutable_call_raised();
-    c->set_call_no(1);
-    c->set_department_id(department->id);
-    c->set_reason("beyond the community's authority: " + rule->id);
-    c->set_automatic(true);
-    c->set_accept_deadline_ms(now + department->accept_limit);
-    c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
-    draft.push(std::move(call), &incident);
-  }
-  return draft.finish();
+  return step;
 }
 
-Decision IncidentBook::advance(const CommandOrigin& origin, std::uint64_t incident_id,
-                               v1::IncidentState to, const std::string& note, Millis now,
-                               v1::Outcome outcome) const {
-  const Incident* incident = find(incident_id);
-  if (incident == nullptr) {
-    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
-  }
-  if (to < v1::DISCOVERED || to > v1::RESOLVED) {
-    return Decision::refuse(v1::BAD_REQUEST, "no such state");
-  }
-  if (to <= incident->state) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "incident is already " +
-                                                        state_name(incident->state) +
-                                                        ", cannot go to " + state_name(to));
-  }
-  Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  if (!v1::Outcome_IsValid(outcome) || (outcome != v1::OUTCOME_UNSPECIFIED && to != v1::RESOLVED)) {
-    return Decision::refuse(v1::BAD_REQUEST, "an outcome belongs to a resolution");
-  }
-  auto* a = e.mutable_advanced();
-  a->set_to(to);
-  a->set_note(note);
-  a->set_outcome(outcome);
-  // A skip forward meets every stage it passes over, all now.
-  for (int s = incident->state + 1; s <= to; ++s) {
-    const v1::Stage stage = stage_completed_by(static_cast<v1::IncidentState>(s));
-    const StageClock& clock = incident->stage(stage);
-    auto* met = a->add_met();
-    met->set_stage(stage);
-    met->set_deadline_ms(clock.deadline);
-    met->set_late_by_ms(std::max<Millis>(0, now - clock.deadline));
-  }
-  draft.push(std::move(e), nullptr);
-  return draft.finish();
+std::vector<v1::TimelineEvent> IncidentBook::tick(Millis now) {
+  auto events = due(now);
+  add_pending(events);
+  return events;
 }
 
-Decision IncidentBook::feedback(const CommandOrigin& origin, std::uint64_t incident_id,
-                                bool satisfied, std::uint32_t score, const std::string& comment,
-                                Millis now) const {
-  const Incident* incident = find(incident_id);
-  if (incident == nullptr) {
-    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
-  }
-  if (score < 1 || score > 5) {
-    return Decision::refuse(v1::BAD_REQUEST, "a score is 1 to 5");
-  }
-  if (incident->open()) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "feedback comes after resolution");
-  }
-  if (incident->feedback) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "feedback was already given");
-  }
-  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
-    auto* f = e.mutable_feedback();
-    f->set_satisfied(satisfied);
-    f->set_score(score);
-    f->set_comment(comment);
-  });
+Decision IncidentBook::decide(const Principal& who, const v1::Command& command,
+                              const RequestKey& request, Millis now) const {
+  return decide_as(who, command, Origin{&who, request, true}, now, true);
 }
 
-Decision IncidentBook::visit(const CommandOrigin& origin, const std::string& zone_id,
-                             const std::string& household_ref, const std::string& note,
-                             Millis now) const {
-  if (household_ref.empty()) {
-    return Decision::refuse(v1::BAD_REQUEST, "a visit names the household");
-  }
-  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
-    auto* v = e.mutable_visit();
-    v->set_zone_id(zone_id);
-    v->set_household_ref(household_ref);
-    v->set_note(note);
-  });
-}
-
-Decision IncidentBook::set_duty(const CommandOrigin& origin, const std::string& zone_id,
-                                bool on_duty, Millis now) const {
-  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
-    auto* d = e.mutable_duty();
-    d->set_staff_id(origin.actor_id);
-    d->set_zone_id(zone_id);
-    d->set_on_duty(on_duty);
-  });
-}
-
-Decision IncidentBook::zone_call(const CommandOrigin& origin, std::uint64_t incident_id,
-                                 const std::string& department_id, const std::string& reason,
-                                 Millis now) const {
-  const Incident* incident = find(incident_id);
-  if (incident == nullptr) {
-    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
-  }
-  if (!incident->open()) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "incident is resolved");
-  }
-  const DepartmentRule* department = policy_of(*incident).department(department_id);
-  if (department == nullptr) {
-    return Decision::refuse(v1::NOT_FOUND, "unknown department '" + department_id + "'");
-  }
-  // A call whose acceptance limit passed may be superseded: the zone calls
-  // someone else rather than wait forever (the escalation path).
-  if (const CallState* open = incident->open_call(); open && !open->accept_breached) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "call " + std::to_string(open->call_no) +
-                                                        " to " + open->department_id +
-                                                        " is still open");
-  }
-  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
-    auto* c = e.mutable_call_raised();
-    c->set_call_no(static_cast<std::uint32_t>(incident->calls.size() + 1));
-    c->set_department_id(department_id);
-    c->set_reason(reason);
-    c->set_accept_deadline_ms(now + department->accept_limit);
-    c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
-  });
+Decision IncidentBook::decide_unrecorded(const Principal& who, const v1::Command& command,
+                                         const RequestKey& request, Millis now) const {
+  return decide_as(who, command, Origin{&who, request, false}, now, false);
 }
 
 namespace {
-// The open call a department may answer, or why it may not.
-const CallState* answerable_call(const Incident* incident, const std::string& department_id,
-                                 std::optional<CommandError>& error) {
-  if (incident == nullptr) {
-    error = CommandError{v1::NOT_FOUND, "no such incident"};
-    return nullptr;
-  }
-  const CallState* call = incident->open_call();
-  if (call == nullptr || call->department_id != department_id) {
-    // A late answer to a call the zone replaced says so.
-    const CallState* own = nullptr;
-    for (const auto& c : incident->calls) {
-      own = c.department_id == department_id ? &c : own;
-    }
-    if (own != nullptr && own->superseded) {
-      error = CommandError{v1::INVALID_TRANSITION,
-                           "call " + std::to_string(own->call_no) + " to " + department_id +
-                               " was superseded by call " + std::to_string(own->call_no + 1)};
-      return nullptr;
-    }
-    error = CommandError{v1::INVALID_TRANSITION,
-                         "incident " + std::to_string(incident->id) +
-                             " has no open call to department " + department_id};
-    return nullptr;
-  }
-  return call;
+Decision refused(const std::optional<CommandError>& error) {
+  return Decision::refuse(error->code, error->message);
 }
 }  // namespace
 
-Decision IncidentBook::department_accept(const CommandOrigin& origin, std::uint64_t incident_id,
-                                         const std::string& department_id, Millis now,
-                                         const std::string& note) const {
-  std::optional<CommandError> error;
-  const CallState* call = answerable_call(find(incident_id), department_id, error);
-  if (call == nullptr) {
-    return Decision::refuse(error->code, error->message);
+Decision IncidentBook::decide_as(const Principal& who, const v1::Command& command,
+                                 const Origin& origin, Millis now, bool authorise) const {
+  // Unknown things are NOT_FOUND before anything is FORBIDDEN.
+  auto incident_or_refusal = [&](std::uint64_t id, auto check, auto decide) -> Decision {
+    const Incident* incident = latest(id);
+    if (incident == nullptr) {
+      return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(id));
+    }
+    if (authorise) {
+      if (auto no = check(who, *incident)) {
+        return refused(no);
+      }
+    }
+    return decide();
+  };
+  auto known_zone = [&](const std::string& zone_id) -> std::optional<CommandError> {
+    if (!policies_->current().has_zone(zone_id)) {
+      return CommandError{v1::NOT_FOUND, "unknown zone '" + zone_id + "'"};
+    }
+    return std::nullopt;
+  };
+  switch (command.body_case()) {
+    case v1::Command::kReport: {
+      const auto& r = command.report();
+      if (auto no = known_zone(r.zone_id())) {
+        return refused(no);
+      }
+      if (auto no = authorise ? check_report(who, r.zone_id()) : std::nullopt) {
+        return refused(no);
+      }
+      return report(origin, r, now);
+    }
+    case v1::Command::kDiscover:
+      return incident_or_refusal(command.discover().incident_id(), check_act, [&] {
+        return advance(origin, command.discover().incident_id(), v1::DISCOVERED,
+                       command.discover().note(), now, v1::OUTCOME_UNSPECIFIED);
+      });
+    case v1::Command::kRespond:
+      return incident_or_refusal(command.respond().incident_id(), check_act, [&] {
+        return advance(origin, command.respond().incident_id(), v1::RESPONDING,
+                       command.respond().note(), now, v1::OUTCOME_UNSPECIFIED);
+      });
+    case v1::Command::kResolve:
+      return incident_or_refusal(command.resolve().incident_id(), check_act, [&] {
+        return advance(origin, command.resolve().incident_id(), v1::RESOLVED,
+                       command.resolve().note(), now, command.resolve().outcome());
+      });
+    case v1::Command::kZoneCall: {
+      const auto& c = command.zone_call();
+      return incident_or_refusal(c.incident_id(), check_call, [&] {
+        return zone_call(origin, c.incident_id(), c.department_id(), c.reason(), now);
+      });
+    }
+    case v1::Command::kDepartmentAccept: {
+      const auto& a = command.department_accept();
+      return incident_or_refusal(a.incident_id(), check_department, [&] {
+        return department_accept(origin, a.incident_id(), who.department_id, now, a.note());
+      });
+    }
+    case v1::Command::kDepartmentOnSite: {
+      const auto& o = command.department_on_site();
+      return incident_or_refusal(o.incident_id(), check_department, [&] {
+        return department_on_site(origin, o.incident_id(), who.department_id, now, o.note());
+      });
+    }
+    case v1::Command::kDepartmentDecline: {
+      const auto& d = command.department_decline();
+      return incident_or_refusal(d.incident_id(), check_department, [&] {
+        return department_decline(origin, d.incident_id(), who.department_id, d.reason(), now);
+      });
+    }
+    case v1::Command::kFeedback: {
+      const auto& f = command.feedback();
+      return incident_or_refusal(f.incident_id(), check_feedback, [&] {
+        return feedback(origin, f.incident_id(), f.satisfied(), f.score(), f.comment(), now);
+      });
+    }
+    case v1::Command::kVisit: {
+      const auto& v = command.visit();
+      if (auto no = known_zone(v.zone_id())) {
+        return refused(no);
+      }
+      if (auto no = authorise ? check_visit(who, v.zone_id()) : std::nullopt) {
+        return refused(no);
+      }
+      return visit(origin, v.zone_id(), v.household_ref(), v.note(), now);
+    }
+    case v1::Command::kSetDuty:
+      if (auto no = authorise ? check_set_duty(who) : std::nullopt) {
+        return refused(no);
+      }
+      return set_duty(origin, who.zone_id, command.set_duty().on_duty(), now);
+    case v1::Command::kAcceptBrokenChain:
+      if (who.staff_id != kEngineActor) {
+        return Decision::refuse(v1::FORBIDDEN, "only the engine records an accepted chain break");
+      }
+      return accept_broken_chain(Origin{}, command.accept_broken_chain().first_broken_seq(),
+                                 command.accept_broken_chain().problem(), now);
+    default:
+      return Decision::refuse(v1::BAD_REQUEST, "unknown message type");
   }
-  if (call->accepted_at) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "the call is already accepted");
-  }
-  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
-    auto* a = e.mutable_call_accepted();
-    a->set_call_no(call->call_no);
-    a->set_department_id(department_id);
-    a->set_late_by_ms(std::max<Millis>(0, now - call->accept_deadline));
-    a->set_on_site_deadline_ms(now + call->on_site_limit);
-    a->set_note(note);
-  });
 }
 
-Decision IncidentBook::department_on_site(const CommandOrigin& origin, std::uint64_t incident_id,
-                                          const std::string& department_id, Millis now,
-                                          const std::string& note) const {
-  std::optional<CommandError> error;
-  const CallState* call = answerable_call(find(incident_id), department_id, error);
-  if (call == nullptr) {
-    return Decision::refuse(error->code, error->message);
+// -- the latest state, for decisions --
+
+const Incident* IncidentBook::latest(std::uint64_t incident_id) const {
+  if (pending_) {
+    if (auto it = pending_->incidents.find(incident_id); it != pending_->incidents.end()) {
+      return &it->second.first;
+    }
   }
-  if (!call->accepted_at) {
-    return Decision::refuse(v1::INVALID_TRANSITION, "accept the call before reporting on site");
-  }
-  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
-    auto* o = e.mutable_call_on_site();
-    o->set_call_no(call->call_no);
-    o->set_department_id(department_id);
-    o->set_late_by_ms(std::max<Millis>(0, now - call->on_site_deadline));
-    o->set_note(note);
-  });
+  return incidents_.find(incident_id);
 }
 
-Decision IncidentBook::accept_broken_chain(const CommandOrigin& origin,
-                                           std::uint64_t first_broken_seq,
-                                           const std::string& problem, Millis now) const {
-  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
-    auto* record = e.mutable_chain_break_accepted();
-    record->set_first_broken_seq(first_broken_seq);
-    record->set_problem(problem);
-  });
+const DutyState& IncidentBook::latest_duty() const {
+  return pending_ && pending_->duty ? pending_->duty->first : duty_;
 }
 
-Decision IncidentBook::department_decline(const CommandOrigin& origin, std::uint64_t incident_id,
-                                          const std::string& department_id,
-                                          const std::string& reason, Millis now) const {
-  if (reason.empty()) {
-    return Decision::refuse(v1::BAD_REQUEST, "a decline needs a reason, e.g. wrong department");
+std::optional<std::uint64_t> IncidentBook::open_with_key(const std::string& zone_key) const {
+  if (pending_) {
+    if (auto it = pending_->dedup.find(zone_key); it != pending_->dedup.end()) {
+      return it->second.first == 0 ? std::nullopt : std::optional(it->second.first);
+    }
   }
-  std::optional<CommandError> error;
-  const Incident* found = find(incident_id);
-  const CallState* call = answerable_call(found, department_id, error);
-  if (call == nullptr) {
-    return Decision::refuse(error->code, error->message);
-  }
-  Draft draft(*this, origin, now);
-  Incident incident = *found;
-  v1::TimelineEvent e = draft.event(incident_id);
-  auto* d = e.mutable_call_declined();
-  d->set_call_no(call->call_no);
-  d->set_department_id(department_id);
-  d->set_reason(reason);
-  const auto call_no = call->call_no;
-  draft.push(std::move(e), &incident);
-  draft.escalate(incident, v1::CALL_DECLINED, v1::STAGE_UNSPECIFIED,
-                 "department " + department_id + " declined: " + reason, call_no);
-  return draft.finish();
+  auto it = open_by_dedup_.find(zone_key);
+  return it == open_by_dedup_.end() ? std::nullopt : std::optional(it->second);
 }
 
-std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) {
-  last_due_at_ = std::max(last_due_at_, now);
-  Draft draft(*this, CommandOrigin{std::string(kEngineActor), 0}, now);
-  // Incidents changed earlier in this tick, so each decision sees the last.
-  std::unordered_map<std::uint64_t, Incident> changed;
-  std::optional<Deadline> previous;
-  while (auto deadline = deadlines_.pop_passed(now)) {
-    // restore() may arm an entry twice; equal entries pop back to back.
-    if (previous && previous->due == deadline->due && previous->incident_id == deadline->incident_id &&
-        previous->kind == deadline->kind) {
+void IncidentBook::add_pending(const std::vector<v1::TimelineEvent>& events) {
+  if (events.empty()) {
+    return;
+  }
+  if (!pending_) {
+    pending_.emplace();
+    pending_->next_seq = next_seq_;
+    pending_->next_incident_id = next_incident_id_;
+  }
+  Pending& p = *pending_;
+  for (const auto& e : events) {
+    const std::uint64_t seq = e.seq();
+    p.through_seq = seq;
+    p.next_seq = seq + 1;
+    if (e.has_duty()) {
+      if (!p.duty) {
+        p.duty.emplace(duty_, 0);
+      }
+      p.duty->first.apply(e.duty());
+      p.duty->second = seq;
       continue;
     }
-    previous = deadline;
-    const Incident* incident = find(deadline->incident_id);
-    if (incident == nullptr || !incident->open()) {
-      continue;  // stale: deadlines of resolved incidents no longer matter
+    if (e.incident_id() == 0) {
+      continue;
     }
-    auto seen = changed.find(incident->id);
-    if (!still_due(seen == changed.end() ? *incident : seen->second, *deadline)) {
-      continue;  // checked before copying the incident: most entries are stale
+    auto it = p.incidents.find(e.incident_id());
+    if (it == p.incidents.end()) {
+      const Incident* committed = incidents_.find(e.incident_id());
+      it = p.incidents.emplace(e.incident_id(), std::pair{committed ? *committed : Incident{}, seq}).first;
     }
-    if (seen == changed.end()) {
-      seen = changed.emplace(incident->id, *incident).first;
+    Incident& incident = it->second.first;
+    const bool was_open = e.has_reported() || incident.open();
+    apply_event(incident, e);
+    it->second.second = seq;
+    if (e.has_reported()) {
+      p.next_incident_id = std::max(p.next_incident_id, e.incident_id() + 1);
     }
-    decide_due(draft, seen->second, *deadline, now);
-  }
-  return draft.take();
-}
-
-bool IncidentBook::still_due(const Incident& incident, const Deadline& deadline) {
-  const std::uint8_t kind = deadline.kind;
-  if (kind >= 1 && kind <= 3) {
-    const StageClock& clock = incident.stage(static_cast<v1::Stage>(kind - kBreachBase));
-    return !clock.met() && !clock.breached && clock.deadline == deadline.due;
-  }
-  if (kind >= 4 && kind <= 6) {
-    const StageClock& clock = incident.stage(static_cast<v1::Stage>(kind - kWarnBase));
-    return !clock.met() && !clock.breached && clock.warn_at == deadline.due;
-  }
-  if (kind == kCallAccept || kind == kCallOnSite) {
-    const CallState* call = incident.open_call();
-    if (call == nullptr) {
-      return false;
+    if (!incident.dedup_key.empty() && (e.has_reported() || (was_open && !incident.open()))) {
+      p.dedup[dedup_index_key(incident.zone_id, incident.dedup_key)] = {incident.open() ? incident.id : 0, seq};
     }
-    const bool accept = kind == kCallAccept;
-    const bool pending = accept ? !call->accepted_at && !call->accept_breached
-                                : call->accepted_at && !call->on_site_breached;
-    return pending && (accept ? call->accept_deadline : call->on_site_deadline) == deadline.due;
-  }
-  return false;
-}
-
-void IncidentBook::decide_due(Draft& draft, Incident& incident, const Deadline& deadline,
-                              Millis now) const {
-  if (!still_due(incident, deadline)) {
-    return;  // stale entry
-  }
-  const std::uint8_t kind = deadline.kind;
-  if (kind >= 1 && kind <= 3) {
-    const auto stage = static_cast<v1::Stage>(kind - kBreachBase);
-    const StageClock& clock = incident.stage(stage);
-    v1::TimelineEvent e = draft.event(incident.id);
-    e.mutable_breached()->set_stage(stage);
-    e.mutable_breached()->set_deadline_ms(clock.deadline);
-    draft.push(std::move(e), &incident);
-    draft.escalate(incident, rung_for_missed(stage), stage,
-                   v1::Stage_Name(stage) + " deadline missed");
-  } else if (kind >= 4 && kind <= 6) {
-    const auto stage = static_cast<v1::Stage>(kind - kWarnBase);
-    draft.escalate(incident, v1::NEAR_DEADLINE, stage,
-                   v1::Stage_Name(stage) + " deadline is near");
-  } else if (kind == kCallAccept || kind == kCallOnSite) {
-    const CallState* call = incident.open_call();
-    const bool accept = kind == kCallAccept;
-    const Millis due = accept ? call->accept_deadline : call->on_site_deadline;
-    const auto call_no = call->call_no;
-    const std::string department = call->department_id;
-    v1::TimelineEvent e = draft.event(incident.id);
-    auto* b = e.mutable_call_breached();
-    b->set_call_no(call_no);
-    b->set_department_id(department);
-    b->set_what(accept ? v1::ACCEPT : v1::ON_SITE);
-    b->set_deadline_ms(due);
-    draft.push(std::move(e), &incident);
-    draft.escalate(incident, v1::DEPARTMENT_MISSED, v1::STAGE_UNSPECIFIED,
-                   "department " + department + " missed its " +
-                       (accept ? "acceptance" : "on-site") + " limit",
-                   call_no);
   }
 }
 
-std::optional<Millis> IncidentBook::next_deadline() const {
-  auto next = deadlines_.next();
-  if (!next) {
-    return std::nullopt;
+void IncidentBook::retire_pending(const v1::TimelineEvent& event) {
+  Pending& p = *pending_;
+  const std::uint64_t seq = event.seq();
+  if (seq >= p.through_seq) {
+    pending_.reset();  // everything decided is durable
+    return;
   }
-  return next->due;
+  if (p.duty && p.duty->second <= seq) {
+    p.duty.reset();
+  }
+  if (auto it = p.incidents.find(event.incident_id()); it != p.incidents.end() && it->second.second <= seq) {
+    const Incident& incident = it->second.first;
+    if (!incident.dedup_key.empty()) {
+      auto key = p.dedup.find(dedup_index_key(incident.zone_id, incident.dedup_key));
+      if (key != p.dedup.end() && key->second.second <= seq) {
+        p.dedup.erase(key);
+      }
+    }
+    p.incidents.erase(it);
+  }
 }
+
+// -- the committed state --
 
 bool IncidentBook::apply(const v1::TimelineEvent& event) {
   if (malformed(event)) {
     return false;
+  }
+  if (pending_) {
+    retire_pending(event);
   }
   next_seq_ = std::max(next_seq_, event.seq() + 1);
   if (event.has_chain_break_accepted()) {
@@ -592,6 +303,9 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
   if (event.has_call_raised() || event.has_call_accepted()) {
     arm(incident);
   }
+  if (arming_) {
+    drop_settled_deadlines();
+  }
   return true;
 }
 
@@ -609,39 +323,11 @@ void IncidentBook::end_bulk_load() {
   }
 }
 
-void IncidentBook::arm(const Incident& incident, std::optional<Millis> popped_before) {
-  if (!incident.open() || !arming_) {
-    return;
-  }
-  auto put = [&](Millis due, std::uint8_t kind) {
-    if (!popped_before || due < *popped_before) {
-      deadlines_.arm(Deadline{due, incident.id, kind});
-    }
-  };
-  for (v1::Stage s : kStages) {
-    const StageClock& clock = incident.stage(s);
-    if (clock.met() || clock.breached) {
-      continue;
-    }
-    put(clock.deadline, static_cast<std::uint8_t>(kBreachBase + static_cast<int>(s)));
-    if (clock.warn_at != 0 && !incident.warned(s)) {
-      put(clock.warn_at, static_cast<std::uint8_t>(kWarnBase + static_cast<int>(s)));
-    }
-  }
-  if (const CallState* call = incident.open_call()) {
-    if (!call->accepted_at && !call->accept_breached) {
-      put(call->accept_deadline, kCallAccept);
-    } else if (call->accepted_at && !call->on_site_breached) {
-      put(call->on_site_deadline, kCallOnSite);
-    }
-  }
-}
-
 void IncidentBook::index_dedup(const Incident& incident, bool add) {
   if (incident.dedup_key.empty()) {
     return;
   }
-  const std::string key = incident.zone_id + kDedupSeparator + incident.dedup_key;
+  const std::string key = dedup_index_key(incident.zone_id, incident.dedup_key);
   if (add && incident.open()) {
     open_by_dedup_.try_emplace(key, incident.id);
   } else if (auto it = open_by_dedup_.find(key); it != open_by_dedup_.end() && it->second == incident.id) {
@@ -661,35 +347,6 @@ void IncidentBook::count_open(const Incident& incident, int delta) {
   if (arming_ && incident.open()) {  // a bulk load counts once, at its end
     counts_for(incident)[incident.state] += delta;
   }
-}
-
-void IncidentBook::restore(std::uint64_t incident_id, const std::optional<Incident>& before) {
-  if (const Incident* current = incidents_.find(incident_id)) {
-    index_dedup(*current, false);
-    count_open(*current, -1);
-  }
-  open_ids_.erase(incident_id);
-  if (!before) {
-    incidents_.erase(incident_id);
-    return;
-  }
-  Incident& incident = incidents_[incident_id];
-  incident = *before;
-  index_dedup(incident, true);
-  count_open(incident, +1);
-  if (incident.open()) {
-    open_ids_.insert(incident_id);
-  }
-  // Deadlines that ticks popped for the undone events must fire again; the
-  // later ones are still queued. (A duplicate entry would be harmless: due()
-  // skips it; re-arming only the popped ones keeps a long outage from
-  // growing the queue.)
-  arm(incident, last_due_at_);
-}
-
-void IncidentBook::rewind(std::uint64_t next_seq, std::uint64_t next_incident_id) {
-  next_seq_ = next_seq;
-  next_incident_id_ = next_incident_id;
 }
 
 }  // namespace zonecall::sla

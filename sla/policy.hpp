@@ -64,6 +64,7 @@ class Policy {
   const RungRule& rung(v1::Rung rung) const;
   int warn_at_percent() const { return warn_at_percent_; }
   const std::vector<std::string>& neighbours(const std::string& zone_id) const;
+  bool has_zone(std::string_view zone_id) const { return neighbours_.find(zone_id) != neighbours_.end(); }
   const DepartmentRule* department(std::string_view id) const;
 
  private:

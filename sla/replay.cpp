@@ -132,71 +132,145 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
   expect(std::move(decision.events));
 }
 
-Decision Replayer::decide_command(const v1::TimelineEvent& e) {
-  const CommandOrigin origin{e.actor_id(), e.request_id(), e.request_digest()};
+namespace {
+// Who decided a recorded command: its actor, with the rights recorded on the
+// event. Events from before rights were recorded name only the actor; the
+// zone and department a decision used are then read off the event itself.
+Principal actor_of(const v1::TimelineEvent& e) {
+  Principal who;
+  who.staff_id = e.actor_id();
+  who.role = e.actor_role();
+  who.zone_id = e.actor_zone_id();
+  who.department_id = e.actor_department_id();
+  if (who.role == v1::ROLE_UNSPECIFIED) {
+    if (e.has_duty()) {
+      who.zone_id = e.duty().zone_id();
+    }
+    who.department_id = e.has_call_accepted()  ? e.call_accepted().department_id()
+                        : e.has_call_on_site() ? e.call_on_site().department_id()
+                        : e.has_call_declined() ? e.call_declined().department_id()
+                                                : who.department_id;
+  }
+  return who;
+}
+}  // namespace
+
+std::optional<v1::Command> Replayer::command_of(const v1::TimelineEvent& e) {
+  v1::Command c;
   const auto id = e.incident_id();
-  const auto now = e.at_ms();
   switch (e.kind_case()) {
     case v1::TimelineEvent::kReported: {
       const auto& r = e.reported();
       if (!policies_.set_current(r.policy_version())) {
-        return Decision::refuse(v1::INTERNAL,
-                                "unknown policy version " + std::to_string(r.policy_version()));
+        return std::nullopt;
       }
-      v1::Report command;
-      command.set_zone_id(r.zone_id());
-      command.set_category(r.category());
-      command.set_severity(r.severity());
-      command.set_location(r.location());
-      command.set_description(r.description());
-      command.set_dedup_key(r.dedup_key());
-      command.set_occurred_at_ms(r.claimed_occurred_at_ms());
-      return book_.report(origin, command, now);
+      auto* report = c.mutable_report();
+      report->set_zone_id(r.zone_id());
+      report->set_category(r.category());
+      report->set_severity(r.severity());
+      report->set_location(r.location());
+      report->set_description(r.description());
+      report->set_dedup_key(r.dedup_key());
+      report->set_occurred_at_ms(r.claimed_occurred_at_ms());
+      return c;
     }
     case v1::TimelineEvent::kAttached: {
       const Incident* incident = book_.find(id);
       if (incident == nullptr) {
-        return Decision::refuse(v1::NOT_FOUND, "attached to an unknown incident");
+        return std::nullopt;
       }
       policies_.set_current(incident->policy_version);
-      v1::Report command;
-      command.set_zone_id(incident->zone_id);
-      command.set_category(incident->category);
-      command.set_dedup_key(e.attached().dedup_key());
-      command.set_location(e.attached().location());
-      command.set_description(e.attached().description());
-      command.set_occurred_at_ms(e.attached().claimed_occurred_at_ms());
-      return book_.report(origin, command, now);
+      auto* report = c.mutable_report();
+      report->set_zone_id(incident->zone_id);
+      report->set_category(incident->category);
+      report->set_dedup_key(e.attached().dedup_key());
+      report->set_location(e.attached().location());
+      report->set_description(e.attached().description());
+      report->set_occurred_at_ms(e.attached().claimed_occurred_at_ms());
+      return c;
     }
-    case v1::TimelineEvent::kAdvanced:
-      return book_.advance(origin, id, e.advanced().to(), e.advanced().note(), now,
-                           e.advanced().outcome());
-    case v1::TimelineEvent::kFeedback:
-      return book_.feedback(origin, id, e.feedback().satisfied(), e.feedback().score(),
-                            e.feedback().comment(), now);
-    case v1::TimelineEvent::kVisit:
-      return book_.visit(origin, e.visit().zone_id(), e.visit().household_ref(), e.visit().note(),
-                         now);
+    case v1::TimelineEvent::kAdvanced: {
+      const auto& a = e.advanced();
+      if (a.to() == v1::DISCOVERED) {
+        c.mutable_discover()->set_incident_id(id);
+        c.mutable_discover()->set_note(a.note());
+      } else if (a.to() == v1::RESPONDING) {
+        c.mutable_respond()->set_incident_id(id);
+        c.mutable_respond()->set_note(a.note());
+      } else {
+        c.mutable_resolve()->set_incident_id(id);
+        c.mutable_resolve()->set_note(a.note());
+        c.mutable_resolve()->set_outcome(a.outcome());
+      }
+      return c;
+    }
+    case v1::TimelineEvent::kFeedback: {
+      auto* f = c.mutable_feedback();
+      f->set_incident_id(id);
+      f->set_satisfied(e.feedback().satisfied());
+      f->set_score(e.feedback().score());
+      f->set_comment(e.feedback().comment());
+      return c;
+    }
+    case v1::TimelineEvent::kVisit: {
+      auto* v = c.mutable_visit();
+      v->set_zone_id(e.visit().zone_id());
+      v->set_household_ref(e.visit().household_ref());
+      v->set_note(e.visit().note());
+      return c;
+    }
     case v1::TimelineEvent::kDuty:
-      return book_.set_duty(origin, e.duty().zone_id(), e.duty().on_duty(), now);
-    case v1::TimelineEvent::kCallRaised:
-      return book_.zone_call(origin, id, e.call_raised().department_id(), e.call_raised().reason(),
-                             now);
+      c.mutable_set_duty()->set_on_duty(e.duty().on_duty());
+      return c;
+    case v1::TimelineEvent::kCallRaised: {
+      auto* z = c.mutable_zone_call();
+      z->set_incident_id(id);
+      z->set_department_id(e.call_raised().department_id());
+      z->set_reason(e.call_raised().reason());
+      return c;
+    }
     case v1::TimelineEvent::kCallAccepted:
-      return book_.department_accept(origin, id, e.call_accepted().department_id(), now,
-                                     e.call_accepted().note());
+      c.mutable_department_accept()->set_incident_id(id);
+      c.mutable_department_accept()->set_note(e.call_accepted().note());
+      return c;
     case v1::TimelineEvent::kCallOnSite:
-      return book_.department_on_site(origin, id, e.call_on_site().department_id(), now,
-                                      e.call_on_site().note());
+      c.mutable_department_on_site()->set_incident_id(id);
+      c.mutable_department_on_site()->set_note(e.call_on_site().note());
+      return c;
     case v1::TimelineEvent::kCallDeclined:
-      return book_.department_decline(origin, id, e.call_declined().department_id(),
-                                      e.call_declined().reason(), now);
+      c.mutable_department_decline()->set_incident_id(id);
+      c.mutable_department_decline()->set_reason(e.call_declined().reason());
+      return c;
     case v1::TimelineEvent::kChainBreakAccepted:
-      return book_.accept_broken_chain(origin, e.chain_break_accepted().first_broken_seq(),
-                                       e.chain_break_accepted().problem(), now);
+      *c.mutable_accept_broken_chain() = e.chain_break_accepted();
+      return c;
     default:
-      return Decision::refuse(v1::BAD_REQUEST, "event of unknown kind");
+      return std::nullopt;
   }
+}
+
+Decision Replayer::decide_command(const v1::TimelineEvent& e) {
+  const auto command = command_of(e);
+  if (!command) {
+    return Decision::refuse(v1::NOT_FOUND, e.has_reported() ? "unknown policy version " +
+                                                                  std::to_string(e.reported().policy_version())
+                                                            : "an event of no known command");
+  }
+  const Principal who = e.actor_id() == kEngineActor ? IncidentBook::engine() : actor_of(e);
+  const RequestKey request{e.request_id(), e.request_digest()};
+  if (who.role != v1::ROLE_UNSPECIFIED || e.actor_id() == kEngineActor) {
+    if (who.role != v1::ROLE_UNSPECIFIED && rights_recorded_from_ == 0) {
+      rights_recorded_from_ = e.seq();
+    }
+    return book_.decide(who, *command, request, e.at_ms());
+  }
+  // Written before rights were recorded: decided as then, unchecked. Once a
+  // timeline records them, a command without them is a forged step.
+  if (rights_recorded_from_ != 0) {
+    note(e, "command without the actor's rights, which are recorded from seq " +
+                std::to_string(rights_recorded_from_) + " on");
+  }
+  return book_.decide_unrecorded(who, *command, request, e.at_ms());
 }
 
 void Replayer::finish() { flush_missing("at the end of the timeline"); }

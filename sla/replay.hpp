@@ -4,6 +4,7 @@
 // event it dictates is the event that was recorded. Used by the audit and
 // by `zonecall replay`; recovery only folds (IncidentBook::apply).
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -48,6 +49,9 @@ class Replayer {
  private:
   void start_group(const v1::TimelineEvent& recorded);
   void expect(std::vector<v1::TimelineEvent> group);  // a new group, none matched yet
+  // The command a recorded command event was decided from, and its decision
+  // as the actor's recorded rights allow.
+  std::optional<v1::Command> command_of(const v1::TimelineEvent& recorded);
   Decision decide_command(const v1::TimelineEvent& recorded);
   void flush_missing(const std::string& where);
   void compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded,
@@ -65,6 +69,7 @@ class Replayer {
   std::string recorded_bytes_;
   std::uint64_t events_checked_ = 0;
   Millis last_at_ = 0;
+  std::uint64_t rights_recorded_from_ = 0;  // the first event with the actor's rights
 };
 
 // Whether an event starts from a command (as opposed to the clock). `kind`

@@ -3,7 +3,7 @@
 #include <type_traits>
 #include <utility>
 
-#include "engine/dispatcher.hpp"
+#include "engine/request_handler.hpp"
 #include "engine/log.hpp"
 #include "engine/net/board_assets.hpp"
 
@@ -148,11 +148,17 @@ void HttpSession<Stream>::on_request(beast::error_code ec) {
     respond(http::status::ok, "ok\n", "text/plain");
   } else if (path == "/readyz") {
     // Ready: recovery is done and the store takes writes.
-    const bool recovered = context_.dispatcher.ready();
-    const bool writable = context_.dispatcher.store_healthy();
-    respond(recovered && writable ? http::status::ok : http::status::service_unavailable,
-            !recovered ? "recovering\n" : !writable ? "store refusing writes\n" : "ready\n",
-            "text/plain");
+    switch (context_.handler.readiness()) {
+      case RequestHandler::Readiness::ready:
+        respond(http::status::ok, "ready\n", "text/plain");
+        break;
+      case RequestHandler::Readiness::recovering:
+        respond(http::status::service_unavailable, "recovering\n", "text/plain");
+        break;
+      case RequestHandler::Readiness::store_refusing_writes:
+        respond(http::status::service_unavailable, "store refusing writes\n", "text/plain");
+        break;
+    }
   } else if (path == "/metrics") {
     respond(http::status::ok, context_.metrics ? context_.metrics() : std::string(),
             "text/plain; version=0.0.4; charset=utf-8");
@@ -231,7 +237,7 @@ void WebSocketSession<Stream>::on_accept(beast::error_code ec) {
     return end(ec, "accept");
   }
   context_.live[id_] = this->weak_from_this();
-  context_.dispatcher.attach(this->shared_from_this());
+  context_.handler.attach(this->shared_from_this());
   read_more();
 }
 
@@ -293,7 +299,7 @@ void WebSocketSession<Stream>::on_message() {
     send(SharedMessage(std::move(m)), encoding_);
     return;
   }
-  context_.dispatcher.on_message(id_, std::move(decoded.message), encoding_);
+  context_.handler.on_message(id_, std::move(decoded.message), encoding_);
 }
 
 template <class Stream>
@@ -321,13 +327,14 @@ void WebSocketSession<Stream>::send(const SharedMessage& message, std::optional<
     // Too slow a reader must not hold up anyone else; it resumes later.
     log::warn("ws.send_queue_overflow", {{"session", std::to_string(id_)},
                                          {"queued_bytes", std::to_string(queue_.bytes())}});
-    context_.dispatcher.metrics().on_send_queue_overflow();
+    context_.handler.on_send_queue_overflow();
     close(CloseCause::send_queue_overflow, "send queue overflow");
     return;
   }
   if (queue_.push({std::move(bytes), encoding == Encoding::binary})) {
     write_next();
   }
+  above_drain_mark_ = above_drain_mark_ || queue_.bytes() > drain_mark();
 }
 
 template <class Stream>
@@ -353,6 +360,10 @@ void WebSocketSession<Stream>::on_write(beast::error_code ec, std::size_t) {
       self->end(ec, "close");
     });
     return;
+  }
+  if (above_drain_mark_ && queue_.bytes() <= drain_mark()) {
+    above_drain_mark_ = false;
+    context_.handler.on_drained(id_);
   }
   if (!queue_.empty()) {
     write_next();
@@ -393,7 +404,7 @@ void WebSocketSession<Stream>::end(beast::error_code ec, const char* where) {
   closing_ = true;
   queue_.drop_unsent();  // nothing more goes out
   context_.live.erase(id_);
-  context_.dispatcher.detach(id_);
+  context_.handler.detach(id_);
 }
 
 template class HttpSession<PlainStream>;

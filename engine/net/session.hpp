@@ -3,6 +3,7 @@
 // /v1/ws to a WebSocket session. Each WebSocket session has its own bounded
 // send queue with exactly one write in flight. All run on the io thread.
 // Both come in two flavours of one code: over plain TCP and over TLS.
+#include <algorithm>
 #include <cstdint>
 #include <functional>
 #include <string_view>
@@ -11,21 +12,18 @@
 #include <unordered_map>
 
 #include "engine/client_session.hpp"
+#include "engine/request_handler.hpp"
 #include "engine/net/beast.hpp"
 #include "engine/net/limits.hpp"
 #include "engine/net/send_queue.hpp"
 
-namespace zonecall {
-class Dispatcher;
-}
-
 namespace zonecall::net {
 
-// What every session shares: the dispatcher, the limits, the TLS context
+// What every session shares: the request handler, the limits, the TLS context
 // (null when serving plain ws://), and the live WebSocket sessions (for
 // shutdown).
 struct SessionContext {
-  Dispatcher& dispatcher;
+  RequestHandler& handler;
   Limits limits;
   asio::ssl::context* tls = nullptr;
   // Renders GET /metrics (set by the server, which sees every part).
@@ -84,6 +82,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
 // close first sends what is queued (say, the error that explains it).
 enum class CloseCause { policy, send_queue_overflow, restart };
 
+// A subscription's backlog waits while more than this is queued (or half
+// the send queue's limit, if that is less).
+inline constexpr std::size_t kDrainMarkBytes = 512 * 1024;
+
 template <class Stream>
 class WebSocketSession final : public ClientSession,
                                public std::enable_shared_from_this<WebSocketSession<Stream>> {
@@ -94,7 +96,9 @@ class WebSocketSession final : public ClientSession,
   std::uint64_t id() const override { return id_; }
   void send(const SharedMessage& message, std::optional<Encoding> reply_encoding) override;
   std::size_t queued_bytes() const override { return queue_.bytes(); }
-  std::size_t send_queue_limit() const override { return context_.limits.max_send_queue_bytes; }
+  std::size_t drain_mark() const override {
+    return std::min(kDrainMarkBytes, context_.limits.max_send_queue_bytes / 2);
+  }
   void close_for_policy(const std::string& reason) override { close(CloseCause::policy, reason); }
   void close_for_restart() override { close(CloseCause::restart, "server shutting down"); }
   // Closes with the cause's code and the reason once the writes it keeps are done.
@@ -121,6 +125,7 @@ class WebSocketSession final : public ClientSession,
   bool oversized_ = false;                // the message being read is over the limit
   int bad_frames_ = 0;
   SendQueue queue_;
+  bool above_drain_mark_ = false;  // on_drained is due when the queue falls to the mark
   bool closing_ = false;
   std::optional<websocket::close_reason> close_after_write_;
   // The request-rate token bucket.

@@ -294,3 +294,58 @@ TEST_CASE("engine: a database on a read-only filesystem refuses to start with a 
   command.hello("demo-command");
   CHECK(command.request(get_incident_msg(1)).has_incident());
 }
+
+TEST_CASE("engine: several batches in flight when a commit fails all fail, and the live state is the stored one") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  auto options = options_for(db);
+  options.busy_timeout_ms = 300;
+  RunningServer server(options);
+  WsClient grid(server.port());
+  WsClient command(server.port(), WsClient::Mode::json);
+  grid.hello_on_duty("demo-z1-grid-1");
+  command.hello("demo-command");
+  const auto first = grid.request(report_msg("Z1", "sanitation")).ack();
+  const auto rows = count_rows(db);
+  {
+    sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    // Sent without waiting, so each is decided while the ones before it are
+    // still committing: the Discover finds the pending report's incident.
+    grid.send(report_msg("Z1", "fire"));
+    grid.send(discover_msg(first.incident_id() + 1));
+    command.send(report_msg("Z2", "sanitation"));
+    grid.send(duty_msg(false));
+    for (int replies = 0; replies < 3;) {
+      auto reply = grid.receive();
+      REQUIRE(reply);
+      if (reply->has_alert()) {
+        continue;  // the first report's, sent before the lock
+      }
+      REQUIRE(reply->has_error());
+      CHECK(reply->error().code() == v1::INTERNAL);
+      ++replies;
+    }
+    auto reply = command.receive();
+    REQUIRE(reply);
+    CHECK(reply->error().code() == v1::INTERNAL);
+    other.exec("ROLLBACK");
+  }
+  CHECK(count_rows(db) == rows);
+  // Nothing of them is left in memory: the next ones get the same ids and seqs.
+  CHECK(grid.request(get_incident_msg(first.incident_id() + 1)).error().code() == v1::NOT_FOUND);
+  const auto again = grid.request(report_msg("Z1", "fire")).ack();
+  CHECK(again.incident_id() == first.incident_id() + 1);
+  CHECK(again.seq() == static_cast<std::uint64_t>(rows) + 1);
+  CHECK(grid.request(discover_msg(again.incident_id())).has_ack());
+  server.stop();
+
+  StoredReplay replay(db);
+  CHECK(replay.replayer->discrepancies().empty());
+  const auto& live = server.server().dispatcher().book();
+  CHECK(replay.replayer->book().incidents() == live.incidents());
+  CHECK(replay.replayer->book().duty() == live.duty());
+  CHECK(replay.replayer->book().next_seq() == live.next_seq());
+  CHECK(live.duty().on_duty("z1-grid-1"));  // the failed SetDuty never happened
+  CHECK_FALSE(live.has_pending());
+}

@@ -1,7 +1,7 @@
 // libFuzzer target: client frames from the wire up to the dispatcher.
 //
 // The input is one WebSocket message body. It is decoded with
-// net::decode_client as a binary frame (protobuf) and as a text frame
+// decode_client as a binary frame (protobuf) and as a text frame
 // (protobuf JSON), and for each:
 //
 //   - a refused frame must be a BAD_REQUEST with a reason, and the Error
@@ -38,12 +38,12 @@
 
 #include "engine/config/config.hpp"
 #include "engine/config/roster.hpp"
-#include "engine/net/codec.hpp"
+#include "engine/codec.hpp"
 #include "sla/incident_book.hpp"
 #include "sla/permissions.hpp"
 
 using namespace zonecall;
-using net::Encoding;
+using Encoding;
 
 namespace {
 
@@ -116,7 +116,7 @@ void check_client_can_read(const v1::ServerMessage& message, Encoding encoding) 
   FUZZ_CHECK(strict.ParseFromString(bytes_of(message)),
              "the server built a message with a string that is not UTF-8: %s",
              message.ShortDebugString().c_str());
-  const std::string frame = *net::SharedMessage(message).bytes(encoding);
+  const std::string frame = *SharedMessage(message).bytes(encoding);
   v1::ServerMessage back;
   if (encoding == Encoding::binary) {
     FUZZ_CHECK(back.ParseFromString(frame), "a binary reply does not parse: %s",
@@ -471,7 +471,7 @@ class Dispatch {
 };
 
 void check_frame(std::string_view frame, Encoding encoding) {
-  net::Decoded decoded = net::decode_client(frame, encoding);
+  Decoded decoded = decode_client(frame, encoding);
   if (decoded.error) {
     FUZZ_CHECK(decoded.error->code == v1::BAD_REQUEST && !decoded.error->message.empty(),
                "a refused %s frame without BAD_REQUEST and a reason", name(encoding));
@@ -487,7 +487,7 @@ void check_frame(std::string_view frame, Encoding encoding) {
   FUZZ_CHECK(m.body_case() != v1::ClientMessage::BODY_NOT_SET, "accepted a message without body");
 
   // Encoding what was decoded gives a frame that decodes to the same message.
-  net::Decoded again = net::decode_client(net::encode(m, encoding), encoding);
+  Decoded again = decode_client(encode(m, encoding), encoding);
   FUZZ_CHECK(!again.error, "re-encoded %s frame refused: %s", name(encoding),
              again.error->message.c_str());
   FUZZ_CHECK(bytes_of(again.message) == bytes_of(m), "%s round trip changed %s into %s",
@@ -498,7 +498,7 @@ void check_frame(std::string_view frame, Encoding encoding) {
   const Encoding other = encoding == Encoding::binary ? Encoding::json : Encoding::binary;
   v1::ClientMessage known = m;
   known.DiscardUnknownFields();
-  net::Decoded across = net::decode_client(net::encode(known, other), other);
+  Decoded across = decode_client(encode(known, other), other);
   FUZZ_CHECK(!across.error, "a %s message is refused as %s: %s (%s)", name(encoding), name(other),
              across.error->message.c_str(), known.ShortDebugString().c_str());
   FUZZ_CHECK(bytes_of(across.message) == bytes_of(known), "%s -> %s changed %s into %s",

@@ -1,9 +1,9 @@
 // libFuzzer target: the sla/ state machine driven by random command sequences.
 //
 // The input is a byte program run against an IncidentBook on a manual clock,
-// exactly as the dispatcher drives it: before every command the clock ticks
-// (due(now), every event applied), then the command is decided and its
-// events applied. After every step the harness checks:
+// exactly as the dispatcher drives it: every command goes through
+// IncidentBook::handle (the clock ticks, then the command is authorised and
+// decided), and every event is applied as committed. After every step the harness checks:
 //
 //   1. no stage goes backward: an incident's state never decreases, a met
 //      stage stays met at the same time, a breach is never undone, and
@@ -147,11 +147,14 @@ const sla::PolicyHistory& policy_history() {
 
 struct Staff {
   const char* id;
+  v1::Role role;
   const char* zone;
 };
-constexpr Staff kStaff[] = {{"z0-grid-1", "Z0"}, {"z1-grid-1", "Z1"}, {"z1-chief", "Z1"},
-                            {"z2-grid-1", "Z2"}, {"command", ""},     {"reporter", ""},
-                            {"z1-patrol", "Z1"}, {"z2-chief", "Z2"}};
+// Some may not do what the program asks: the core refuses them (FORBIDDEN).
+constexpr Staff kStaff[] = {{"z0-grid-1", v1::GRID_WORKER, "Z0"}, {"z1-grid-1", v1::GRID_WORKER, "Z1"},
+                            {"z1-chief", v1::ZONE_CHIEF, "Z1"},   {"z2-grid-1", v1::GRID_WORKER, "Z2"},
+                            {"command", v1::COMMUNITY_COMMAND, ""}, {"reporter", v1::REPORTER, ""},
+                            {"z1-patrol", v1::PATROL, "Z1"},      {"z2-chief", v1::ZONE_CHIEF, "Z2"}};
 constexpr const char* kZones[] = {"Z0", "Z1", "Z2"};
 constexpr const char* kCategories[] = {"fire", "noise", "illegal_construction", "general",
                                        "no-such-category"};
@@ -207,9 +210,9 @@ class Run {
         r.set_dedup_key(kDedup[((b >> 3) & 3) % count(kDedup)]);
         r.set_location("C1 building 3");
         r.set_occurred_at_ms(clock_.now() - 1000 * (b / 32));
-        command("report " + r.ShortDebugString(), [&](const sla::CommandOrigin& o) {
-          return book_.report(o, r, clock_.now());
-        }, actor(b / 32));
+        v1::Command c;
+        *c.mutable_report() = r;
+        command("report " + r.ShortDebugString(), staff(b / 32), c);
         break;
       }
       case 1:
@@ -226,22 +229,31 @@ class Run {
           to = static_cast<v1::IncidentState>((t & 7) % 7);
           outcome = static_cast<v1::Outcome>((t >> 3) % 5);
         }
+        // Any state, valid or not: Resolve carries the target the core checks.
+        v1::Command c;
+        if (to == v1::DISCOVERED) {
+          c.mutable_discover()->set_incident_id(id);
+          c.mutable_discover()->set_note("note");
+        } else if (to == v1::RESPONDING) {
+          c.mutable_respond()->set_incident_id(id);
+          c.mutable_respond()->set_note("note");
+        } else {
+          c.mutable_resolve()->set_incident_id(id);
+          c.mutable_resolve()->set_note("note");
+          c.mutable_resolve()->set_outcome(outcome);
+        }
         command("advance " + std::to_string(id) + " to " + std::to_string(to) + " outcome " +
                     std::to_string(outcome),
-                [&](const sla::CommandOrigin& o) {
-                  return book_.advance(o, id, to, "note", clock_.now(), outcome);
-                });
+                commander(), c);
         break;
       }
       case 5: {
         const std::uint8_t a = p.byte();
         const Staff& s = kStaff[a % count(kStaff)];
         const bool on = (a & 0x80) == 0;
-        command(std::string("duty ") + s.id + (on ? " on" : " off"),
-                [&](const sla::CommandOrigin& o) {
-                  return book_.set_duty(o, s.zone, on, clock_.now());
-                },
-                s.id);
+        v1::Command c;
+        c.mutable_set_duty()->set_on_duty(on);
+        command(std::string("duty ") + s.id + (on ? " on" : " off"), principal(s), c);
         break;
       }
       case 6:
@@ -253,20 +265,31 @@ class Run {
         const std::string dept = kDepartments[(d & 0x7f) % count(kDepartments)];
         const std::string reason = (d & 0x80) ? "" : "wrong department";
         const char* names[] = {"call", "accept", "on-site", "decline"};
-        command(std::string(names[op - 6]) + " " + std::to_string(id) + " " + dept,
-                [&](const sla::CommandOrigin& o) {
-                  const auto now = clock_.now();
-                  switch (op) {
-                    case 6:
-                      return book_.zone_call(o, id, dept, "beyond us", now);
-                    case 7:
-                      return book_.department_accept(o, id, dept, now, "on our way");
-                    case 8:
-                      return book_.department_on_site(o, id, dept, now);
-                    default:
-                      return book_.department_decline(o, id, dept, reason, now);
-                  }
-                });
+        v1::Command c;
+        sla::Principal who = commander();
+        if (op != 6) {
+          who.staff_id = "dept-" + dept;
+          who.role = v1::DEPARTMENT;
+          who.department_id = dept;
+        }
+        switch (op) {
+          case 6:
+            c.mutable_zone_call()->set_incident_id(id);
+            c.mutable_zone_call()->set_department_id(dept);
+            c.mutable_zone_call()->set_reason("beyond us");
+            break;
+          case 7:
+            c.mutable_department_accept()->set_incident_id(id);
+            c.mutable_department_accept()->set_note("on our way");
+            break;
+          case 8:
+            c.mutable_department_on_site()->set_incident_id(id);
+            break;
+          default:
+            c.mutable_department_decline()->set_incident_id(id);
+            c.mutable_department_decline()->set_reason(reason);
+        }
+        command(std::string(names[op - 6]) + " " + std::to_string(id) + " " + dept, who, c);
         break;
       }
       case 10: {
@@ -274,18 +297,22 @@ class Run {
         const std::uint8_t b = p.byte();
         const bool satisfied = b & 1;
         const std::uint32_t score = (b / 2) % 7;  // 0 and 6 are out of range
-        command("feedback " + std::to_string(id) + " score " + std::to_string(score),
-                [&](const sla::CommandOrigin& o) {
-                  return book_.feedback(o, id, satisfied, score, "thanks", clock_.now());
-                });
+        v1::Command c;
+        auto* f = c.mutable_feedback();
+        f->set_incident_id(id);
+        f->set_satisfied(satisfied);
+        f->set_score(score);
+        f->set_comment("thanks");
+        command("feedback " + std::to_string(id) + " score " + std::to_string(score), commander(), c);
         break;
       }
       case 11: {
         const std::uint8_t b = p.byte();
         const std::string household = (b & 0x80) ? "" : "C1-3-201";
-        command("visit", [&](const sla::CommandOrigin& o) {
-          return book_.visit(o, kZones[(b & 0x7f) % count(kZones)], household, "", clock_.now());
-        });
+        v1::Command c;
+        c.mutable_visit()->set_zone_id(kZones[(b & 0x7f) % count(kZones)]);
+        c.mutable_visit()->set_household_ref(household);
+        command("visit", commander(), c);
         break;
       }
       case 12: {
@@ -316,6 +343,7 @@ class Run {
         tick();
         break;
     }
+    FUZZ_CHECK(!book_.has_pending(), "events left pending after every one was applied");
     check_monotonic();
     if (step_no < kFoldEveryStepUpTo || step_no % kFoldInterval == 0) {
       check_fold();
@@ -330,7 +358,15 @@ class Run {
   }
 
  private:
-  static std::string actor(unsigned pick) { return kStaff[pick % count(kStaff)].id; }
+  static sla::Principal principal(const Staff& s) {
+    sla::Principal p;
+    p.staff_id = s.id;
+    p.role = s.role;
+    p.zone_id = s.zone;
+    return p;
+  }
+  static sla::Principal staff(unsigned pick) { return principal(kStaff[pick % count(kStaff)]); }
+  static sla::Principal commander() { return principal(kStaff[4]); }
 
   __attribute__((format(printf, 2, 3))) void trace(const char* format, ...) {
     if (g_trace) {
@@ -350,13 +386,13 @@ class Run {
     return b % (book_.next_incident_id() + 1);
   }
 
-  // One command the way the dispatcher runs it: tick first, then decide and
-  // apply every event at once.
-  template <class Decide>
-  void command(const std::string& what, Decide&& decide, std::string actor_id = "z1-grid-1") {
-    tick();
+  // One command the way the dispatcher runs it: handle() ticks and decides,
+  // and every event is applied as if committed at once.
+  void command(const std::string& what, const sla::Principal& who, const v1::Command& c) {
+    sla::Step step = book_.handle(who, c, {++request_id_, 0}, clock_.now());
+    check_ticked(step.due);
     const std::uint64_t seq_before = book_.next_seq();
-    sla::Decision d = decide(sla::CommandOrigin{actor_id, ++request_id_});
+    const sla::Decision& d = step.decision;
     trace("%s -> %s", what.c_str(),
           d.ok() ? (std::to_string(d.events.size()) + " events").c_str() : d.error->message.c_str());
     if (!d.ok()) {
@@ -373,9 +409,11 @@ class Run {
     }
   }
 
-  void tick() {
+  void tick() { check_ticked(book_.tick(clock_.now())); }
+
+  void check_ticked(const std::vector<v1::TimelineEvent>& events) {
     const sla::Millis now = clock_.now();
-    for (const auto& e : book_.due(now)) {
+    for (const auto& e : events) {
       FUZZ_CHECK(e.at_ms() == now && e.actor_id() == "engine",
                  "a clock event not stamped with the tick: %s", describe(e).c_str());
       FUZZ_CHECK(!e.has_advanced() && !e.has_reported(), "a tick decided a command: %s",

@@ -8,6 +8,10 @@ using namespace zonecall;
 using sla::kMinute;
 using sla::Millis;
 using testing::BookHarness;
+using testing::as;
+using testing::commander;
+using testing::department;
+namespace command = testing::command;
 
 namespace {
 constexpr Millis T0 = BookHarness::kStart;
@@ -36,13 +40,13 @@ struct Day {
     at(2 * kMinute);
     h.advance(a, v1::RESPONDING);
     at(10 * kMinute);
-    h.run(h.book.advance({"z1-grid-1", 90}, a, v1::RESOLVED, "mediated", h.clock.now(), v1::SETTLED));
-    h.run(h.book.feedback({"resident", 1}, a, true, 5, "", h.clock.now()));
+    h.run(commander("z1-grid-1"), command::advance(a, v1::RESOLVED, "mediated", v1::SETTLED));
+    h.run(commander("resident"), command::feedback(a, true, 5));
     at(20 * kMinute);
-    h.run(h.book.advance({"z1-grid-2", 91}, b, v1::RESOLVED, "no agreement", h.clock.now(), v1::UNSETTLED));
-    h.run(h.book.feedback({"resident", 2}, b, false, 2, "", h.clock.now()));
+    h.run(commander("z1-grid-2"), command::advance(b, v1::RESOLVED, "no agreement", v1::UNSETTLED));
+    h.run(commander("resident"), command::feedback(b, false, 2));
     for (const char* household : {"h1", "h2", "h1"}) {
-      h.run(h.book.visit({"z1-grid-1", 0}, "Z1", household, "", h.clock.now()));
+      h.run(commander("z1-grid-1"), command::visit("Z1", household));
     }
     at(25 * kMinute);
   }
@@ -253,12 +257,12 @@ TEST_CASE("assessment: department timeliness from the zone calls") {
     REQUIRE(h.call(id, "urban").ok());
   }
   h.clock.advance(kMinute);
-  h.run(h.book.department_accept({"d", 1}, on_time, "urban", h.clock.now()));
-  h.run(h.book.department_decline({"d", 2}, declined, "urban", "not ours", h.clock.now()));
+  h.run(department("urban"), command::accept(on_time));
+  h.run(department("urban"), command::decline(declined, "not ours"));
   h.clock.advance(10 * kMinute);
   h.tick();  // late misses its acceptance limit
-  h.run(h.book.department_accept({"d", 3}, late, "urban", h.clock.now()));
-  h.run(h.book.department_on_site({"d", 4}, on_time, "urban", h.clock.now()));
+  h.run(department("urban"), command::accept(late));
+  h.run(department("urban"), command::on_site(on_time));
 
   sla::Assessment assessment(topology(), {});
   for (const auto& e : h.timeline) {

@@ -7,6 +7,10 @@
 using namespace zonecall;
 using sla::kMinute;
 using testing::BookHarness;
+using testing::as;
+using testing::commander;
+using testing::department;
+namespace command = testing::command;
 
 namespace {
 std::uint64_t reported_id(const sla::Decision& d) {
@@ -36,7 +40,7 @@ TEST_CASE("the reporter's claimed time is stored but never drives a deadline") {
   r.set_zone_id("Z1");
   r.set_category("fire");
   r.set_occurred_at_ms(BookHarness::kStart - 10 * kMinute);
-  auto d = h.run(h.book.report({"z1-grid-1", 1}, r, h.clock.now()));
+  auto d = h.run(commander(), command::report(r));
   REQUIRE(d.ok());
   CHECK(d.events[0].reported().claimed_occurred_at_ms() == BookHarness::kStart - 10 * kMinute);
   CHECK(d.events[0].reported().discover_deadline_ms() == BookHarness::kStart + kMinute);
@@ -174,9 +178,6 @@ TEST_CASE("illegal transitions are typed errors and produce no events") {
   REQUIRE_FALSE(repeat.ok());
   CHECK(repeat.error->code == v1::INVALID_TRANSITION);
 
-  auto to_reported = h.advance(id, v1::REPORTED);  // not a target a client can name
-  CHECK(to_reported.error->code == v1::BAD_REQUEST);
-
   auto missing = h.advance(id + 100, v1::DISCOVERED);
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error->code == v1::NOT_FOUND);
@@ -252,28 +253,68 @@ TEST_CASE("seq and incident ids are gap-free and the fold matches the live state
   CHECK(folded.next_incident_id() == h.book.next_incident_id());
 }
 
-TEST_CASE("restore() undoes an uncommitted change and re-arms its deadlines") {
+TEST_CASE("pending events change nothing readers see, and a failed commit's are decided again") {
   BookHarness h;
   h.set_duty("z1-grid-1", "Z1", true);
   auto id = reported_id(h.report("fire"));
-  const auto before = *h.book.find(id);
-  const auto seq = h.book.next_seq();
+  const auto queued = h.book.deadlines().size();
   h.clock.advance(2 * kMinute);
-  const auto first = h.tick();  // warning, breach, escalation: say their commit failed
+  const auto first = h.book.tick(h.clock.now());  // warning, breach, escalation: in flight
   REQUIRE(first.size() == 3);
-  h.book.restore(id, before);
-  h.book.rewind(seq, id + 1);
-  CHECK_FALSE(h.incident(id).stage(v1::DISCOVER).breached);
-  CHECK_FALSE(h.incident(id).fired(v1::DISCOVER_MISSED));
+  CHECK(h.book.has_pending());
+  CHECK_FALSE(h.incident(id).stage(v1::DISCOVER).breached);  // readers see the committed state
+  CHECK(h.book.next_seq() == first.front().seq());
+  CHECK(h.book.deadlines().size() == queued);  // deciding took nothing off the queue
+  CHECK(h.book.tick(h.clock.now()).empty());   // later decisions see the pending events
+
+  h.book.discard_pending();  // their commit failed
+  CHECK_FALSE(h.book.has_pending());
   auto again = h.tick();
   REQUIRE(again.size() == first.size());
   for (std::size_t i = 0; i < again.size(); ++i) {
     CHECK(again[i].SerializeAsString() == first[i].SerializeAsString());
   }
-  CHECK(h.tick().empty());  // the duplicate entries are skipped
+  CHECK(h.incident(id).stage(v1::DISCOVER).breached);
+  CHECK(h.tick().empty());
+  CHECK(h.book.deadlines().size() < queued);  // the settled entries left once committed
+}
 
-  h.book.restore(id, std::nullopt);  // an uncommitted report vanishes
-  CHECK(h.book.find(id) == nullptr);
+TEST_CASE("several batches in flight: one commits, the rest fail, and the book is the fold of the committed") {
+  BookHarness h;
+  v1::Report fire;
+  fire.set_zone_id("Z1");
+  fire.set_category("fire");
+  fire.set_dedup_key("smoke");
+  const auto now = h.clock.now();
+  auto report = h.book.handle(commander(), command::report(fire), {1, 0}, now);
+  const auto id = report.decision.events.front().incident_id();
+  CHECK(h.book.find(id) == nullptr);  // not committed: no reader sees it
+  // Decisions after it see it: a Discover finds it, a second report attaches.
+  auto discover = h.book.handle(commander(), command::advance(id, v1::DISCOVERED), {2, 0}, now);
+  REQUIRE(discover.decision.ok());
+  auto attach = h.book.handle(commander(), command::report(fire), {3, 0}, now);
+  REQUIRE(attach.decision.ok());
+  CHECK(attach.decision.events.front().has_attached());
+  auto duty = h.book.handle(testing::as("z1-grid-1", v1::GRID_WORKER, "Z1"), command::set_duty(true), {4, 0}, now);
+  REQUIRE(duty.decision.ok());
+
+  h.commit(report.decision.events);  // the first batch commits, the rest fail
+  h.book.discard_pending();
+  sla::IncidentBook folded(&h.policies);
+  for (const auto& e : h.timeline) {
+    folded.apply(e);
+  }
+  CHECK(h.book.incidents() == folded.incidents());
+  CHECK(h.book.duty() == folded.duty());
+  CHECK(h.book.next_seq() == folded.next_seq());
+  CHECK(h.book.next_incident_id() == folded.next_incident_id());
+  CHECK(h.book.open_counts() == folded.open_counts());
+  CHECK(h.incident(id).state == v1::REPORTED);
+  CHECK_FALSE(h.book.duty().on_duty("z1-grid-1"));
+  // Decided again, the failed commands get the seqs they had.
+  auto retried = h.run(commander(), command::advance(id, v1::DISCOVERED));
+  REQUIRE(retried.ok());
+  CHECK(retried.events.front().seq() == discover.decision.events.front().seq());
 }
 
 TEST_CASE("a bulk load arms only the incidents still open, and the same deadlines fire") {
@@ -319,14 +360,13 @@ sla::IncidentBook::OpenCounts nonzero(sla::IncidentBook::OpenCounts counts) {
 }
 }  // namespace
 
-TEST_CASE("open-incident counts follow every advance, resolution, restore and bulk load") {
+TEST_CASE("open-incident counts follow every advance, resolution, failed commit and bulk load") {
   BookHarness h;
   const auto a = reported_id(h.report("fire"));
   const auto b = reported_id(h.report("noise", v1::SEVERITY_UNSPECIFIED, "Z2"));
   reported_id(h.report("noise", v1::SEVERITY_UNSPECIFIED, "Z2"));
   CHECK(h.book.open_counts().at("Z1")[v1::REPORTED] == 1);
   CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 2);
-  const sla::Incident before = h.incident(b);
   REQUIRE(h.advance(b, v1::RESPONDING).ok());
   CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 1);
   CHECK(h.book.open_counts().at("Z2")[v1::RESPONDING] == 1);
@@ -337,12 +377,10 @@ TEST_CASE("open-incident counts follow every advance, resolution, restore and bu
   h.tick();
   CHECK(nonzero(h.book.open_counts()) == walked(h.book));
 
-  // A failed commit's undo puts the counts back with the incident.
-  h.book.restore(b, before);
-  CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 2);
-  CHECK(nonzero(h.book.open_counts()) == walked(h.book));
-  h.book.restore(b, std::nullopt);
-  CHECK(h.book.open_counts().at("Z2")[v1::REPORTED] == 1);
+  // Pending changes count only once committed; a failed commit's never do.
+  h.book.handle(commander(), command::advance(b, v1::RESOLVED), {99, 0}, h.clock.now());
+  CHECK(h.book.open_counts().at("Z2")[v1::RESPONDING] == 1);
+  h.book.discard_pending();
   CHECK(nonzero(h.book.open_counts()) == walked(h.book));
 
   // Recovery counts once, at the end of the bulk load.
@@ -355,4 +393,45 @@ TEST_CASE("open-incident counts follow every advance, resolution, restore and bu
   CHECK(nonzero(recovered.open_counts()) == walked(recovered));
   CHECK(recovered.open_counts().at("Z2")[v1::REPORTED] == 1);
   CHECK(recovered.open_counts().at("Z2")[v1::RESPONDING] == 1);
+}
+
+TEST_CASE("the core authorises every command: unknown things first, then the permission table") {
+  BookHarness h;
+  const auto id = reported_id(h.report("noise"));  // in Z1
+  const auto recorded = h.timeline.size();
+  const auto z2 = as("z2-grid-1", v1::GRID_WORKER, "Z2");
+
+  auto act = h.run(z2, command::advance(id, v1::DISCOVERED));
+  REQUIRE(act.error);
+  CHECK(act.error->code == v1::FORBIDDEN);
+  CHECK(act.error->message == "GRID_WORKER z2-grid-1 may not act on incident " + std::to_string(id) + " in zone Z1");
+  CHECK(h.run(z2, command::advance(id + 7, v1::DISCOVERED)).error->code == v1::NOT_FOUND);
+
+  v1::Report r;
+  r.set_category("noise");
+  r.set_zone_id("Z9");
+  auto unknown = h.run(z2, command::report(r));
+  CHECK(unknown.error->code == v1::NOT_FOUND);
+  CHECK(unknown.error->message == "unknown zone 'Z9'");
+  r.set_zone_id("Z1");
+  CHECK(h.run(z2, command::report(r)).error->code == v1::FORBIDDEN);
+  CHECK(h.run(z2, command::visit("Z9", "C1-3-201")).error->code == v1::NOT_FOUND);
+  CHECK(h.run(z2, command::visit("Z1", "C1-3-201")).error->code == v1::FORBIDDEN);
+  CHECK(h.run(as("auditor", v1::AUDITOR), command::set_duty(true)).error->code == v1::FORBIDDEN);
+  CHECK(h.run(department("urban"), command::accept(id)).error->code == v1::FORBIDDEN);  // not called
+  v1::Command chain;
+  chain.mutable_accept_broken_chain()->set_first_broken_seq(3);
+  CHECK(h.run(commander(), chain).error->code == v1::FORBIDDEN);  // the engine's own record
+  CHECK(h.run(commander(), v1::Command{}).error->code == v1::BAD_REQUEST);
+  CHECK(h.timeline.size() == recorded);
+
+  // Allowed, the actor's rights are on the event for the replay to re-check.
+  auto ok = h.run(as("z1-grid-1", v1::GRID_WORKER, "Z1"), command::advance(id, v1::DISCOVERED));
+  REQUIRE(ok.ok());
+  CHECK(ok.events[0].actor_role() == v1::GRID_WORKER);
+  CHECK(ok.events[0].actor_zone_id() == "Z1");
+  auto engine = h.run(sla::IncidentBook::engine(), chain);
+  REQUIRE(engine.ok());
+  CHECK(engine.events[0].actor_id() == "engine");
+  CHECK(engine.events[0].actor_role() == v1::ROLE_UNSPECIFIED);
 }

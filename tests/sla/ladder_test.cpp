@@ -9,6 +9,10 @@
 using namespace zonecall;
 using sla::kMinute;
 using testing::BookHarness;
+using testing::as;
+using testing::commander;
+using testing::department;
+namespace command = testing::command;
 
 namespace {
 const v1::Escalated* find_rung(const std::vector<v1::TimelineEvent>& events, v1::Rung rung) {
@@ -203,12 +207,12 @@ TEST_CASE("dedup: a report with an open incident's dedup_key in the same zone at
   r.set_zone_id("Z1");
   r.set_category("noise");
   r.set_dedup_key("C3-building-2-noise");
-  auto first = h.run(h.book.report({"resident-1", 1}, r, h.clock.now()));
+  auto first = h.run(as("resident-1", v1::REPORTER), command::report(r));
   REQUIRE(first.ok());
   const auto id = first.events.front().incident_id();
 
   r.set_description("still loud");
-  auto second = h.run(h.book.report({"resident-2", 1}, r, h.clock.now()));
+  auto second = h.run(as("resident-2", v1::REPORTER), command::report(r));
   REQUIRE(second.ok());
   REQUIRE(second.events.size() == 1);
   CHECK(second.events[0].has_attached());
@@ -217,12 +221,12 @@ TEST_CASE("dedup: a report with an open incident's dedup_key in the same zone at
   CHECK(h.book.next_incident_id() == id + 1);
 
   r.set_zone_id("Z2");  // another zone: a new incident
-  auto elsewhere = h.run(h.book.report({"resident-3", 1}, r, h.clock.now()));
+  auto elsewhere = h.run(as("resident-3", v1::REPORTER), command::report(r));
   CHECK(elsewhere.events.front().has_reported());
 
   r.set_zone_id("Z1");
   REQUIRE(h.advance(id, v1::RESOLVED).ok());  // closed: the key is free again
-  auto after = h.run(h.book.report({"resident-4", 1}, r, h.clock.now()));
+  auto after = h.run(as("resident-4", v1::REPORTER), command::report(r));
   CHECK(after.events.front().has_reported());
   CHECK(after.events.front().incident_id() != id);
 }

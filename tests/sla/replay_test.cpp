@@ -8,6 +8,10 @@
 using namespace zonecall;
 using sla::kMinute;
 using testing::BookHarness;
+using testing::as;
+using testing::commander;
+using testing::department;
+namespace command = testing::command;
 
 namespace {
 // A day in a zone: reports, skips, late stages, breaches, a restart gap.
@@ -105,18 +109,17 @@ TEST_CASE("replay reproduces the ladder, duty, dedup and the zone-call channel")
   dup.set_zone_id("Z1");
   dup.set_category("noise");
   dup.set_dedup_key("k");
-  auto noise = h.run(h.book.report({"resident", 1}, dup, h.clock.now())).events[0].incident_id();
-  h.run(h.book.report({"resident", 2}, dup, h.clock.now()));  // attaches
+  auto noise = h.run(as("resident", v1::REPORTER), command::report(dup)).events[0].incident_id();
+  h.run(as("resident", v1::REPORTER), command::report(dup));  // attaches
   auto permit = h.report("illegal_construction").events[0].incident_id();  // automatic call
   h.clock.advance(50'000);  // near-deadline warnings
   h.tick();
   h.advance(fire, v1::DISCOVERED);
-  h.run(h.book.department_accept({"dept-urban", 1}, permit, "urban", h.clock.now()));
+  h.run(department("urban"), command::accept(permit));
   h.call(noise, "urban");
   h.clock.advance(6 * kMinute);  // misses: stages and the noise call's acceptance
   h.tick();
-  h.run(h.book.department_decline({"dept-urban", 2}, noise, "urban", "wrong department",
-                                  h.clock.now()));
+  h.run(department("urban"), command::decline(noise, "wrong department"));
   h.set_duty("z1-grid-1", "Z1", false);
   h.clock.advance(30 * kMinute);  // everything else falls due
   h.tick();
@@ -213,6 +216,53 @@ TEST_CASE("replay names tampering") {
     auto r = replay(h, timeline);
     REQUIRE_FALSE(r.discrepancies().empty());
     CHECK(r.discrepancies()[0].what.find("policy version") != std::string::npos);
+  }
+}
+
+TEST_CASE("replay re-checks every step's permission from the rights recorded on it") {
+  BookHarness h;
+  const auto a = h.report("noise").events[0].incident_id();  // in Z1, no mutual aid
+  const auto grid = as("z1-grid-1", v1::GRID_WORKER, "Z1");
+  REQUIRE(h.run(grid, command::advance(a, v1::DISCOVERED, "have it")).ok());
+  REQUIRE(h.run(grid, command::advance(a, v1::RESOLVED, "done")).ok());
+  auto timeline = h.timeline;
+  auto discover = std::find_if(timeline.begin(), timeline.end(),
+                               [](const auto& e) { return e.has_advanced(); });
+  REQUIRE(discover != timeline.end());
+  CHECK(discover->actor_role() == v1::GRID_WORKER);
+  CHECK(discover->actor_zone_id() == "Z1");
+  CHECK(replay(h, timeline).discrepancies().empty());
+
+  SECTION("a step re-credited to someone of another zone") {
+    discover->set_actor_id("z2-grid-1");
+    discover->set_actor_zone_id("Z2");
+    auto r = replay(h, timeline);
+    REQUIRE(r.discrepancies().size() == 1);
+    CHECK(r.discrepancies()[0].seq == discover->seq());
+    CHECK(r.discrepancies()[0].what ==
+          "recorded command is not allowed by the state machine: GRID_WORKER z2-grid-1 may not act "
+          "on incident " + std::to_string(a) + " in zone Z1");
+  }
+  SECTION("a step whose actor has a role that may not do it") {
+    discover->set_actor_role(v1::AUDITOR);
+    auto r = replay(h, timeline);
+    REQUIRE(r.discrepancies().size() == 1);
+    CHECK(r.discrepancies()[0].what.find("AUDITOR z1-grid-1 may not act") != std::string::npos);
+  }
+  SECTION("a step whose rights were stripped, in a timeline that records them") {
+    discover->clear_actor_role();
+    discover->clear_actor_zone_id();
+    auto r = replay(h, timeline);
+    REQUIRE(r.discrepancies().size() == 1);
+    CHECK(r.discrepancies()[0].what.find("command without the actor's rights") != std::string::npos);
+  }
+  SECTION("a timeline from before rights were recorded replays as it was decided") {
+    for (auto& e : timeline) {
+      e.clear_actor_role();
+      e.clear_actor_zone_id();
+      e.clear_actor_department_id();
+    }
+    CHECK(replay(h, timeline).discrepancies().empty());
   }
 }
 

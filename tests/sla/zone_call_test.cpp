@@ -9,6 +9,10 @@
 using namespace zonecall;
 using sla::kMinute;
 using testing::BookHarness;
+using testing::as;
+using testing::commander;
+using testing::department;
+namespace command = testing::command;
 
 namespace {
 struct Called {
@@ -23,17 +27,13 @@ struct Called {
     raised = call.events[0];
   }
   sla::Decision accept() {
-    h.tick();
-    return h.run(h.book.department_accept({"dept-urban", ++h.request_id}, id, "urban", h.clock.now()));
+    return h.run(department("urban"), command::accept(id));
   }
   sla::Decision on_site() {
-    h.tick();
-    return h.run(h.book.department_on_site({"dept-urban", ++h.request_id}, id, "urban", h.clock.now()));
+    return h.run(department("urban"), command::on_site(id));
   }
   sla::Decision decline(const std::string& reason) {
-    h.tick();
-    return h.run(h.book.department_decline({"dept-urban", ++h.request_id}, id, "urban", reason,
-                                           h.clock.now()));
+    return h.run(department("urban"), command::decline(id, reason));
   }
   v1::TimelineEvent raised;
 };
@@ -134,9 +134,9 @@ TEST_CASE("zone call: one open call at a time, and answers only to the open call
   REQUIRE_FALSE(second.ok());
   CHECK(second.error->code == v1::INVALID_TRANSITION);
 
-  auto other = c.h.book.department_accept({"dept-x", 1}, c.id, "emergency", c.h.clock.now());
+  auto other = c.h.run(department("emergency"), command::accept(c.id));  // never called
   REQUIRE_FALSE(other.ok());
-  CHECK(other.error->code == v1::INVALID_TRANSITION);
+  CHECK(other.error->code == v1::FORBIDDEN);
 
   auto early = c.on_site();
   REQUIRE_FALSE(early.ok());
@@ -146,7 +146,7 @@ TEST_CASE("zone call: one open call at a time, and answers only to the open call
   auto twice = c.accept();
   CHECK(twice.error->code == v1::INVALID_TRANSITION);
 
-  auto unknown = c.h.book.zone_call({"z1-chief", 9}, c.id, "nope", "x", c.h.clock.now());
+  auto unknown = c.h.run(commander("z1-chief"), command::zone_call(c.id, "nope", "x"));
   CHECK(unknown.error->code == v1::NOT_FOUND);
 }
 
@@ -209,12 +209,8 @@ BookHarness two_departments() {
   water->set_on_site_limit_ms(15 * kMinute);
   return BookHarness(config);
 }
-sla::Decision answer(BookHarness& h, std::uint64_t id, const std::string& department,
-                     sla::Decision (sla::IncidentBook::*how)(const sla::CommandOrigin&, std::uint64_t,
-                                                             const std::string&, sla::Millis,
-                                                             const std::string&) const) {
-  h.tick();
-  return h.run((h.book.*how)({"dept-" + department, ++h.request_id}, id, department, h.clock.now(), ""));
+sla::Decision accept(BookHarness& h, std::uint64_t id, const std::string& department_id) {
+  return h.run(department(department_id), command::accept(id));
 }
 }  // namespace
 
@@ -231,14 +227,13 @@ TEST_CASE("zone call: a superseded call is marked closed and its department's la
   CHECK(view.calls(0).accept_breached());
   CHECK_FALSE(view.calls(1).superseded());
 
-  auto late = answer(h, id, "urban", &sla::IncidentBook::department_accept);
+  auto late = accept(h, id, "urban");
   REQUIRE(late.error);
   CHECK(late.error->code == v1::INVALID_TRANSITION);
   CHECK(late.error->message == "call 1 to urban was superseded by call 2");
-  auto decline = h.run(h.book.department_decline({"dept-urban", ++h.request_id}, id, "urban", "late",
-                                                 h.clock.now()));
+  auto decline = h.run(department("urban"), command::decline(id, "late"));
   CHECK(decline.error->message == "call 1 to urban was superseded by call 2");
-  CHECK(answer(h, id, "water", &sla::IncidentBook::department_accept).ok());
+  CHECK(accept(h, id, "water").ok());
   CHECK(h.incident(id).holder == "water");
 
   // Nothing marks it in the timeline: the fold derives it, so the replay
@@ -257,12 +252,12 @@ TEST_CASE("zone call: superseding a call accepted late hands the incident back t
   const auto id = h.report("noise").events.front().incident_id();
   REQUIRE(h.call(id, "urban").ok());
   h.clock.set(BookHarness::kStart + 6 * kMinute);
-  REQUIRE(answer(h, id, "urban", &sla::IncidentBook::department_accept).ok());
+  REQUIRE(accept(h, id, "urban").ok());
   CHECK(h.incident(id).holder == "urban");
   REQUIRE(h.call(id, "water").ok());
   CHECK(h.incident(id).holder.empty());
   CHECK(sla::view_of(h.incident(id)).holder() == "Z1");
-  auto arrived = answer(h, id, "urban", &sla::IncidentBook::department_on_site);
+  auto arrived = h.run(department("urban"), command::on_site(id));
   REQUIRE(arrived.error);
   CHECK(arrived.error->message == "call 1 to urban was superseded by call 2");
 }

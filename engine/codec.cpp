@@ -1,8 +1,8 @@
-#include "engine/net/codec.hpp"
+#include "engine/codec.hpp"
 
 #include <google/protobuf/util/json_util.h>
 
-namespace zonecall::net {
+namespace zonecall {
 
 Decoded decode_client(std::string_view frame, Encoding encoding) {
   Decoded out;
@@ -66,4 +66,4 @@ std::shared_ptr<const std::string> SharedMessage::bytes(Encoding encoding) const
   return slot;
 }
 
-}  // namespace zonecall::net
+}  // namespace zonecall

@@ -9,7 +9,7 @@
 #include "sla/errors.hpp"
 #include "zonecall/v1/wire.pb.h"
 
-namespace zonecall::net {
+namespace zonecall {
 
 enum class Encoding { binary, json };
 
@@ -40,4 +40,4 @@ class SharedMessage {
   mutable std::shared_ptr<const std::string> json_;
 };
 
-}  // namespace zonecall::net
+}  // namespace zonecall

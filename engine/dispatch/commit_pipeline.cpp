@@ -1,0 +1,133 @@
+#include "engine/dispatch/commit_pipeline.hpp"
+
+#include <boost/asio/post.hpp>
+
+#include <algorithm>
+#include <iterator>
+
+#include "engine/log.hpp"
+
+namespace zonecall {
+
+namespace {
+constexpr sla::Millis kRetryAfterStoreFailureMs = 1000;
+// A large backlog (after a restart) commits in slices: the writer still
+// groups them into one transaction, but each slice's answer is a short
+// handler, so deadlines and requests interleave with them.
+constexpr std::size_t kMaxTickBatch = 2000;
+}  // namespace
+
+CommitPipeline::CommitPipeline(boost::asio::io_context& io, TimelineStore& store,
+                               sla::IncidentBook& book, Hooks hooks)
+    : io_(io), store_(store), book_(book), hooks_(std::move(hooks)) {}
+
+std::uint64_t CommitPipeline::submit(std::vector<v1::TimelineEvent> events, Durable on_durable) {
+  const std::uint64_t batch = ++submitted_;
+  ++in_flight_;
+  auto shared = std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(events));
+  store_.append(shared, [this, batch, shared, on_durable = std::move(on_durable)](const StoreError& error) mutable {
+    boost::asio::post(io_, [this, batch, shared = std::move(shared), on_durable = std::move(on_durable), error] {
+      done(batch, *shared, on_durable, error);
+    });
+  });
+  return batch;
+}
+
+void CommitPipeline::done(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
+                          const Durable& on_durable, const StoreError& error) {
+  --in_flight_;
+  if (error) {
+    if (batch > failed_through_) {
+      // The store fails every batch queued so far, until resume(): they are
+      // exactly the book's pending events, all forgotten at once.
+      log::error("dispatcher.commit_failed", {{"batch", std::to_string(batch)},
+                                              {"through_batch", std::to_string(submitted_)}});
+      book_.discard_pending();
+      failed_through_ = submitted_;
+      store_failing_ = true;
+      store_.resume();
+    }
+    if (on_durable) {
+      on_durable(error);
+    }
+    hooks_.failed();
+    return;
+  }
+  for (const auto& e : events) {
+    book_.apply(e);
+    hooks_.folded(e);
+  }
+  const bool recovered = store_failing_;
+  if (recovered) {
+    store_failing_ = false;
+    log::info("store.recovered");
+  }
+  if (on_durable) {
+    on_durable(std::nullopt);
+  }
+  hooks_.committed(batch, events, recovered);
+}
+
+DeadlineTicker::DeadlineTicker(boost::asio::io_context& io, sla::IncidentBook& book,
+                               CommitPipeline& pipeline, std::function<sla::Millis()> now)
+    : io_(io), book_(book), pipeline_(pipeline), now_(std::move(now)), timer_(io) {}
+
+std::size_t DeadlineTicker::tick(sla::Millis now) {
+  if (stopped_) {
+    return 0;
+  }
+  auto events = book_.tick(now);
+  for (std::size_t from = 0; from < events.size(); from += kMaxTickBatch) {
+    const auto to = std::min(events.size(), from + kMaxTickBatch);
+    pipeline_.submit(std::vector<v1::TimelineEvent>(std::make_move_iterator(events.begin() + from),
+                                                    std::make_move_iterator(events.begin() + to)),
+                     nullptr);
+  }
+  arm();
+  return events.size();
+}
+
+void DeadlineTicker::arm() {
+  if (stopped_) {
+    return;
+  }
+  auto next = book_.next_deadline();
+  if (!next) {
+    return;
+  }
+  // A deadline has passed once the clock is beyond it, i.e. 1 ms later.
+  sla::Millis at = *next + 1;
+  const sla::Millis now = now_();
+  if (at <= now && book_.has_pending()) {
+    return;  // most likely decided already; the commit re-arms
+  }
+  if (pipeline_.store_failing()) {
+    at = std::max(at, now + kRetryAfterStoreFailureMs);
+  }
+  if (armed_for_ == at) {
+    return;
+  }
+  armed_for_ = at;
+  timer_.expires_at(std::chrono::system_clock::time_point(std::chrono::milliseconds(at)));
+  timer_.async_wait([this](const boost::system::error_code& ec) {
+    if (ec) {
+      return;  // re-armed or stopped
+    }
+    armed_for_.reset();
+    tick(now_());
+  });
+}
+
+void DeadlineTicker::after_commit(bool store_recovered) {
+  if (store_recovered) {
+    armed_for_.reset();  // drop the retry pause: deadlines fire on time again
+  }
+  arm();
+}
+
+void DeadlineTicker::stop() {
+  stopped_ = true;
+  timer_.cancel();
+}
+
+}  // namespace zonecall

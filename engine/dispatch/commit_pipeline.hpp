@@ -1,0 +1,86 @@
+#pragma once
+// Group commit from the io thread's side. Decided events are pending in the
+// book; each batch goes to the store, and once its COMMIT is known the
+// events are folded into the book's committed state, the writers are
+// answered, and then alerts and subscribers see them. A failed commit fails
+// every batch queued behind it; the book forgets its pending events, so
+// nothing has to be undone. Also the deadline timer, which ticks the book.
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/system_timer.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "engine/store/timeline_store.hpp"
+#include "sla/incident_book.hpp"
+
+namespace zonecall {
+
+class CommitPipeline {
+ public:
+  using Durable = std::function<void(const StoreError&)>;
+  struct Hooks {
+    // Each event of a committed batch, right after it joined the committed
+    // state (before the writers are answered).
+    std::function<void(const v1::TimelineEvent&)> folded;
+    // After the batch's writers were answered; `store_recovered` when
+    // commits had been failing until this one.
+    std::function<void(std::uint64_t batch, const std::vector<v1::TimelineEvent>&, bool store_recovered)>
+        committed;
+    // After a batch failed and its writers were told.
+    std::function<void()> failed;
+  };
+
+  CommitPipeline(boost::asio::io_context& io, TimelineStore& store, sla::IncidentBook& book, Hooks hooks);
+
+  // The events must be the book's newest pending ones. Returns the batch's
+  // number (1, 2, ...).
+  std::uint64_t submit(std::vector<v1::TimelineEvent> events, Durable on_durable);
+  std::uint64_t submitted() const { return submitted_; }
+  bool in_flight() const { return in_flight_ != 0; }
+  // Since a commit failed, until one succeeds.
+  bool store_failing() const { return store_failing_; }
+
+ private:
+  void done(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
+            const Durable& on_durable, const StoreError& error);
+
+  boost::asio::io_context& io_;
+  TimelineStore& store_;
+  sla::IncidentBook& book_;
+  Hooks hooks_;
+  std::uint64_t submitted_ = 0;
+  std::uint64_t in_flight_ = 0;
+  std::uint64_t failed_through_ = 0;  // batches up to here fail with the first failure
+  bool store_failing_ = false;
+};
+
+// Decides what falls due, at each deadline, and commits it.
+class DeadlineTicker {
+ public:
+  DeadlineTicker(boost::asio::io_context& io, sla::IncidentBook& book, CommitPipeline& pipeline,
+                 std::function<sla::Millis()> now);
+  // The events that fell due by `now`, submitted; returns how many.
+  std::size_t tick(sla::Millis now);
+  // Arms the timer for the next deadline. One already passed whose events
+  // are still being committed waits for that commit, which arms again.
+  void arm();
+  // After a commit's outcome: a failure pauses the deadlines (they are
+  // retried a second later), a success after failures ends the pause.
+  void after_commit(bool store_recovered);
+  void stop();
+
+ private:
+  boost::asio::io_context& io_;
+  sla::IncidentBook& book_;
+  CommitPipeline& pipeline_;
+  std::function<sla::Millis()> now_;
+  boost::asio::system_timer timer_;
+  std::optional<sla::Millis> armed_for_;
+  bool stopped_ = false;
+};
+
+}  // namespace zonecall

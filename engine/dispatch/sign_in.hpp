@@ -1,0 +1,39 @@
+#pragma once
+// Hello: a token signs a session in as its staff member. A wrong token is
+// answered late, later each time, and the session is closed after a few:
+// guessing tokens is slow and noisy. The token itself is never logged.
+#include <boost/asio/io_context.hpp>
+
+#include <chrono>
+
+#include "engine/config/roster.hpp"
+#include "engine/dispatch/sessions.hpp"
+#include "sla/incident_book.hpp"
+
+namespace zonecall {
+
+struct SignInLimits {
+  int max_failures = 5;
+  std::chrono::milliseconds failure_delay{250};
+};
+
+class SignIn {
+ public:
+  SignIn(boost::asio::io_context& io, SessionRegistry& sessions, const Roster& roster,
+         const sla::IncidentBook& book, SignInLimits limits)
+      : io_(io), sessions_(sessions), roster_(roster), book_(book), limits_(limits) {}
+
+  // `now` is the server time the Welcome tells the client.
+  void hello(const Requester& to, const v1::Hello& hello, sla::Millis now);
+
+ private:
+  void refused(const Requester& to, SessionRegistry::Connected& c);
+
+  boost::asio::io_context& io_;
+  SessionRegistry& sessions_;
+  const Roster& roster_;
+  const sla::IncidentBook& book_;
+  SignInLimits limits_;
+};
+
+}  // namespace zonecall

@@ -1,0 +1,423 @@
+// The decisions, one per command: each reads the latest state (committed,
+// with pending events on top) and returns events without changing anything.
+#include <algorithm>
+
+#include "sla/book_draft.hpp"
+
+namespace zonecall::sla {
+
+namespace {
+
+std::string state_name(v1::IncidentState s) { return v1::IncidentState_Name(s); }
+
+v1::Rung rung_for_missed(v1::Stage stage) {
+  switch (stage) {
+    case v1::DISCOVER:
+      return v1::DISCOVER_MISSED;
+    case v1::RESPOND:
+      return v1::RESPOND_MISSED;
+    default:
+      return v1::RESOLVE_MISSED;
+  }
+}
+
+// Rungs of the ladder table fire once per incident; the others once per
+// stage (NEAR_DEADLINE) or per call (DEPARTMENT_MISSED, CALL_DECLINED).
+bool once_per_incident(v1::Rung rung) {
+  return rung != v1::NEAR_DEADLINE && rung != v1::DEPARTMENT_MISSED && rung != v1::CALL_DECLINED;
+}
+}  // namespace
+
+v1::TimelineEvent IncidentBook::Draft::event(std::uint64_t incident_id) const {
+  v1::TimelineEvent e;
+  e.set_seq(book_.decide_next_seq() + events_.size());
+  e.set_incident_id(incident_id);
+  e.set_at_ms(now_);
+  if (origin_.who == nullptr) {
+    e.set_actor_id(std::string(kEngineActor));
+    return e;
+  }
+  const Principal& who = *origin_.who;
+  e.set_actor_id(who.staff_id);
+  e.set_request_id(origin_.request.id);
+  e.set_request_digest(origin_.request.digest);
+  if (origin_.record_rights) {
+    e.set_actor_role(who.role);
+    e.set_actor_zone_id(who.zone_id);
+    e.set_actor_department_id(who.department_id);
+  }
+  return e;
+}
+
+void IncidentBook::Draft::push(v1::TimelineEvent e, Incident* local) {
+  if (local != nullptr) {
+    apply_event(*local, e);
+  }
+  events_.push_back(std::move(e));
+}
+
+void IncidentBook::Draft::escalate(Incident& incident, v1::Rung rung, v1::Stage stage,
+                                 const std::string& reason, std::uint32_t call_no) {
+  const Policy& policy = book_.policy_of(incident);
+  const RungRule& rule = policy.rung(rung);
+  if (!rule.enabled || (once_per_incident(rung) && incident.fired(rung)) ||
+      (rung == v1::NEAR_DEADLINE && incident.warned(stage))) {
+    return;
+  }
+  const CallState* call =
+      call_no >= 1 && call_no <= incident.calls.size() ? &incident.calls[call_no - 1] : nullptr;
+  if (rung == v1::DEPARTMENT_MISSED && (call == nullptr || call->miss_escalated)) {
+    return;
+  }
+  v1::TimelineEvent e = event(incident.id);
+  auto* esc = e.mutable_escalated();
+  esc->set_rung(rung);
+  esc->set_stage(stage);
+  esc->set_reason(reason);
+  esc->set_call_no(call_no);
+  for (v1::AudienceKind kind : rule.alert) {
+    auto add = [&](v1::AudienceKind k, const std::string& zone) {
+      auto* r = esc->add_recipients();
+      r->set_kind(k);
+      r->set_zone_id(zone);
+      return r;
+    };
+    switch (kind) {
+      case v1::NEIGHBOUR_ON_DUTY:
+        for (const auto& n : policy.neighbours(incident.zone_id)) {
+          add(kind, n);
+        }
+        break;
+      case v1::DEPARTMENT_MEMBERS:
+        if (call != nullptr) {
+          add(kind, "")->set_department_id(call->department_id);
+        }
+        break;
+      case v1::HANDLERS:
+        if (incident.handler_id.empty()) {
+          add(v1::ZONE_ON_DUTY, incident.zone_id);  // nobody took it yet
+        } else {
+          add(kind, "")->set_staff_id(incident.handler_id);
+        }
+        break;
+      case v1::COMMAND:
+      case v1::STREET_OFFICE_DESK:
+        add(kind, "");
+        break;
+      default:
+        add(kind, incident.zone_id);
+    }
+  }
+  if (rule.mutual_aid) {
+    for (const auto& n : policy.neighbours(incident.zone_id)) {
+      esc->add_mutual_aid_zones(n);
+    }
+  }
+  push(std::move(e), &incident);
+}
+
+
+Decision IncidentBook::report(const Origin& origin, const v1::Report& report,
+                              Millis now) const {
+  const Policy& policy = policies_->current();
+  const CategoryRule* rule = policy.category(report.category());
+  if (rule == nullptr) {
+    return Decision::refuse(v1::NOT_FOUND, "unknown category '" + report.category() + "'");
+  }
+  if (!v1::Severity_IsValid(report.severity())) {
+    return Decision::refuse(v1::BAD_REQUEST, "unknown severity");
+  }
+  Draft draft(*this, origin, now);
+
+  // A second report of something already open in the zone joins it.
+  if (!report.dedup_key().empty()) {
+    auto it = open_with_key(dedup_index_key(report.zone_id(), report.dedup_key()));
+    if (it) {
+      v1::TimelineEvent e = draft.event(*it);
+      auto* a = e.mutable_attached();
+      a->set_dedup_key(report.dedup_key());
+      a->set_location(report.location());
+      a->set_description(report.description());
+      a->set_claimed_occurred_at_ms(report.occurred_at_ms());
+      draft.push(std::move(e), nullptr);
+      return draft.finish();
+    }
+  }
+
+  const v1::Severity severity = policy.effective_severity(*rule, report.severity());
+  const Budgets budgets = policy.budgets_for(*rule, severity);
+  v1::TimelineEvent e = draft.event(decide_next_incident_id());
+  auto* r = e.mutable_reported();
+  r->set_zone_id(report.zone_id());
+  r->set_category(report.category());
+  r->set_severity(severity);
+  r->set_location(report.location());
+  r->set_description(report.description());
+  r->set_dedup_key(report.dedup_key());
+  r->set_claimed_occurred_at_ms(report.occurred_at_ms());
+  r->set_policy_version(policy.version());
+  // All three clocks run from the alarm time: when the report reached us.
+  r->set_discover_deadline_ms(now + budgets.discover);
+  r->set_respond_deadline_ms(now + budgets.respond);
+  r->set_resolve_deadline_ms(now + budgets.resolve);
+  if (policy.rung(v1::NEAR_DEADLINE).enabled) {
+    const Millis pct = policy.warn_at_percent();
+    r->set_discover_warn_ms(now + budgets.discover * pct / 100);
+    r->set_respond_warn_ms(now + budgets.respond * pct / 100);
+    r->set_resolve_warn_ms(now + budgets.resolve * pct / 100);
+  }
+  Incident incident;
+  draft.push(std::move(e), &incident);
+
+  // The ladder's rungs at report time.
+  const bool nobody_on_duty = latest_duty().in_zone(report.zone_id()).empty();
+  draft.escalate(incident, v1::AT_REPORT, v1::DISCOVER,
+                 nobody_on_duty ? "new incident; nobody on duty in zone " + report.zone_id()
+                                : "new incident");
+  if (nobody_on_duty) {
+    draft.escalate(incident, v1::DISCOVER_MISSED, v1::DISCOVER,
+                   "nobody on duty in zone " + report.zone_id());
+  }
+  if (severity == v1::CRITICAL) {
+    draft.escalate(incident, v1::CRITICAL_AT_REPORT, v1::STAGE_UNSPECIFIED, "critical incident");
+  }
+  // Beyond the community's authority: call the category's department at once.
+  const DepartmentRule* department = policy.department(rule->department_id);
+  if (rule->beyond_community_authority && department != nullptr) {
+    v1::TimelineEvent call = draft.event(incident.id);
+    auto* c = call.mutable_call_raised();
+    c->set_call_no(1);
+    c->set_department_id(department->id);
+    c->set_reason("beyond the community's authority: " + rule->id);
+    c->set_automatic(true);
+    c->set_accept_deadline_ms(now + department->accept_limit);
+    c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
+    draft.push(std::move(call), &incident);
+  }
+  return draft.finish();
+}
+
+Decision IncidentBook::advance(const Origin& origin, std::uint64_t incident_id,
+                               v1::IncidentState to, const std::string& note, Millis now,
+                               v1::Outcome outcome) const {
+  const Incident* incident = latest(incident_id);
+  if (incident == nullptr) {
+    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
+  }
+  if (to < v1::DISCOVERED || to > v1::RESOLVED) {
+    return Decision::refuse(v1::BAD_REQUEST, "no such state");
+  }
+  if (to <= incident->state) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "incident is already " +
+                                                        state_name(incident->state) +
+                                                        ", cannot go to " + state_name(to));
+  }
+  Draft draft(*this, origin, now);
+  v1::TimelineEvent e = draft.event(incident_id);
+  if (!v1::Outcome_IsValid(outcome) || (outcome != v1::OUTCOME_UNSPECIFIED && to != v1::RESOLVED)) {
+    return Decision::refuse(v1::BAD_REQUEST, "an outcome belongs to a resolution");
+  }
+  auto* a = e.mutable_advanced();
+  a->set_to(to);
+  a->set_note(note);
+  a->set_outcome(outcome);
+  // A skip forward meets every stage it passes over, all now.
+  for (int s = incident->state + 1; s <= to; ++s) {
+    const v1::Stage stage = stage_completed_by(static_cast<v1::IncidentState>(s));
+    const StageClock& clock = incident->stage(stage);
+    auto* met = a->add_met();
+    met->set_stage(stage);
+    met->set_deadline_ms(clock.deadline);
+    met->set_late_by_ms(std::max<Millis>(0, now - clock.deadline));
+  }
+  draft.push(std::move(e), nullptr);
+  return draft.finish();
+}
+
+Decision IncidentBook::feedback(const Origin& origin, std::uint64_t incident_id,
+                                bool satisfied, std::uint32_t score, const std::string& comment,
+                                Millis now) const {
+  const Incident* incident = latest(incident_id);
+  if (incident == nullptr) {
+    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
+  }
+  if (score < 1 || score > 5) {
+    return Decision::refuse(v1::BAD_REQUEST, "a score is 1 to 5");
+  }
+  if (incident->open()) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "feedback comes after resolution");
+  }
+  if (incident->feedback) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "feedback was already given");
+  }
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* f = e.mutable_feedback();
+    f->set_satisfied(satisfied);
+    f->set_score(score);
+    f->set_comment(comment);
+  });
+}
+
+Decision IncidentBook::visit(const Origin& origin, const std::string& zone_id,
+                             const std::string& household_ref, const std::string& note,
+                             Millis now) const {
+  if (household_ref.empty()) {
+    return Decision::refuse(v1::BAD_REQUEST, "a visit names the household");
+  }
+  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
+    auto* v = e.mutable_visit();
+    v->set_zone_id(zone_id);
+    v->set_household_ref(household_ref);
+    v->set_note(note);
+  });
+}
+
+Decision IncidentBook::set_duty(const Origin& origin, const std::string& zone_id,
+                                bool on_duty, Millis now) const {
+  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
+    auto* d = e.mutable_duty();
+    d->set_staff_id(origin.who->staff_id);
+    d->set_zone_id(zone_id);
+    d->set_on_duty(on_duty);
+  });
+}
+
+Decision IncidentBook::zone_call(const Origin& origin, std::uint64_t incident_id,
+                                 const std::string& department_id, const std::string& reason,
+                                 Millis now) const {
+  const Incident* incident = latest(incident_id);
+  if (incident == nullptr) {
+    return Decision::refuse(v1::NOT_FOUND, "no incident " + std::to_string(incident_id));
+  }
+  if (!incident->open()) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "incident is resolved");
+  }
+  const DepartmentRule* department = policy_of(*incident).department(department_id);
+  if (department == nullptr) {
+    return Decision::refuse(v1::NOT_FOUND, "unknown department '" + department_id + "'");
+  }
+  // A call whose acceptance limit passed may be superseded: the zone calls
+  // someone else rather than wait forever (the escalation path).
+  if (const CallState* open = incident->open_call(); open && !open->accept_breached) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "call " + std::to_string(open->call_no) +
+                                                        " to " + open->department_id +
+                                                        " is still open");
+  }
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* c = e.mutable_call_raised();
+    c->set_call_no(static_cast<std::uint32_t>(incident->calls.size() + 1));
+    c->set_department_id(department_id);
+    c->set_reason(reason);
+    c->set_accept_deadline_ms(now + department->accept_limit);
+    c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
+  });
+}
+
+namespace {
+// The open call a department may answer, or why it may not.
+const CallState* answerable_call(const Incident* incident, const std::string& department_id,
+                                 std::optional<CommandError>& error) {
+  if (incident == nullptr) {
+    error = CommandError{v1::NOT_FOUND, "no such incident"};
+    return nullptr;
+  }
+  const CallState* call = incident->open_call();
+  if (call == nullptr || call->department_id != department_id) {
+    // A late answer to a call the zone replaced says so.
+    const CallState* own = nullptr;
+    for (const auto& c : incident->calls) {
+      own = c.department_id == department_id ? &c : own;
+    }
+    if (own != nullptr && own->superseded) {
+      error = CommandError{v1::INVALID_TRANSITION,
+                           "call " + std::to_string(own->call_no) + " to " + department_id +
+                               " was superseded by call " + std::to_string(own->call_no + 1)};
+      return nullptr;
+    }
+    error = CommandError{v1::INVALID_TRANSITION,
+                         "incident " + std::to_string(incident->id) +
+                             " has no open call to department " + department_id};
+    return nullptr;
+  }
+  return call;
+}
+}  // namespace
+
+Decision IncidentBook::department_accept(const Origin& origin, std::uint64_t incident_id,
+                                         const std::string& department_id, Millis now,
+                                         const std::string& note) const {
+  std::optional<CommandError> error;
+  const CallState* call = answerable_call(latest(incident_id), department_id, error);
+  if (call == nullptr) {
+    return Decision::refuse(error->code, error->message);
+  }
+  if (call->accepted_at) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "the call is already accepted");
+  }
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* a = e.mutable_call_accepted();
+    a->set_call_no(call->call_no);
+    a->set_department_id(department_id);
+    a->set_late_by_ms(std::max<Millis>(0, now - call->accept_deadline));
+    a->set_on_site_deadline_ms(now + call->on_site_limit);
+    a->set_note(note);
+  });
+}
+
+Decision IncidentBook::department_on_site(const Origin& origin, std::uint64_t incident_id,
+                                          const std::string& department_id, Millis now,
+                                          const std::string& note) const {
+  std::optional<CommandError> error;
+  const CallState* call = answerable_call(latest(incident_id), department_id, error);
+  if (call == nullptr) {
+    return Decision::refuse(error->code, error->message);
+  }
+  if (!call->accepted_at) {
+    return Decision::refuse(v1::INVALID_TRANSITION, "accept the call before reporting on site");
+  }
+  return single(origin, incident_id, now, [&](v1::TimelineEvent& e) {
+    auto* o = e.mutable_call_on_site();
+    o->set_call_no(call->call_no);
+    o->set_department_id(department_id);
+    o->set_late_by_ms(std::max<Millis>(0, now - call->on_site_deadline));
+    o->set_note(note);
+  });
+}
+
+Decision IncidentBook::accept_broken_chain(const Origin& origin,
+                                           std::uint64_t first_broken_seq,
+                                           const std::string& problem, Millis now) const {
+  return single(origin, 0, now, [&](v1::TimelineEvent& e) {
+    auto* record = e.mutable_chain_break_accepted();
+    record->set_first_broken_seq(first_broken_seq);
+    record->set_problem(problem);
+  });
+}
+
+Decision IncidentBook::department_decline(const Origin& origin, std::uint64_t incident_id,
+                                          const std::string& department_id,
+                                          const std::string& reason, Millis now) const {
+  if (reason.empty()) {
+    return Decision::refuse(v1::BAD_REQUEST, "a decline needs a reason, e.g. wrong department");
+  }
+  std::optional<CommandError> error;
+  const Incident* found = latest(incident_id);
+  const CallState* call = answerable_call(found, department_id, error);
+  if (call == nullptr) {
+    return Decision::refuse(error->code, error->message);
+  }
+  Draft draft(*this, origin, now);
+  Incident incident = *found;
+  v1::TimelineEvent e = draft.event(incident_id);
+  auto* d = e.mutable_call_declined();
+  d->set_call_no(call->call_no);
+  d->set_department_id(department_id);
+  d->set_reason(reason);
+  const auto call_no = call->call_no;
+  draft.push(std::move(e), &incident);
+  draft.escalate(incident, v1::CALL_DECLINED, v1::STAGE_UNSPECIFIED,
+                 "department " + department_id + " declined: " + reason, call_no);
+  return draft.finish();
+}
+
+}  // namespace zonecall::sla
