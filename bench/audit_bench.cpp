@@ -21,8 +21,8 @@
 #include "engine/audit/audit.hpp"
 #include "engine/config/config.hpp"
 #include "engine/server.hpp"
-#include "engine/store/sqlite.hpp"
-#include "engine/store/timeline_store.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
+#include "engine/store/open_store.hpp"
 #include "sla/incident_book.hpp"
 
 using namespace zonecall;
@@ -38,21 +38,21 @@ struct Step {
 
 std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::Config& config) {
   std::filesystem::remove(db);
-  SqliteTimelineStore store(SqliteOptions{db, false});
-  const auto version = store.record_policy(config::policy_fingerprint(config), 0);
+  const auto store = open_store(StoreOptions{db, false});
+  const auto version = store->record_policy_at_startup(config::policy_fingerprint(config), 0);
   sla::PolicyHistory policies(sla::Policy::from_config(config, version));
   sla::IncidentBook book(&policies);
-  store.start();
+  store->start();
 
   std::vector<v1::TimelineEvent> pending;
   std::uint64_t written = 0;
   auto flush = [&](bool force) {
     if (pending.size() >= 20000 || (force && !pending.empty())) {
       written += pending.size();
-      store.append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(pending)),
+      store->append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(pending)),
                    [](const StoreError& e) {
         if (e) {
-          std::fprintf(stderr, "append failed: %s\n", e->c_str());
+          std::fprintf(stderr, "append failed: %s\n", e.message().c_str());
           std::exit(1);
         }
       });
@@ -170,7 +170,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     }
   }
   flush(true);
-  store.stop();
+  store->stop();
   return written;
 }
 
@@ -226,7 +226,7 @@ int main(int argc, char** argv) {
     scan.push_back(raw_scan_rows_per_s(db, rows));
 
     const auto audit_started = std::chrono::steady_clock::now();
-    const auto report = audit::run(db, audit::topology_for(config), {});
+    const auto report = audit::run(*open_source(db), audit::topology_for(config), {});
     audit_rate.push_back(static_cast<double>(report.events()) / bench::seconds_since(audit_started));
     clean = clean && audit::clean(report) && report.events() == rows;
 

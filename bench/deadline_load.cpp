@@ -18,8 +18,8 @@
 
 #include "bench_util.hpp"
 #include "engine/config/config.hpp"
-#include "engine/store/sqlite.hpp"
-#include "engine/store/timeline_store.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
+#include "engine/store/open_store.hpp"
 #include "sla/incident_book.hpp"
 
 using namespace zonecall;
@@ -48,11 +48,11 @@ int prepare(std::size_t incidents, const std::string& db, const std::string& con
   google::protobuf::TextFormat::PrintToString(config, &text);
   std::ofstream(config_path) << text;
   std::filesystem::remove(db);
-  SqliteTimelineStore store(SqliteOptions{db, false});
-  const auto version = store.record_policy(config::policy_fingerprint(config), 0);
+  const auto store = open_store(StoreOptions{db, false});
+  const auto version = store->record_policy_at_startup(config::policy_fingerprint(config), 0);
   sla::PolicyHistory policies(sla::Policy::from_config(config, version));
   sla::IncidentBook book(&policies);
-  store.start();
+  store->start();
   const sla::Millis now = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())
                               .count();
@@ -74,12 +74,12 @@ int prepare(std::size_t incidents, const std::string& db, const std::string& con
       batch.push_back(std::move(e));
     }
     if (batch.size() >= 20000) {
-      store.append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(batch)), [](auto&) {});
+      store->append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(batch)), [](auto&) {});
       batch.clear();
     }
   }
-  store.append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(batch)), [](auto&) {});
-  store.stop();
+  store->append(std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(batch)), [](auto&) {});
+  store->stop();
   std::printf("prepared %zu open incidents, %zu pending deadlines in the queue (%.1f bytes each)\n",
               incidents, book.deadlines().size(),
               static_cast<double>(book.deadlines().memory_bytes()) / book.deadlines().size());

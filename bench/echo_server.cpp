@@ -17,7 +17,7 @@
 
 #include "bench_util.hpp"
 #include "engine/net/beast.hpp"
-#include "engine/store/sqlite.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 
 using namespace zonecall::net;
 namespace sqlite = zonecall::sqlite;

@@ -20,7 +20,7 @@
 #include "engine/log.hpp"
 #include "engine/server.hpp"
 #include "engine/client/client.hpp"
-#include "engine/store/timeline_reader.hpp"
+#include "engine/store/open_store.hpp"
 #include "engine/token.hpp"
 #include "sla/replay.hpp"
 
@@ -34,6 +34,7 @@ usage:
   zonecall serve [--config FILE] [--db PATH] [--listen HOST:PORT]
                  [--synchronous full|normal] [--max-frame-bytes N]
                  [--max-send-queue-bytes N] [--idle-timeout-s N] [--max-db-mb N]
+                 [--max-queued-writes N]
                  [--handshake-timeout-s N] [--requests-per-second N]
                  [--max-hello-failures N] [--hello-failure-delay-ms N]
                  [--max-connections N] [--max-connections-per-address N]
@@ -203,6 +204,9 @@ int serve(Args args) {
     // 4 KiB pages; at most 1 TiB.
     options.max_db_pages = static_cast<std::int64_t>(to_size(max_db_mb, "--max-db-mb", 1 << 20) * 256);
   }
+  options.max_queued_writes = to_size(
+      take(args, "max-queued-writes", std::to_string(options.max_queued_writes)),
+      "--max-queued-writes", std::size_t{1} << 24);
   options.tls_cert_file = take(args, "tls-cert", "");
   options.tls_key_file = take(args, "tls-key", "");
   options.insecure = take(args, "insecure", "") == "yes";
@@ -255,10 +259,7 @@ int serve(Args args) {
 int replay(Args args) {
   const std::string db = take(args, "db", "zonecall.db");
   reject_leftovers(args);
-  if (!std::ifstream(db)) {
-    throw std::invalid_argument("no database at " + db);
-  }
-  const auto report = audit::verify(db);
+  const auto report = audit::verify(*open_source(db));
   std::cout << audit::render_verdict(report, report.discrepancies_size()) << report.events()
             << " events replayed, " << report.discrepancies_size() << " discrepancies\n";
   return audit::clean(report) ? 0 : 1;
@@ -309,20 +310,18 @@ int audit_command(Args args) {
   if (format != "text" && format != "json" && format != "csv" && format != "html") {
     throw std::invalid_argument("--format is text, json, csv or html");
   }
-  if (!std::ifstream(db)) {
-    throw std::invalid_argument("no database at " + db);
-  }
+  const auto timeline = open_source(db);
 
   std::string output;
   int status = 0;
   if (!incident.empty()) {
-    output = audit::incident_story(db, to_size(incident, "--incident", std::size_t{1} << 60), site);
+    output = audit::incident_story(*timeline, to_size(incident, "--incident", std::size_t{1} << 60), site);
     if (output.empty()) {
       std::cerr << "zonecall: no incident " << incident << " in " << db << "\n";
       return 1;
     }
   } else {
-    const auto report = audit::run(db, audit::topology_for(config), filter);
+    const auto report = audit::run(*timeline, audit::topology_for(config), filter);
     output = format == "json"   ? audit::render_json(report)
              : format == "csv"  ? audit::render_csv(report)
              : format == "html" ? audit::render_html(report)

@@ -40,15 +40,16 @@ std::unique_ptr<net::asio::ssl::context> make_tls_context(const ServerOptions& o
 Server::Server(ServerOptions options)
     : options_(check_transport(std::move(options))),
       roster_(options_.config),
-      store_(std::make_unique<SqliteTimelineStore>(
-          SqliteOptions{options_.db_path, options_.synchronous_full,
-                                      options_.busy_timeout_ms, options_.max_db_pages})) {
+      store_(open_store(StoreOptions{options_.db_path, options_.synchronous_full,
+                                     options_.busy_timeout_ms, options_.max_db_pages,
+                                     options_.max_queued_writes})) {
   if (!options_.tls_cert_file.empty()) {
     tls_ = make_tls_context(options_);  // before recovery: a bad file fails fast
   }
-  const auto version = store_->record_policy(config::policy_fingerprint(options_.config), clock_.now());
+  const auto version =
+      store_->record_policy_at_startup(config::policy_fingerprint(options_.config), clock_.now());
   // Every version the timeline was written under judges its own incidents.
-  for (const auto& [v, fingerprint] : store_->policy_versions()) {
+  for (const auto& [v, fingerprint] : store_->source().policy_versions()) {
     policies_.add(config::policy_from_fingerprint(fingerprint, v), false);
   }
   policies_.add(sla::Policy::from_config(options_.config, version), true);
@@ -116,20 +117,43 @@ void Server::stop() {
 std::future<std::string> Server::reload(const std::string& config_path) {
   auto done = std::make_shared<std::promise<std::string>>();
   auto result = done->get_future();
-  boost::asio::post(io_, [this, config_path, done] {
+  auto refuse = [config_path, done](const std::string& error) {
+    log::error("config.reload_refused", {{"file", config_path}, {"error", error}});
+    done->set_value(error);
+  };
+  boost::asio::post(io_, [this, config_path, done, refuse] {
+    std::shared_ptr<v1::Config> config;
+    std::string fingerprint;
     try {
-      auto config = config::load_file(config_path);
-      const auto version = store_->record_policy(config::policy_fingerprint(config), clock_.now());
-      policies_.add(sla::Policy::from_config(config, version), true);
-      roster_ = Roster(config);
+      config = std::make_shared<v1::Config>(config::load_file(config_path));
+      fingerprint = config::policy_fingerprint(*config);
+    } catch (const std::exception& e) {
+      refuse(e.what());
+      return;
+    }
+    // The new config applies once its policy version is recorded; the
+    // recording goes through the store's queue, never blocking this thread.
+    auto apply = [this, config_path, done, refuse, config](std::uint32_t version, const StoreError& error) {
+      if (error) {
+        refuse(error.message());
+        return;
+      }
+      try {
+        policies_.add(sla::Policy::from_config(*config, version), true);
+        roster_ = Roster(*config);
+      } catch (const std::exception& e) {
+        refuse(e.what());
+        return;
+      }
       dispatcher_->roster_changed();
-      options_.config = std::move(config);
+      options_.config = std::move(*config);
       log::info("config.reloaded", {{"file", config_path}, {"policy_version", std::to_string(version)}});
       done->set_value("");
-    } catch (const std::exception& e) {
-      log::error("config.reload_refused", {{"file", config_path}, {"error", e.what()}});
-      done->set_value(e.what());
-    }
+    };
+    store_->record_policy(fingerprint, clock_.now(),
+                          [this, apply](std::uint32_t version, const StoreError& error) {
+                            boost::asio::post(io_, [apply, version, error] { apply(version, error); });
+                          });
   });
   return result;
 }

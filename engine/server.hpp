@@ -11,7 +11,7 @@
 #include "engine/config/roster.hpp"
 #include "engine/dispatcher.hpp"
 #include "engine/net/limits.hpp"
-#include "engine/store/timeline_store.hpp"
+#include "engine/store/open_store.hpp"
 #include "engine/system_clock.hpp"
 #include "sla/policy.hpp"
 
@@ -35,6 +35,7 @@ struct ServerOptions {
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;  // how long a commit waits for a locked database
   std::int64_t max_db_pages = 0;  // 0: no cap on the database size
+  std::size_t max_queued_writes = StoreOptions::kDefaultMaxQueuedWrites;
   net::Limits limits;
   // PEM files: with both, every connection is TLS (wss://, https://).
   std::string tls_cert_file;
@@ -80,7 +81,7 @@ class Server {
   boost::asio::io_context io_{1};
   SystemClock clock_;
   Roster roster_;
-  std::unique_ptr<SqliteTimelineStore> store_;
+  std::unique_ptr<TimelineStore> store_;
   sla::PolicyHistory policies_;
   std::unique_ptr<Dispatcher> dispatcher_;
   std::unique_ptr<net::SessionContext> context_;

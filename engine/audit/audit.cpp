@@ -9,7 +9,6 @@
 
 #include "engine/config/config.hpp"
 #include "engine/store/event_pipeline.hpp"
-#include "engine/store/timeline_reader.hpp"
 #include "sla/replay.hpp"
 
 namespace zonecall::audit {
@@ -25,13 +24,12 @@ void populate(std::span<std::byte> memory) {
 
 // The chain check and the exact replay, shared by `audit` and `replay`; with
 // an assessment, also the figures.
-v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
-  TimelineReader reader(db_path);
-  sla::Replayer replayer(config::policy_history(reader.policy_versions()));
+v1::AuditReport check(TimelineSource& timeline, sla::Assessment* assessment) {
+  sla::Replayer replayer(config::policy_history(timeline.policy_versions()));
   // The kernel zeroes every fresh page of incidents on first touch; a thread
   // of its own takes those faults ahead of the replay, on the core the
   // reading thread leaves spare. Joined before the replayer goes.
-  std::jthread fault_in([memory = replayer.reserve_incidents(reader.incident_id_bound())](
+  std::jthread fault_in([memory = replayer.reserve_incidents(timeline.incident_id_bound())](
                             std::stop_token stop) {
     constexpr std::size_t kSlice = std::size_t{16} << 20;  // lets an early exit stop it soon
     for (const auto& chunk : memory) {
@@ -43,7 +41,7 @@ v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
   // The chain is checked and the rows parsed on the pipeline's thread while
   // this one replays. Most clock events come unparsed: they are the rest of
   // a group the replay dictated, and their bytes are enough.
-  EventPipeline chain(reader.db(), EventPipeline::Mode::kCheckChain);
+  EventPipeline chain(timeline, EventPipeline::Mode::kCheckChain);
   sla::Millis last_at = 0;
   std::vector<v1::TimelineEvent> accepted;  // the operator's ChainBreakAccepted records
   chain.for_each([&](EventPipeline::Row& row) {
@@ -99,13 +97,13 @@ sla::AssessmentTopology topology_for(const v1::Config& config) {
   return topology;
 }
 
-v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& topology,
+v1::AuditReport run(TimelineSource& timeline, const sla::AssessmentTopology& topology,
                     const sla::AuditFilter& filter) {
   sla::Assessment assessment(topology, filter);
-  return check(db_path, &assessment);
+  return check(timeline, &assessment);
 }
 
-v1::AuditReport verify(const std::string& db_path) { return check(db_path, nullptr); }
+v1::AuditReport verify(TimelineSource& timeline) { return check(timeline, nullptr); }
 
 bool clean(const v1::AuditReport& report) {
   return report.chain_intact() && report.discrepancies_size() == 0;

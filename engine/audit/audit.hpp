@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/site_time.hpp"
+#include "engine/store/timeline_source.hpp"
 #include "sla/assessment.hpp"
 #include "zonecall/v1/audit.pb.h"
 #include "zonecall/v1/config.pb.h"
@@ -18,12 +19,12 @@ namespace zonecall::audit {
 sla::AssessmentTopology topology_for(const v1::Config& config);
 
 // The whole timeline is checked; the filter chooses the incidents counted.
-v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& topology,
+v1::AuditReport run(TimelineSource& timeline, const sla::AssessmentTopology& topology,
                     const sla::AuditFilter& filter);
 
 // The chain check and the replay of run(), without the figures (`zonecall
 // replay`): the report's verdict fields only.
-v1::AuditReport verify(const std::string& db_path);
+v1::AuditReport verify(TimelineSource& timeline);
 
 // Whether the timeline is intact and consistent: the exit status's meaning.
 bool clean(const v1::AuditReport& report);
@@ -31,7 +32,7 @@ bool clean(const v1::AuditReport& report);
 // One incident's whole story: each event, who did it, and how long each
 // stage took against its deadline. Empty if there is no such incident.
 // Times are the site's, labelled with their UTC offset.
-std::string incident_story(const std::string& db_path, std::uint64_t incident_id, const SiteTime& site);
+std::string incident_story(TimelineSource& timeline, std::uint64_t incident_id, const SiteTime& site);
 
 // Renderers. render_verdict: the chain's and the replay's verdict lines,
 // listing the first `listed` discrepancies.

@@ -6,7 +6,6 @@
 
 #include "engine/audit/audit.hpp"
 #include "engine/printable.hpp"
-#include "engine/store/timeline_reader.hpp"
 #include "sla/incident.hpp"
 
 namespace zonecall::audit {
@@ -336,9 +335,8 @@ std::string render_text(const v1::AuditReport& report) {
   return out.str();
 }
 
-std::string incident_story(const std::string& db_path, std::uint64_t incident_id, const SiteTime& site) {
-  TimelineReader reader(db_path);
-  const auto events = reader.incident_events(incident_id);
+std::string incident_story(TimelineSource& timeline, std::uint64_t incident_id, const SiteTime& site) {
+  const auto events = timeline.incident_events(incident_id);
   if (events.empty()) {
     return "";
   }

@@ -1,6 +1,6 @@
 #include "engine/store/event_pipeline.hpp"
 
-#include "engine/token.hpp"
+#include "engine/store/store_error.hpp"
 #include "sla/replay.hpp"
 
 namespace zonecall {
@@ -8,6 +8,11 @@ namespace zonecall {
 namespace {
 struct Stopped {};  // thrown inside the row loop to leave it early
 }  // namespace
+
+void read_all_events(TimelineSource& source, const std::function<void(const v1::TimelineEvent&)>& each) {
+  EventPipeline events(source, EventPipeline::Mode::kTrust);
+  events.for_each([&](EventPipeline::Row& row) { each(*row.event()); });  // kTrust: never null
+}
 
 std::string_view EventPipeline::Batch::row(std::size_t i) const {
   const std::size_t begin = i == 0 ? 0 : ends[i - 1];
@@ -24,7 +29,7 @@ void EventPipeline::Batch::clear() {
   ends.clear();
 }
 
-EventPipeline::EventPipeline(sqlite::Database& db, Mode mode) : db_(db), mode_(mode) {
+EventPipeline::EventPipeline(TimelineSource& source, Mode mode) : source_(source), mode_(mode) {
   for (std::size_t i = 0; i < kBatches; ++i) {
     free_.push_back(std::make_unique<Batch>());
   }
@@ -43,14 +48,6 @@ void EventPipeline::stop() {
   }
 }
 
-void EventPipeline::broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem) {
-  if (verdict.intact) {
-    verdict.intact = false;
-    verdict.first_broken_seq = seq;
-    verdict.problem = std::move(problem);
-  }
-}
-
 void EventPipeline::add_row(Batch& batch, std::uint64_t seq, std::string_view payload) {
   ++verdict_.rows;
   batch.seqs.push_back(seq);
@@ -59,12 +56,12 @@ void EventPipeline::add_row(Batch& batch, std::uint64_t seq, std::string_view pa
 }
 
 void EventPipeline::check_row(Batch& batch, std::size_t i, const RowColumns& columns,
-                              std::string_view hash) {
+                              std::string_view link) {
   const std::uint64_t seq = batch.seqs[i];
   batch.columns.push_back(columns);
-  check_link(seq, batch.row(i), hash);
+  chain_.check(seq, batch.row(i), link, verdict_);
   if (!columns.integers) {
-    broken(verdict_, seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
+    verdict_.broken(seq, "row " + std::to_string(seq) + " holds a column that is not an integer");
   }
   // The kind column only decides who parses; whoever does checks the
   // columns against the event (a lying kind column included).
@@ -73,28 +70,14 @@ void EventPipeline::check_row(Batch& batch, std::size_t i, const RowColumns& col
   batch.events.push_back(leave ? nullptr : parse_checked(verdict_, batch, i));
 }
 
-void EventPipeline::check_link(std::uint64_t seq, std::string_view payload, std::string_view hash) {
-  if (seq != expected_seq_) {
-    broken(verdict_, expected_seq_, seq > expected_seq_ ? "events " + std::to_string(expected_seq_) + ".." +
-                                                    std::to_string(seq - 1) + " are missing"
-                                              : "seq " + std::to_string(seq) + " out of order");
-  }
-  expected_seq_ = seq + 1;
-  if (!sha256_chain_matches(previous_hash_, payload, hash)) {
-    broken(verdict_, seq, "the hash of seq " + std::to_string(seq) +
-                    " does not match its content and the previous link");
-  }
-  previous_hash_.assign(hash);  // go on from the stored link
-}
-
 const v1::TimelineEvent* EventPipeline::parse_checked(ChainVerdict& verdict, Batch& batch, std::size_t i) {
   const std::uint64_t seq = batch.seqs[i];
   const v1::TimelineEvent* event = parse(batch, batch.row(i));
   if (event == nullptr) {
-    broken(verdict, seq, "seq " + std::to_string(seq) + " holds no readable event");
+    verdict.broken(seq, "seq " + std::to_string(seq) + " holds no readable event");
   } else if (event->seq() != seq) {
-    broken(verdict, seq,
-           "row " + std::to_string(seq) + " holds the event of seq " + std::to_string(event->seq()));
+    verdict.broken(seq, "row " + std::to_string(seq) + " holds the event of seq " +
+                            std::to_string(event->seq()));
   } else {
     check_columns(verdict, batch, i, *event);
   }
@@ -105,9 +88,9 @@ void EventPipeline::check_columns(ChainVerdict& verdict, const Batch& batch, std
                                   const v1::TimelineEvent& event) {
   const RowColumns& columns = batch.columns[i];
   const auto says = [&](const char* column, std::int64_t value, std::int64_t truth) {
-    broken(verdict, batch.seqs[i], "row " + std::to_string(batch.seqs[i]) + "'s " + column +
-                                       " column says " + std::to_string(value) + ", its event " +
-                                       std::to_string(truth));
+    verdict.broken(batch.seqs[i], "row " + std::to_string(batch.seqs[i]) + "'s " + column +
+                                      " column says " + std::to_string(value) + ", its event " +
+                                      std::to_string(truth));
   };
   if (columns.incident_id != static_cast<std::int64_t>(event.incident_id())) {
     says("incident_id", columns.incident_id, static_cast<std::int64_t>(event.incident_id()));
@@ -133,8 +116,8 @@ void EventPipeline::Row::identified_as(const v1::TimelineEvent& event) {
   parsed_ = true;
   event_ = &event;
   if (event.seq() != seq()) {
-    broken(pipeline_.found_by_consumer_, seq(),
-           "row " + std::to_string(seq()) + " holds the event of seq " + std::to_string(event.seq()));
+    pipeline_.found_by_consumer_.broken(
+        seq(), "row " + std::to_string(seq()) + " holds the event of seq " + std::to_string(event.seq()));
     return;
   }
   check_columns(pipeline_.found_by_consumer_, batch_, i_, event);
@@ -192,24 +175,16 @@ void EventPipeline::read() {
     auto batch = take_free();
     const bool check = mode_ == Mode::kCheckChain;
     const bool hashes = mode_ == Mode::kCheckHashes;
-    // Recovery trusts the columns, so it reads only what it folds and the hash.
-    sqlite::Statement rows(db_, check    ? "SELECT seq, payload, incident_id, kind, at_ms, hash "
-                                           "FROM timeline ORDER BY seq"
-                                : hashes ? "SELECT seq, payload, hash FROM timeline ORDER BY seq"
-                                         : "SELECT seq, payload FROM timeline ORDER BY seq");
-    while (rows.step()) {
-      const auto seq = static_cast<std::uint64_t>(rows.column_int64(0));
-      add_row(*batch, seq, rows.column_blob(1));
+    // Recovery trusts the columns, so it reads only what it folds and the links.
+    const auto rows = source_.scan(ScanFields{check || hashes, check});
+    StoredRow row;
+    while (rows->next(row)) {
+      add_row(*batch, row.seq, row.payload);
       if (hashes) {
-        check_link(seq, batch->row(batch->seqs.size() - 1), rows.column_blob(2));
+        chain_.check(row.seq, batch->row(batch->seqs.size() - 1), row.link, verdict_);
       }
       if (check) {
-        // A real, text or blob value would read back converted, and still
-        // not match the engine's integer queries.
-        const RowColumns columns{
-            rows.column_int64(2), rows.column_int64(3), rows.column_int64(4),
-            rows.column_is_integer(2) && rows.column_is_integer(3) && rows.column_is_integer(4)};
-        check_row(*batch, batch->seqs.size() - 1, columns, rows.column_blob(5));
+        check_row(*batch, batch->seqs.size() - 1, row.columns, row.link);
       }
       if (batch->seqs.size() == kBatchRows) {
         finish_batch(std::move(batch));
@@ -251,8 +226,9 @@ void EventPipeline::for_each(const std::function<void(Row&)>& each) {
       if (mode_ != Mode::kCheckChain) {
         event = parsed ? event : parse(*batch, batch->row(i));
         if (event == nullptr || event->seq() != batch->seqs[i]) {
-          throw sqlite::Error(SQLITE_CORRUPT, "timeline row seq " + std::to_string(batch->seqs[i]) +
-                                                  " does not hold a readable event");
+          throw StoreFailure(StoreError(StoreError::Kind::corrupt,
+                                        "timeline row seq " + std::to_string(batch->seqs[i]) +
+                                            " does not hold a readable event"));
         }
       }
       if (event != nullptr || left) {

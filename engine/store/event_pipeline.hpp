@@ -1,6 +1,7 @@
 #pragma once
-// Every timeline event in seq order, read and parsed on a thread of its own
-// and handed on in batches, so the caller folds or replays them in parallel:
+// Every timeline event in seq order, scanned from any backend's
+// TimelineSource and parsed on a thread of its own, and handed on in
+// batches, so the caller folds or replays them in parallel:
 // recovery and the audit spend about as long reading as folding
 // (bench/RESULTS.md, benchmarks 4 and 6). The audit also has it check the
 // hash chain and the seqs on that thread, and leaves clock events unparsed:
@@ -19,21 +20,15 @@
 
 #include <google/protobuf/arena.h>
 
-#include "engine/store/sqlite.hpp"
+#include "engine/store/hash_chain.hpp"
+#include "engine/store/timeline_source.hpp"
 #include "zonecall/v1/timeline.pb.h"
 
 namespace zonecall {
 
-// What the chain check found: intact, or the first place it breaks. It
-// also breaks where a row's integer columns are not the event it holds: the
-// live engine finds an incident's events by incident_id, and auditors query
-// kind and at_ms.
-struct ChainVerdict {
-  bool intact = true;
-  std::uint64_t first_broken_seq = 0;
-  std::string problem;
-  std::uint64_t rows = 0;
-};
+// Every event of a source in seq order, for `zonecall replay` and the
+// tests; throws StoreFailure (corrupt) on a row that holds no readable event.
+void read_all_events(TimelineSource& source, const std::function<void(const v1::TimelineEvent&)>& each);
 
 class EventPipeline {
  public:
@@ -42,29 +37,23 @@ class EventPipeline {
     kCheckHashes,  // recovery: kTrust, and the reading thread checks the seqs and
                    // the hash chain (not the columns, which need every row parsed)
     kCheckChain,   // the audit: check the chain and the columns; an unreadable
-                   // row breaks it, and is skipped
+                   // row breaks it, and is skipped. The chain also breaks where a
+                   // row's columns are not its event's.
   };
-  // `db` must outlive this object, and nothing else may use it during
-  // for_each, which reads it on another thread.
-  EventPipeline(sqlite::Database& db, Mode mode);
+  // `source` must outlive this object, and nothing else may use it during
+  // for_each, which scans it on another thread.
+  EventPipeline(TimelineSource& source, Mode mode);
   ~EventPipeline();  // stops and joins the thread if for_each was left by a throw
   EventPipeline(const EventPipeline&) = delete;
   EventPipeline& operator=(const EventPipeline&) = delete;
 
   class Row;
-  // The integer columns a timeline row repeats from its event, for queries.
-  // (The actor column is not checked: reading a text column cost as much as
-  // the three integers together, bench/RESULTS.md.)
-  struct RowColumns {
-    std::int64_t incident_id;
-    std::int64_t kind;
-    std::int64_t at_ms;
-    bool integers;  // all three stored as INTEGER
-  };
   // Calls `each` for every row in seq order, but for those the reading
   // thread found unreadable (kCheckChain: the verdict says so). Rethrows
-  // what the reading thread threw: a database error, or in kTrust mode
-  // sqlite::Error (SQLITE_CORRUPT) for an unreadable row.
+  // what the reading thread threw (the source's StoreFailure); in kTrust and
+  // kCheckHashes modes throws StoreFailure (corrupt) for an unreadable row.
+  // (The audit checks the integer columns, not the actor: reading a text
+  // column cost as much as the three integers together, bench/RESULTS.md.)
   void for_each(const std::function<void(Row&)>& each);
   // The chain check's finding (kCheckChain), valid once for_each returned.
   const ChainVerdict& verdict() const { return verdict_; }
@@ -102,25 +91,21 @@ class EventPipeline {
   void add_row(Batch& batch, std::uint64_t seq, std::string_view payload);
   // kCheckChain: checks row i (the one just added), and parses it unless it
   // is a clock event by its kind column.
-  void check_row(Batch& batch, std::size_t i, const RowColumns& columns, std::string_view hash);
-  // The seq and hash-chain part of check_row.
-  void check_link(std::uint64_t seq, std::string_view payload, std::string_view hash);
+  void check_row(Batch& batch, std::size_t i, const RowColumns& columns, std::string_view link);
   // Breaks the chain at row i if its columns are not its event's.
   static void check_columns(ChainVerdict& verdict, const Batch& batch, std::size_t i,
                             const v1::TimelineEvent& event);
-  // Records the first break found: in verdict_ on the reading thread, in
-  // found_by_consumer_ on the consumer's (the earlier seq wins at the end).
-  static void broken(ChainVerdict& verdict, std::uint64_t seq, std::string problem);
   std::unique_ptr<Batch> take_free();
   void finish_batch(std::unique_ptr<Batch> batch);  // hands it on, maybe parsed
   void hand_on(std::unique_ptr<Batch> batch);
 
-  sqlite::Database& db_;
+  TimelineSource& source_;
   const Mode mode_;
+  // The first break found: in verdict_ on the reading thread, in
+  // found_by_consumer_ on the consumer's (the earlier seq wins at the end).
   ChainVerdict verdict_;
   ChainVerdict found_by_consumer_;  // in rows the reading thread left unparsed
-  std::uint64_t expected_seq_ = 1;
-  std::string previous_hash_;
+  ChainVerifier chain_;
 
   std::mutex mutex_;
   std::condition_variable changed_;

@@ -11,7 +11,8 @@
 
 #include "engine/audit/audit.hpp"
 #include "engine/config/config.hpp"
-#include "engine/store/sqlite.hpp"
+#include "engine/store/open_store.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "engine/token.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
@@ -116,7 +117,7 @@ std::int64_t seq_of_first(const std::string& db, const std::string& where) {
 
 TEST_CASE("audit: a timeline recorded by the live engine replays exactly") {
   Recorded r;
-  const auto report = audit::run(r.db, topology(), {});
+  const auto report = audit::run(*open_source(r.db), topology(), {});
   for (const auto& d : report.discrepancies()) {
     UNSCOPED_INFO("seq " << d.seq() << ": " << d.what());
   }
@@ -149,7 +150,7 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
   SECTION("a deleted event") {
     const auto db = r.copy("deleted.db");
     exec(db, "DELETE FROM timeline WHERE seq = 5");
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK_FALSE(audit::clean(report));
     CHECK_FALSE(report.chain_intact());
     CHECK(report.first_broken_seq() == 5);
@@ -161,7 +162,7 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     auto e = event_at(db, seq);
     e.set_at_ms(e.at_ms() - 60'000);  // "we were a minute faster"
     rewrite(db, seq, e);
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK_FALSE(audit::clean(report));
     CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
     REQUIRE(report.discrepancies_size() > 0);
@@ -176,7 +177,7 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     b.set_seq(4);
     rewrite(db, 3, a);
     rewrite(db, 4, b);
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK_FALSE(audit::clean(report));
     CHECK(report.first_broken_seq() == 3);
   }
@@ -186,7 +187,7 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     const auto db = r.copy("moved.db");
     const auto seq = seq_of_first(db, "kind = 11");
     exec(db, "UPDATE timeline SET incident_id = incident_id + 1 WHERE seq = " + std::to_string(seq));
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK_FALSE(audit::clean(report));
     CHECK_FALSE(report.chain_intact());
     CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
@@ -199,7 +200,7 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     const auto seq = seq_of_first(db, "kind = 13");
     const auto at_ms = event_at(db, seq).at_ms();
     exec(db, "UPDATE timeline SET at_ms = at_ms - 60000 WHERE seq = " + std::to_string(seq));
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK_FALSE(audit::clean(report));
     CHECK(report.first_broken_seq() == static_cast<std::uint64_t>(seq));
     CHECK(report.chain_problem() == "row " + std::to_string(seq) + "'s at_ms column says " +
@@ -231,7 +232,7 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
     sqlite::Statement insert(file, "INSERT INTO timeline VALUES(?, 1, 13, ?, 'engine', ?, ?)");
     insert.bind(1, last + 1).bind(2, forged.at_ms()).bind_blob(3, payload).bind_blob(4, sha256_chain(previous, payload));
     insert.step();
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK(report.chain_intact());
     CHECK_FALSE(audit::clean(report));
     REQUIRE(report.discrepancies_size() == 1);
@@ -259,7 +260,7 @@ TEST_CASE("audit: runs while the server is writing to the same file") {
     std::this_thread::yield();
   }
   for (int i = 0; i < 5; ++i) {
-    const auto report = audit::run(db, topology(), {});
+    const auto report = audit::run(*open_source(db), topology(), {});
     CHECK(audit::clean(report));
     CHECK(report.events() > 0);
   }
@@ -270,7 +271,7 @@ TEST_CASE("audit: runs while the server is writing to the same file") {
 
 TEST_CASE("audit: JSON and CSV parse back to the same figures") {
   Recorded r;
-  const auto report = audit::run(r.db, topology(), {});
+  const auto report = audit::run(*open_source(r.db), topology(), {});
 
   v1::AuditReport parsed;
   REQUIRE(google::protobuf::util::JsonStringToMessage(audit::render_json(report), &parsed).ok());
@@ -327,7 +328,7 @@ TEST_CASE("audit: JSON and CSV parse back to the same figures") {
 
 TEST_CASE("audit: the HTML report is one self-contained file with inline SVG charts") {
   Recorded r;
-  const auto html = audit::render_html(audit::run(r.db, topology(), {}));
+  const auto html = audit::render_html(audit::run(*open_source(r.db), topology(), {}));
   CHECK(html.rfind("<!DOCTYPE html>", 0) == 0);
   CHECK(html.find("<svg") != std::string::npos);
   for (const char* chart : {"Stage compliance by zone", "Distribution of stage times", "Daily trend",
@@ -343,7 +344,7 @@ TEST_CASE("audit: the HTML report is one self-contained file with inline SVG cha
 TEST_CASE("audit: one incident's whole story") {
   Recorded r;
   const SiteTime site(kDefaultTimeZone);
-  const auto story = audit::incident_story(r.db, 1, site);
+  const auto story = audit::incident_story(*open_source(r.db), 1, site);
   CHECK(story.find("Incident 1") != std::string::npos);
   CHECK(story.find("reported drill") != std::string::npos);
   CHECK(story.find("DISCOVER deadline missed") != std::string::npos);
@@ -351,7 +352,7 @@ TEST_CASE("audit: one incident's whole story") {
   CHECK(story.find("z7-chief") != std::string::npos);
   CHECK(story.find("(times in Asia/Shanghai)") != std::string::npos);
   CHECK(story.find("+08:00  seq ") != std::string::npos);
-  CHECK(audit::incident_story(r.db, 999, site).empty());
+  CHECK(audit::incident_story(*open_source(r.db), 999, site).empty());
 }
 
 namespace {
@@ -451,7 +452,7 @@ TEST_CASE("audit: a figure with no data is '-' in every format; a zone with no i
     }
     REQUIRE(resolve_missed);
   }
-  const auto report = audit::run(db, topology(), {});
+  const auto report = audit::run(*open_source(db), topology(), {});
   REQUIRE(report.ranking_size() == 9);
   CHECK(report.ranking(0).zone_id() == "Z5");
   CHECK(report.ranking(0).rank() == 1);
@@ -516,7 +517,7 @@ TEST_CASE("audit: a superseded call is named in the story, the figures and the H
     }
     REQUIRE(chief.request(zone_call_msg(id, "urban-management")).has_ack());
   }
-  const auto report = audit::run(db, topology(), {});
+  const auto report = audit::run(*open_source(db), topology(), {});
   CHECK(audit::clean(report));  // derived in the fold: the replay agrees
   std::uint64_t superseded = 0;
   for (const auto& d : report.departments()) {
@@ -525,7 +526,7 @@ TEST_CASE("audit: a superseded call is named in the story, the figures and the H
   CHECK(superseded == 1);
   CHECK(audit::render_text(report).find("superseded") != std::string::npos);
   CHECK(audit::render_html(report).find("superseded") != std::string::npos);
-  const auto story = audit::incident_story(db, 1, SiteTime(kDefaultTimeZone));
+  const auto story = audit::incident_story(*open_source(db), 1, SiteTime(kDefaultTimeZone));
   INFO(story);
   CHECK(story.find("zone call 2 to urban-management") != std::string::npos);
   CHECK(story.find("; supersedes call 1 to drill-desk") != std::string::npos);

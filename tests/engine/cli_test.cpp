@@ -13,7 +13,7 @@
 #include <sstream>
 #include <vector>
 
-#include "engine/store/sqlite.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 #include "zonecall/v1/audit.pb.h"

@@ -20,7 +20,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "engine/store/sqlite.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 

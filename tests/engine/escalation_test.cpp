@@ -1,7 +1,7 @@
 // Escalation, mutual aid and the zone-call channel against a real server.
 #include <catch2/catch.hpp>
 
-#include "engine/store/sqlite.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 

@@ -5,8 +5,8 @@
 #include <future>
 
 #include "engine/store/event_pipeline.hpp"
-#include "engine/store/timeline_reader.hpp"
-#include "engine/store/timeline_store.hpp"
+#include "engine/store/open_store.hpp"
+#include "engine/store/sqlite/sqlite_source.hpp"
 #include "engine/token.hpp"
 #include "support/fixtures.hpp"
 
@@ -21,8 +21,8 @@ namespace {
 bool is_clock_seq(std::uint64_t seq) { return seq % 3 == 0; }
 
 void write_timeline(const std::string& db, std::uint64_t count) {
-  SqliteTimelineStore store(SqliteOptions{db, false});
-  store.start();
+  const auto store = open_store(StoreOptions{db, false});
+  store->start();
   auto events = std::make_shared<std::vector<v1::TimelineEvent>>();
   for (std::uint64_t seq = 1; seq <= count; ++seq) {
     auto& e = events->emplace_back();
@@ -39,9 +39,9 @@ void write_timeline(const std::string& db, std::uint64_t count) {
     }
   }
   std::promise<StoreError> done;
-  store.append(events, [&](const StoreError& error) { done.set_value(error); });
-  REQUIRE_FALSE(done.get_future().get().has_value());
-  store.stop();
+  store->append(events, [&](const StoreError& error) { done.set_value(error); });
+  REQUIRE_FALSE(done.get_future().get());
+  store->stop();
 }
 
 // A hand edit of the timeline, as a forger with the sqlite3 shell would make.
@@ -75,8 +75,8 @@ void forge_payload(const std::string& db, std::uint64_t seq, const std::string& 
 
 std::vector<std::uint64_t> seqs_read(const std::string& db, EventPipeline::Mode mode,
                                      ChainVerdict* verdict = nullptr) {
-  sqlite::Database file(db, SQLITE_OPEN_READONLY);
-  EventPipeline pipeline(file, mode);
+  const auto source = open_source(db);
+  EventPipeline pipeline(*source, mode);
   std::vector<std::uint64_t> seqs;
   pipeline.for_each([&](EventPipeline::Row& row) {
     const v1::TimelineEvent* e = row.event();
@@ -127,14 +127,14 @@ TEST_CASE("event pipeline: an unreadable row stops recovery but only breaks the 
   overwrite_payload(db, 5'000, std::string("\xff\xff\xff\xff", 4));
 
   SECTION("trusting (recovery): a typed error naming the row, after a gap-free prefix") {
-    sqlite::Database file(db, SQLITE_OPEN_READONLY);
-    EventPipeline pipeline(file, EventPipeline::Mode::kTrust);
+    const auto source = open_source(db);
+    EventPipeline pipeline(*source, EventPipeline::Mode::kTrust);
     std::vector<std::uint64_t> seqs;
     try {
       pipeline.for_each([&](EventPipeline::Row& row) { seqs.push_back(row.event()->seq()); });
       FAIL("an unreadable row was read");
-    } catch (const sqlite::Error& e) {
-      CHECK(e.code() == SQLITE_CORRUPT);
+    } catch (const StoreFailure& e) {
+      CHECK(e.error().kind() == StoreError::Kind::corrupt);
       CHECK(std::string(e.what()).find("seq 5000") != std::string::npos);
     }
     CHECK(seqs.size() < 5'000);
@@ -229,8 +229,8 @@ TEST_CASE("event pipeline: a row the consumer identifies by its bytes has its co
   const auto db = dir.file("t.db");
   write_timeline(db, 9'000);
   edit(db, "UPDATE timeline SET at_ms = 5 WHERE seq = 6000");
-  sqlite::Database file(db, SQLITE_OPEN_READONLY);
-  EventPipeline pipeline(file, EventPipeline::Mode::kCheckChain);
+  const auto source = open_source(db);
+  EventPipeline pipeline(*source, EventPipeline::Mode::kCheckChain);
   v1::TimelineEvent known;  // as the audit's replay knows an event it dictated
   bool same_event = false;
   pipeline.for_each([&](EventPipeline::Row& row) {
@@ -251,9 +251,10 @@ TEST_CASE("event pipeline: a consumer that throws stops the reading thread") {
   const auto db = dir.file("t.db");
   write_timeline(db, 20'000);
   sqlite::Database file(db, SQLITE_OPEN_READONLY);
+  SqliteSource source(file);
   std::uint64_t last = 0;
   {
-    EventPipeline pipeline(file, EventPipeline::Mode::kTrust);
+    EventPipeline pipeline(source, EventPipeline::Mode::kTrust);
     CHECK_THROWS_WITH(pipeline.for_each([&](EventPipeline::Row& row) {
       last = row.seq();
       if (row.seq() == 100) {
@@ -269,36 +270,36 @@ TEST_CASE("event pipeline: a consumer that throws stops the reading thread") {
   CHECK(q.column_int64(0) == 20'000);
 }
 
-TEST_CASE("timeline reader: the incident id bound is the highest id, never more than the rows") {
+TEST_CASE("sqlite source: the incident id bound is the highest id, never more than the rows") {
   TempDir dir;
   const auto db = dir.file("t.db");
   {
-    SqliteTimelineStore store(SqliteOptions{dir.file("empty.db"), false});
-    store.start();
-    store.stop();
+    const auto store = open_store(StoreOptions{dir.file("empty.db"), false});
+    store->start();
+    store->stop();
   }
-  CHECK(TimelineReader(dir.file("empty.db")).incident_id_bound() == 0);
+  CHECK(open_source(dir.file("empty.db"))->incident_id_bound() == 0);
   write_timeline(db, 1'000);  // incident ids 1..1000, one per row
   {
     sqlite::Database file(db, SQLITE_OPEN_READWRITE);
     sqlite::Statement q(file, "UPDATE timeline SET incident_id = 7 WHERE seq > 500");
     q.step();
   }
-  CHECK(TimelineReader(db).incident_id_bound() == 500);
+  CHECK(open_source(db)->incident_id_bound() == 500);
   {
     // A forged id far beyond the rows: the bound stays at the rows.
     sqlite::Database file(db, SQLITE_OPEN_READWRITE);
     sqlite::Statement q(file, "UPDATE timeline SET incident_id = 1000000000000 WHERE seq = 3");
     q.step();
   }
-  CHECK(TimelineReader(db).incident_id_bound() == 1'000);
+  CHECK(open_source(db)->incident_id_bound() == 1'000);
   {
     // Forged seq and id together: the file's size still bounds it.
     sqlite::Database file(db, SQLITE_OPEN_READWRITE);
     sqlite::Statement q(file, "UPDATE timeline SET seq = 50000000, incident_id = 50000000 WHERE seq = 1000");
     q.step();
   }
-  const auto bound = TimelineReader(db).incident_id_bound();
+  const auto bound = open_source(db)->incident_id_bound();
   CHECK(bound >= 1'000);
   CHECK(bound < 20'000);
 }

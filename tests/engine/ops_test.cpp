@@ -10,7 +10,7 @@
 #include <chrono>
 #include <thread>
 
-#include "engine/store/sqlite.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 

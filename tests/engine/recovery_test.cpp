@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <thread>
 
+#include "engine/store/sqlite/sqlite.hpp"
 #include "engine/token.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
@@ -243,4 +244,55 @@ TEST_CASE("engine: a reload signs out removed staff and applies a moved member's
   CHECK(seen.count(z1.incident_id()) == 0);
   CHECK(seen.count(z2.incident_id()) == 1);
   CHECK(seen.count(own.ack().incident_id()) == 1);
+}
+
+TEST_CASE("engine: a reload waits for the store without holding up requests; a store error refuses it") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  auto options = options_for(db);
+  options.busy_timeout_ms = 1500;
+  RunningServer server(options);
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  const auto id = grid.request(report_msg("Z1", "sanitation")).ack().incident_id();
+
+  auto config = test_config();  // a new policy, so the reload records a new version
+  for (auto& c : *config.mutable_categories()) {
+    if (c.id() == "drill") {
+      c.mutable_budgets()->set_discover_ms(4000);
+    }
+  }
+  auto* newbie = config.add_staff();
+  newbie->set_id("newbie");
+  newbie->set_role(v1::GRID_WORKER);
+  newbie->set_zone_id("Z1");
+  newbie->set_token_sha256(sha256_hex("demo-newbie"));
+  const auto path = dir.file("new.textproto");
+  {
+    std::string text;
+    google::protobuf::TextFormat::PrintToString(config, &text);
+    std::ofstream(path) << text;
+  }
+  {
+    sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");  // the policy version cannot be written yet
+    auto reloaded = server.reload(path);
+    // Requests are answered meanwhile (reads on the io thread), and the old
+    // config is still in force.
+    const auto asked = std::chrono::steady_clock::now();
+    CHECK(grid.request(get_incident_msg(id)).has_incident());
+    CHECK(std::chrono::steady_clock::now() - asked < std::chrono::milliseconds(750));
+    CHECK(reloaded.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+    CHECK_THROWS(WsClient(server.port()).hello("demo-newbie"));
+    // The busy timeout passes: refused, naming the store's error.
+    CHECK_THAT(reloaded.get(), Catch::Contains("database is locked"));
+    CHECK_THROWS(WsClient(server.port()).hello("demo-newbie"));
+    other.exec("ROLLBACK");
+  }
+  CHECK(grid.request(report_msg("Z1", "sanitation")).has_ack());
+  REQUIRE(server.reload(path).get().empty());
+  WsClient after(server.port());
+  CHECK(after.hello("demo-newbie").staff_id() == "newbie");
+  const auto ack = after.request(report_msg("Z1", "drill")).ack();
+  CHECK(after.request(get_incident_msg(ack.incident_id())).incident().timeline(0).reported().policy_version() == 2);
 }

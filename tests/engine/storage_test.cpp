@@ -1,5 +1,6 @@
 // Storage errors: the affected request gets INTERNAL, nothing half-written
-// appears, and the engine carries on once the database is usable again.
+// appears, the log names the error's kind, and the engine carries on once
+// the database is usable again.
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -7,7 +8,8 @@
 #include <filesystem>
 
 #include "engine/audit/audit.hpp"
-#include "engine/store/sqlite.hpp"
+#include "engine/store/open_store.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 
@@ -19,6 +21,7 @@ TEST_CASE("engine: a locked database fails the request with INTERNAL, then recov
   const auto db = dir.file("zonecall.db");
   auto options = options_for(db);
   options.busy_timeout_ms = 50;
+  LogCapture logs;
   RunningServer server(options);
   WsClient grid(server.port());
   grid.hello("demo-z1-grid-1");
@@ -36,6 +39,8 @@ TEST_CASE("engine: a locked database fails the request with INTERNAL, then recov
     CHECK(refused_too.error().code() == v1::INTERNAL);
     other.exec("ROLLBACK");
   }
+  CHECK(logs.contains("\"event\":\"store.commit_failed\""));
+  CHECK(logs.contains("\"kind\":\"locked\""));
   const auto reported = "kind = 10";  // IncidentReported rows
   CHECK(count_rows(db, reported) == 1);
   const auto rows = count_rows(db);
@@ -92,6 +97,7 @@ TEST_CASE("engine: a full database fails the request with INTERNAL and keeps ser
   const auto db = dir.file("zonecall.db");
   auto options = options_for(db);
   options.max_db_pages = 12;  // a "disk" that fills after a few dozen reports
+  LogCapture logs;
   RunningServer server(options);
   WsClient grid(server.port());
   grid.hello("demo-z1-grid-1");
@@ -108,6 +114,7 @@ TEST_CASE("engine: a full database fails the request with INTERNAL and keeps ser
   }
   REQUIRE(reply.has_error());
   CHECK(reply.error().code() == v1::INTERNAL);
+  CHECK(logs.contains("\"kind\":\"full\""));
   REQUIRE(last_acked > 0);
   const auto rows = count_rows(db);
   CHECK(count_rows(db, "kind = 10") == static_cast<std::int64_t>(last_acked));
@@ -131,8 +138,9 @@ TEST_CASE("engine: a corrupt database file refuses to start with a clear error")
   try {
     Server server(options_for(db));
     FAIL("the server started on a corrupt file");
-  } catch (const sqlite::Error& e) {
+  } catch (const StoreFailure& e) {
     CHECK(std::string(e.what()).find("not a database") != std::string::npos);
+    CHECK(e.error().kind() == StoreError::Kind::corrupt);
   }
 }
 
@@ -179,7 +187,7 @@ TEST_CASE("engine: a broken hash chain stops start-up, naming the seq, unless th
   // The choice is in the timeline, and the audit reports it; the replay
   // takes the record as it is (the only finding is the broken chain).
   CHECK(count_rows(db, "kind = 23 AND incident_id = 0 AND actor = 'engine'") == 1);
-  const auto report = audit::run(db, audit::topology_for(test_config()), {});
+  const auto report = audit::run(*open_source(db), audit::topology_for(test_config()), {});
   CHECK_FALSE(report.chain_intact());
   CHECK(report.first_broken_seq() == noted_seq);
   CHECK(report.discrepancies_size() == 0);
@@ -245,7 +253,8 @@ TEST_CASE("engine: a full disk fails requests with INTERNAL and a log line, and 
     REQUIRE(reply.has_error());
     CHECK(reply.error().code() == v1::INTERNAL);
     CHECK(logs.contains("\"event\":\"store.commit_failed\""));
-    CHECK(logs.contains("full"));  // SQLite: "database or disk is full"
+    CHECK(logs.contains("database or disk is full"));
+    CHECK(logs.contains("\"kind\":\"full\""));
     // Still full: refused again, nothing acknowledged.
     CHECK(grid.request(big).error().code() == v1::INTERNAL);
 

@@ -6,9 +6,10 @@
 
 #include <random>
 
-#include "engine/store/sqlite.hpp"
+#include "engine/store/event_pipeline.hpp"
+#include "engine/store/open_store.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 #include "engine/token.hpp"
-#include "engine/store/timeline_reader.hpp"
 
 namespace zonecall::testing {
 
@@ -85,9 +86,9 @@ std::string integrity_check(const std::string& db_path) {
 }
 
 StoredReplay::StoredReplay(const std::string& db_path) {
-  TimelineReader reader(db_path);
-  replayer = std::make_unique<sla::Replayer>(config::policy_history(reader.policy_versions()));
-  reader.for_each_event([&](const v1::TimelineEvent& e) { replayer->feed(e); });
+  const auto timeline = open_source(db_path);
+  replayer = std::make_unique<sla::Replayer>(config::policy_history(timeline->policy_versions()));
+  read_all_events(*timeline, [&](const v1::TimelineEvent& e) { replayer->feed(e); });
   replayer->finish();
 }
 

@@ -1,6 +1,24 @@
-#include "engine/store/sqlite.hpp"
+#include "engine/store/sqlite/sqlite.hpp"
 
 namespace zonecall::sqlite {
+
+StoreError::Kind error_kind(int code) {
+  switch (code & 0xFF) {
+    case SQLITE_FULL:  // the disk, or max_page_count (--max-db-mb)
+      return StoreError::Kind::full;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return StoreError::Kind::locked;
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return StoreError::Kind::corrupt;
+    case SQLITE_IOERR:     // the disk failed a read, write or fsync
+    case SQLITE_CANTOPEN:  // the file or its directory went away
+      return StoreError::Kind::connection_lost;
+    default:
+      return StoreError::Kind::other;
+  }
+}
 
 Database::Database(const std::string& path, int flags) : db_(nullptr, sqlite3_close_v2) {
   sqlite3* raw = nullptr;

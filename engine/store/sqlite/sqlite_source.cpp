@@ -1,4 +1,4 @@
-#include "engine/store/timeline_reader.hpp"
+#include "engine/store/sqlite/sqlite_source.hpp"
 
 #include <sys/statvfs.h>
 
@@ -6,14 +6,9 @@
 #include <cstdio>
 #include <filesystem>
 
-#include "engine/store/event_pipeline.hpp"
+#include "engine/store/sqlite/schema.hpp"
 
 namespace zonecall {
-
-void read_all_events(sqlite::Database& db, const std::function<void(const v1::TimelineEvent&)>& each) {
-  EventPipeline events(db, EventPipeline::Mode::kTrust);
-  events.for_each([&](EventPipeline::Row& row) { each(*row.event()); });  // kTrust: never null
-}
 
 namespace {
 // A file: URI for a path (RFC 3986 escapes for what SQLite would read as
@@ -57,23 +52,62 @@ std::string reading_uri(const std::string& path) {
   }
   return file_uri(path);  // SQLite reads a WAL through a read-only -shm
 }
+
+// Every row in seq order, with the columns asked for.
+class SqliteCursor final : public RowCursor {
+ public:
+  SqliteCursor(sqlite::Database& db, ScanFields fields)
+      : fields_(fields),
+        rows_(db, fields.columns ? "SELECT seq, payload, incident_id, kind, at_ms, hash "
+                                   "FROM timeline ORDER BY seq"
+                  : fields.links ? "SELECT seq, payload, hash FROM timeline ORDER BY seq"
+                                 : "SELECT seq, payload FROM timeline ORDER BY seq") {}
+
+  bool next(StoredRow& row) override {
+    if (!rows_.step()) {
+      return false;
+    }
+    row.seq = static_cast<std::uint64_t>(rows_.column_int64(0));
+    row.payload = rows_.column_blob(1);
+    if (fields_.columns) {
+      // A real, text or blob value would read back converted, and still
+      // not match the engine's integer queries.
+      row.columns = RowColumns{
+          rows_.column_int64(2), rows_.column_int64(3), rows_.column_int64(4),
+          rows_.column_is_integer(2) && rows_.column_is_integer(3) && rows_.column_is_integer(4)};
+      row.link = rows_.column_blob(5);
+    } else if (fields_.links) {
+      row.link = rows_.column_blob(2);
+    }
+    return true;
+  }
+
+ private:
+  const ScanFields fields_;
+  sqlite::Statement rows_;
+};
 }  // namespace
 
-TimelineReader::TimelineReader(const std::string& path)
-    : db_(reading_uri(path), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI) {
-  sqlite3_busy_timeout(db_.handle(), 5000);
+SqliteSource::SqliteSource(std::unique_ptr<sqlite::Database> owned)
+    : owned_(std::move(owned)), db_(*owned_) {}
+
+std::unique_ptr<SqliteSource> SqliteSource::open_read_only(const std::string& path) {
+  auto db = std::make_unique<sqlite::Database>(reading_uri(path), SQLITE_OPEN_READONLY | SQLITE_OPEN_URI);
+  sqlite3_busy_timeout(db->handle(), 5000);
   // Read the file through a memory map rather than a read() per page: the
   // audit reads every page once, and the copies were a tenth of its reading
-  // thread. Only here, a read-only tool: with a map, a disk error arrives as
-  // a signal instead of an error code, which the server must not risk.
-  db_.exec("PRAGMA mmap_size = 17179869184");  // up to 16 GiB
+  // thread. Only here, for the read-only tools: with a map, a disk error
+  // arrives as a signal instead of an error code, which the server must not risk.
+  db->exec("PRAGMA mmap_size = 17179869184");  // up to 16 GiB
+  sqlite::check_schema_readable(*db, path);
+  return std::unique_ptr<SqliteSource>(new SqliteSource(std::move(db)));
 }
 
-void TimelineReader::for_each_event(const std::function<void(const v1::TimelineEvent&)>& each) {
-  read_all_events(db_, each);
+std::unique_ptr<RowCursor> SqliteSource::scan(ScanFields fields) {
+  return std::make_unique<SqliteCursor>(db_, fields);
 }
 
-std::vector<v1::TimelineEvent> TimelineReader::incident_events(std::uint64_t incident_id) {
+std::vector<v1::TimelineEvent> SqliteSource::incident_events(std::uint64_t incident_id) {
   std::vector<v1::TimelineEvent> out;
   sqlite::Statement q(db_, "SELECT payload FROM timeline WHERE incident_id = ? ORDER BY seq");
   q.bind(1, static_cast<std::int64_t>(incident_id));
@@ -87,11 +121,7 @@ std::vector<v1::TimelineEvent> TimelineReader::incident_events(std::uint64_t inc
   return out;
 }
 
-std::map<std::uint32_t, std::string> TimelineReader::policy_versions() {
-  return read_policy_versions(db_);
-}
-
-std::uint64_t TimelineReader::incident_id_bound() {
+std::uint64_t SqliteSource::incident_id_bound() {
   // One max() per query: SQLite answers a lone max() from the index, but
   // scans the table for two. count(*) would be exact, but reads a whole
   // index (2 s for a year).
@@ -109,9 +139,9 @@ std::uint64_t TimelineReader::incident_id_bound() {
                                               rows_that_fit}));
 }
 
-std::map<std::uint32_t, std::string> read_policy_versions(sqlite::Database& db) {
+std::map<std::uint32_t, std::string> SqliteSource::policy_versions() {
   std::map<std::uint32_t, std::string> out;
-  sqlite::Statement q(db, "SELECT version, fingerprint FROM policy_versions ORDER BY version");
+  sqlite::Statement q(db_, "SELECT version, fingerprint FROM policy_versions ORDER BY version");
   while (q.step()) {
     out.emplace(static_cast<std::uint32_t>(q.column_int64(0)), std::string(q.column_text(1)));
   }

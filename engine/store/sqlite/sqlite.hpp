@@ -1,20 +1,25 @@
 #pragma once
 // A thin RAII layer over the SQLite C API (after SQLiteCpp): a statement owns
 // its sqlite3_stmt, a transaction rolls back in its destructor unless it was
-// committed, and no destructor throws. Failures throw sqlite::Error.
+// committed, and no destructor throws. Failures throw sqlite::Error, a
+// StoreFailure whose kind comes from the result code.
 #include <sqlite3.h>
 
 #include <cstdint>
 #include <memory>
-#include <stdexcept>
 #include <string>
 #include <string_view>
 
+#include "engine/store/store_error.hpp"
+
 namespace zonecall::sqlite {
 
-class Error : public std::runtime_error {
+// The store error kind of a primary SQLite result code.
+StoreError::Kind error_kind(int code);
+
+class Error : public StoreFailure {
  public:
-  Error(int code, const std::string& what) : std::runtime_error(what), code_(code) {}
+  Error(int code, const std::string& what) : StoreFailure(StoreError(error_kind(code), what)), code_(code) {}
   int code() const { return code_; }  // the primary SQLite result code
 
  private:
