@@ -163,6 +163,11 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const v1:
     case RequestLedger::Seen::fresh:
       break;
   }
+  if (!store_.has_room()) {
+    // Refused before it is decided: a stuck disk never grows the queue.
+    sessions_.reply_error(to, v1::UNAVAILABLE, "too many writes are waiting for the disk; retry later");
+    return;
+  }
   // The clock is read once: a deadline that has passed by `now` is recorded
   // before the command stamped `now`.
   sla::Step step = book_.handle(who, command, key, now());

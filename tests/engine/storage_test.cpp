@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <thread>
 
 #include "engine/audit/audit.hpp"
 #include "engine/store/open_store.hpp"
@@ -357,4 +358,49 @@ TEST_CASE("engine: several batches in flight when a commit fails all fail, and t
   CHECK(replay.replayer->book().next_seq() == live.next_seq());
   CHECK(live.duty().on_duty("z1-grid-1"));  // the failed SetDuty never happened
   CHECK_FALSE(live.has_pending());
+}
+
+TEST_CASE("engine: with the write queue full, a request is refused UNAVAILABLE before it is decided") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  auto options = options_for(db);
+  options.busy_timeout_ms = 1000;
+  options.max_queued_writes = 2;
+  RunningServer server(options);
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  const auto first = grid.request(report_msg("Z1", "sanitation")).ack();
+  const auto rows = count_rows(db);
+  {
+    sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+    other.exec("BEGIN IMMEDIATE");
+    // The writer is stuck on the first; at most two more are queued, so at
+    // least one of four is refused (which, depends on when the writer
+    // took the first), and so is the next.
+    for (int i = 0; i < 4; ++i) {
+      grid.send(report_msg("Z1", "fire"));
+    }
+    grid.request(list_msg());  // answered in order: the four were decided or refused
+    auto refused = grid.request(report_msg("Z1", "fire"));
+    REQUIRE(refused.has_error());
+    CHECK(refused.error().code() == v1::UNAVAILABLE);
+    CHECK(refused.error().message() == "too many writes are waiting for the disk; retry later");
+    other.exec("ROLLBACK");
+  }
+  // The queued ones were not refused: they commit once the lock is gone.
+  int acks = 0;
+  int unavailable = 0;
+  while (acks + unavailable < 4) {
+    auto reply = grid.next_push();
+    REQUIRE(reply);
+    acks += reply->has_ack() ? 1 : 0;
+    unavailable += reply->has_error() && reply->error().code() == v1::UNAVAILABLE ? 1 : 0;
+  }
+  CHECK(acks >= 2);
+  CHECK(unavailable >= 1);
+  const auto next = grid.request(report_msg("Z1", "fire"));
+  REQUIRE(next.has_ack());
+  CHECK(next.ack().incident_id() == first.incident_id() + acks + 1);  // nothing refused took an id
+  CHECK(count_rows(db, "kind = 10") == acks + 2);
+  CHECK(count_rows(db) > rows);
 }
