@@ -207,6 +207,42 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
                                         std::to_string(at_ms - 60'000) + ", its event " +
                                         std::to_string(at_ms));
   }
+  SECTION("a step re-credited to a grid worker of another zone, with a recomputed hash chain") {
+    // The last row is the chief's resolution of the Z7 drill: credit it to a
+    // Z2 grid worker, in the payload and the actor column, and relink it.
+    const auto db = r.copy("recredited.db");
+    const auto last = count_rows(db);
+    auto e = event_at(db, last);
+    REQUIRE(e.has_advanced());
+    CHECK(e.actor_role() == v1::ZONE_CHIEF);
+    CHECK(e.actor_zone_id() == "Z7");
+    e.set_actor_id("z2-grid-1");
+    e.set_actor_role(v1::GRID_WORKER);
+    e.set_actor_zone_id("Z2");
+    std::string previous;
+    {
+      sqlite::Database file(db, SQLITE_OPEN_READONLY);
+      sqlite::Statement q(file, "SELECT hash FROM timeline WHERE seq = ?");
+      q.bind(1, last - 1);
+      REQUIRE(q.step());
+      previous = std::string(q.column_blob(0));
+    }
+    const auto payload = e.SerializeAsString();
+    {
+      sqlite::Database file(db, SQLITE_OPEN_READWRITE);
+      sqlite::Statement update(file, "UPDATE timeline SET actor = 'z2-grid-1', payload = ?, hash = ? WHERE seq = ?");
+      update.bind_blob(1, payload).bind_blob(2, sha256_chain(previous, payload)).bind(3, last);
+      update.step();
+    }
+    const auto report = audit::run(*open_source(db), topology(), {});
+    CHECK(report.chain_intact());
+    CHECK_FALSE(audit::clean(report));
+    REQUIRE(report.discrepancies_size() == 1);
+    CHECK(report.discrepancies(0).seq() == static_cast<std::uint64_t>(last));
+    CHECK(report.discrepancies(0).what() ==
+          "recorded command is not allowed by the state machine: GRID_WORKER z2-grid-1 may not act on "
+          "incident " + std::to_string(e.incident_id()) + " in zone Z7");
+  }
   SECTION("a forged escalation with a recomputed hash chain") {
     // The forger knows the hash scheme: only the replay can catch this.
     const auto db = r.copy("forged.db");
