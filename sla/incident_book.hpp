@@ -40,8 +40,11 @@ struct CommandOrigin {
 class IncidentBook {
  public:
   // Reports use policies->current(); an incident's clocks and ladder use the
-  // version it was reported under.
-  explicit IncidentBook(const PolicyHistory* policies) : policies_(policies) {}
+  // version it was reported under. The incident table's memory comes from
+  // `memory` (the engine's asks for huge pages: engine/huge_pages.hpp).
+  explicit IncidentBook(const PolicyHistory* policies,
+                        std::pmr::memory_resource* memory = std::pmr::new_delete_resource())
+      : policies_(policies), incidents_(memory) {}
 
   Decision report(const CommandOrigin& origin, const v1::Report& report, Millis now) const;
   Decision advance(const CommandOrigin& origin, std::uint64_t incident_id, v1::IncidentState to,
