@@ -11,6 +11,7 @@
 #include <google/protobuf/io/coded_stream.h>
 #include <google/protobuf/io/zero_copy_stream_impl_lite.h>
 
+#include "engine/huge_pages.hpp"
 #include "engine/log.hpp"
 #include "engine/token.hpp"
 
@@ -79,7 +80,7 @@ v1::Ack ack_of(const v1::TimelineEvent& first) {
 Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
                        const sla::PolicyHistory& policies, const sla::Clock& clock,
                        SignInLimits sign_in)
-    : io_(io), sign_in_(sign_in), store_(store), roster_(roster), clock_(clock), book_(&policies), timer_(io) {}
+    : io_(io), sign_in_(sign_in), store_(store), roster_(roster), clock_(clock), book_(&policies, huge_pages()), timer_(io) {}
 
 sla::Millis Dispatcher::now() {
   // Server time never runs backward in the timeline, even if the wall clock

@@ -8,6 +8,7 @@
 #include <sys/mman.h>
 
 #include "engine/config/config.hpp"
+#include "engine/huge_pages.hpp"
 #include "engine/store/event_pipeline.hpp"
 #include "engine/store/timeline_reader.hpp"
 #include "sla/replay.hpp"
@@ -27,7 +28,7 @@ void populate(std::span<std::byte> memory) {
 // an assessment, also the figures.
 v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
   TimelineReader reader(db_path);
-  sla::Replayer replayer(config::policy_history(reader.policy_versions()));
+  sla::Replayer replayer(config::policy_history(reader.policy_versions()), huge_pages());
   // The kernel zeroes every fresh page of incidents on first touch; a thread
   // of its own takes those faults ahead of the replay, on the core the
   // reading thread leaves spare. Joined before the replayer goes.

@@ -7,6 +7,7 @@
 
 #include "book_harness.hpp"
 #include "sla/incident_table.hpp"
+#include "sla/replay.hpp"
 
 using zonecall::sla::Incident;
 using zonecall::sla::IncidentTable;
@@ -196,7 +197,7 @@ TEST_CASE("incident table: every chunk comes from the memory it was given and go
   CHECK(memory.bytes == 0);
 }
 
-TEST_CASE("incident table: a book keeps its incidents in the memory it was given") {
+TEST_CASE("incident table: a book and a replayer keep their incidents in the memory they were given") {
   zonecall::testing::BookHarness h;
   h.report("noise");
   h.report("fire");
@@ -208,6 +209,14 @@ TEST_CASE("incident table: a book keeps its incidents in the memory it was given
     }
     CHECK(book.incidents().size() == 2);
     CHECK(memory.blocks == 1);
+    zonecall::sla::Replayer replayer(h.policies, &memory);
+    for (const auto& e : h.timeline) {
+      replayer.feed(e);
+    }
+    replayer.finish();
+    CHECK(replayer.discrepancies().empty());
+    CHECK(replayer.book().incidents() == book.incidents());
+    CHECK(memory.blocks == 2);
   }
   CHECK(memory.blocks == 0);
 }
