@@ -26,7 +26,7 @@ void populate(std::span<std::byte> memory) {
 
 // The chain check and the exact replay, shared by `audit` and `replay`; with
 // an assessment, also the figures.
-v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
+v1::AuditReport check(const std::string& db_path, report::Assessment* assessment) {
   TimelineReader reader(db_path);
   sla::Replayer replayer(config::policy_history(reader.policy_versions()), huge_pages());
   // The kernel zeroes every fresh page of incidents on first touch; a thread
@@ -92,17 +92,17 @@ v1::AuditReport check(const std::string& db_path, sla::Assessment* assessment) {
 }
 }  // namespace
 
-sla::AssessmentTopology topology_for(const v1::Config& config) {
-  auto topology = sla::AssessmentTopology::from_config(config);
+report::AssessmentTopology topology_for(const v1::Config& config) {
+  auto topology = report::AssessmentTopology::from_config(config);
   const SiteTime site(config.time_zone());
   topology.time_zone = site.name();
   topology.offsets = site.offsets();
   return topology;
 }
 
-v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& topology,
-                    const sla::AuditFilter& filter) {
-  sla::Assessment assessment(topology, filter);
+v1::AuditReport run(const std::string& db_path, const report::AssessmentTopology& topology,
+                    const report::AuditFilter& filter) {
+  report::Assessment assessment(topology, filter);
   return check(db_path, &assessment);
 }
 

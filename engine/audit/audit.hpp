@@ -7,7 +7,7 @@
 #include <vector>
 
 #include "engine/site_time.hpp"
-#include "sla/assessment.hpp"
+#include "engine/report/assessment.hpp"
 #include "zonecall/v1/audit.pb.h"
 #include "zonecall/v1/config.pb.h"
 #include "zonecall/v1/timeline.pb.h"
@@ -15,11 +15,11 @@
 namespace zonecall::audit {
 
 // The config's topology and weights, with its time zone's offsets resolved.
-sla::AssessmentTopology topology_for(const v1::Config& config);
+report::AssessmentTopology topology_for(const v1::Config& config);
 
 // The whole timeline is checked; the filter chooses the incidents counted.
-v1::AuditReport run(const std::string& db_path, const sla::AssessmentTopology& topology,
-                    const sla::AuditFilter& filter);
+v1::AuditReport run(const std::string& db_path, const report::AssessmentTopology& topology,
+                    const report::AuditFilter& filter);
 
 // The chain check and the replay of run(), without the figures (`zonecall
 // replay`): the report's verdict fields only.

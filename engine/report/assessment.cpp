@@ -1,11 +1,20 @@
-#include "sla/assessment.hpp"
+#include "engine/report/assessment.hpp"
 
 #include <algorithm>
 #include <cmath>
 #include <ctime>
 #include <future>
 
-namespace zonecall::sla {
+namespace zonecall::report {
+
+using sla::Incident;
+using sla::IncidentTable;
+using sla::kMinute;
+using sla::kSecond;
+using sla::kStages;
+using sla::Millis;
+using sla::StageClock;
+using sla::UtcOffsets;
 
 namespace {
 constexpr std::size_t kWorstCases = 5;
@@ -548,4 +557,4 @@ v1::AuditReport Assessment::report(const IncidentTable& incidents,
   return report;
 }
 
-}  // namespace zonecall::sla
+}  // namespace zonecall::report

@@ -1,8 +1,8 @@
 // The audit's figures on small hand-built timelines with known answers.
 #include <catch2/catch.hpp>
 
-#include "book_harness.hpp"
-#include "sla/assessment.hpp"
+#include "engine/report/assessment.hpp"
+#include "sla/book_harness.hpp"
 
 using namespace zonecall;
 using sla::kMinute;
@@ -12,11 +12,11 @@ using testing::BookHarness;
 namespace {
 constexpr Millis T0 = BookHarness::kStart;
 
-sla::AssessmentTopology topology() {
-  sla::AssessmentTopology t;
+report::AssessmentTopology topology() {
+  report::AssessmentTopology t;
   t.zones = {{"Z0", 10}, {"Z1", 4}, {"Z2", 0}};
   t.dispute_categories = {"noise"};
-  t.weights = sla::AssessmentTopology::default_weights();
+  t.weights = report::AssessmentTopology::default_weights();
   return t;
 }
 
@@ -50,8 +50,8 @@ struct Day {
     h.clock.set(T0 + offset);
     h.tick();
   }
-  v1::AuditReport report(sla::AuditFilter filter = {}) const {
-    sla::Assessment assessment(topology(), filter);
+  v1::AuditReport report(report::AuditFilter filter = {}) const {
+    report::Assessment assessment(topology(), filter);
     for (const auto& e : h.timeline) {
       assessment.observe(e);
     }
@@ -72,7 +72,7 @@ const v1::ScopeFigures& scope(const google::protobuf::RepeatedPtrField<v1::Scope
 }  // namespace
 
 TEST_CASE("assessment: nearest-rank percentiles at their edges, of values in any order") {
-  auto pct = [](std::vector<Millis> values, double p) { return sla::percentile(values, p); };
+  auto pct = [](std::vector<Millis> values, double p) { return report::percentile(values, p); };
   CHECK(pct({}, 50) == 0);
   CHECK(pct({5}, 50) == 5);
   CHECK(pct({5}, 99) == 5);
@@ -89,10 +89,10 @@ TEST_CASE("assessment: nearest-rank percentiles at their edges, of values in any
   for (int i = 0; i < 100; ++i) {
     hundred[i] = (i * 37) % 100 + 1;  // 1..100, shuffled
   }
-  CHECK(sla::percentile(hundred, 50) == 50);
-  CHECK(sla::percentile(hundred, 99) == 99);
-  CHECK(sla::percentile(hundred, 90) == 90);
-  CHECK(sla::percentile(hundred, 1) == 1);
+  CHECK(report::percentile(hundred, 50) == 50);
+  CHECK(report::percentile(hundred, 99) == 99);
+  CHECK(report::percentile(hundred, 90) == 90);
+  CHECK(report::percentile(hundred, 1) == 1);
 }
 
 TEST_CASE("assessment: every figure of a known day") {
@@ -213,7 +213,7 @@ TEST_CASE("assessment: weights from config change the ranking") {
   t.weights.set_level_one_share(1.0);   // speed and visits only
   t.weights.set_visit_coverage(0.0);
   Day day;
-  sla::Assessment assessment(t, {});
+  report::Assessment assessment(t, {});
   for (const auto& e : day.h.timeline) {
     assessment.observe(e);
   }
@@ -223,7 +223,7 @@ TEST_CASE("assessment: weights from config change the ranking") {
 
 TEST_CASE("assessment: an empty period and filters") {
   Day day;
-  sla::AuditFilter later;
+  report::AuditFilter later;
   later.from = T0 + 60 * kMinute;
   auto empty = day.report(later);
   CHECK(empty.community().incidents() == 0);
@@ -231,13 +231,13 @@ TEST_CASE("assessment: an empty period and filters") {
   CHECK(empty.zones_size() == 3);
   CHECK(empty.community().households_visited() == 0);  // the visits were before
 
-  sla::AuditFilter fire;
+  report::AuditFilter fire;
   fire.category = "fire";
   CHECK(day.report(fire).community().incidents() == 1);
-  sla::AuditFilter zone;
+  report::AuditFilter zone;
   zone.zone_id = "Z0";
   CHECK(day.report(zone).community().incidents() == 0);
-  sla::AuditFilter until;
+  report::AuditFilter until;
   until.to = T0;  // [.., T0): the reports at T0 are outside
   CHECK(day.report(until).community().incidents() == 0);
   CHECK(day.report(fire).filters() == "category=fire");
@@ -260,7 +260,7 @@ TEST_CASE("assessment: department timeliness from the zone calls") {
   h.run(h.book.department_accept({"d", 3}, late, "urban", h.clock.now()));
   h.run(h.book.department_on_site({"d", 4}, on_time, "urban", h.clock.now()));
 
-  sla::Assessment assessment(topology(), {});
+  report::Assessment assessment(topology(), {});
   for (const auto& e : h.timeline) {
     assessment.observe(e);
   }
@@ -318,7 +318,7 @@ TEST_CASE("assessment: the daily figures count the site's days, across a dayligh
     h.tick();
     h.report("noise");
   }
-  sla::Assessment assessment(t, {});
+  report::Assessment assessment(t, {});
   for (const auto& e : h.timeline) {
     assessment.observe(e);
   }

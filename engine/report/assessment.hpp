@@ -1,7 +1,8 @@
 #pragma once
 // The SLA figures and the two-level assessment (二级量化考核) over a period,
 // computed from a timeline: the fold of its incidents plus the events the
-// fold does not keep (visits, escalations). Pure: the audit command feeds it.
+// fold does not keep (visits, escalations). Pure, like sla/: the audit
+// command feeds it.
 #include <array>
 #include <cstdint>
 #include <limits>
@@ -19,7 +20,7 @@
 #include "zonecall/v1/audit.pb.h"
 #include "zonecall/v1/config.pb.h"
 
-namespace zonecall::sla {
+namespace zonecall::report {
 
 // What the figures need from the deployment's config.
 struct AssessmentTopology {
@@ -33,7 +34,7 @@ struct AssessmentTopology {
   // The site's time zone (its IANA name, for the report) and its offsets:
   // the daily figures count the site's days.
   std::string time_zone;
-  UtcOffsets offsets;
+  sla::UtcOffsets offsets;
 
   static AssessmentTopology from_config(const v1::Config& config);
   static v1::AssessmentWeights default_weights();
@@ -41,18 +42,18 @@ struct AssessmentTopology {
 
 // Which incidents count: reported in [from, to), and matching every filter set.
 struct AuditFilter {
-  Millis from = std::numeric_limits<Millis>::min();
-  Millis to = std::numeric_limits<Millis>::max();
+  sla::Millis from = std::numeric_limits<sla::Millis>::min();
+  sla::Millis to = std::numeric_limits<sla::Millis>::max();
   std::string zone_id;
   std::string department_id;
   std::string category;
-  bool matches(const Incident& incident) const;
+  bool matches(const sla::Incident& incident) const;
   std::string describe() const;
 };
 
 // Nearest-rank percentile (p in 0..100); 0 when empty. Reorders the values
 // (a selection, not a sort: a year's figures hold millions of them).
-Millis percentile(std::span<Millis> values, double p);
+sla::Millis percentile(std::span<sla::Millis> values, double p);
 
 class Assessment {
  public:
@@ -62,11 +63,11 @@ class Assessment {
   void observe(const v1::TimelineEvent& event);
   // The figures over the folded incidents of the same timeline. `now` bounds
   // the time of stages still unmet (the audit's end).
-  v1::AuditReport report(const IncidentTable& incidents,
-                         Millis now) const;
+  v1::AuditReport report(const sla::IncidentTable& incidents,
+                         sla::Millis now) const;
 
   // The bounds of the stage-time histogram's buckets.
-  static const std::vector<Millis>& histogram_bounds();
+  static const std::vector<sla::Millis>& histogram_bounds();
 
  private:
   AssessmentTopology topology_;
@@ -78,4 +79,4 @@ class Assessment {
   std::map<std::string, std::uint64_t> visits_by_staff_;
 };
 
-}  // namespace zonecall::sla
+}  // namespace zonecall::report
