@@ -1,6 +1,8 @@
 // The audit's figures on small hand-built timelines with known answers.
 #include <catch2/catch.hpp>
 
+#include <thread>
+
 #include "engine/report/assessment.hpp"
 #include "sla/book_harness.hpp"
 
@@ -326,4 +328,31 @@ TEST_CASE("assessment: the daily figures count the site's days, across a dayligh
   REQUIRE(report.daily_size() == 2);
   CHECK(report.daily(0).day() == "2026-03-28");
   CHECK(report.daily(1).day() == "2026-03-30");
+}
+
+TEST_CASE("assessment: the two counting passes give the same report in either order and on two threads") {
+  Day day;
+  REQUIRE(day.h.call(day.c, "urban").ok());  // a department's figures too
+  day.at(30 * kMinute);
+  report::Assessment assessment(topology(), {});
+  for (const auto& e : day.h.timeline) {
+    assessment.observe(e);
+  }
+  const auto& incidents = day.h.book.incidents();
+  const Millis now = day.h.clock.now();
+  const auto expected = assessment.report(incidents, now);
+  REQUIRE(expected.departments_size() == 1);
+  REQUIRE(expected.staff_size() >= 2);
+  REQUIRE(expected.daily_size() == 1);
+
+  auto people_first = assessment.tally(incidents, now);
+  people_first.count_people();
+  people_first.count_places();
+  CHECK(people_first.finish().SerializeAsString() == expected.SerializeAsString());
+
+  auto concurrent = assessment.tally(incidents, now);
+  std::thread people([&concurrent] { concurrent.count_people(); });
+  concurrent.count_places();
+  people.join();
+  CHECK(concurrent.finish().SerializeAsString() == expected.SerializeAsString());
 }
