@@ -20,6 +20,7 @@
 #include "bench_util.hpp"
 #include "engine/audit/audit.hpp"
 #include "engine/config/config.hpp"
+#include "engine/huge_pages.hpp"
 #include "engine/server.hpp"
 #include "engine/store/sqlite/sqlite.hpp"
 #include "engine/store/open_store.hpp"
@@ -41,7 +42,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
   const auto store = open_store(StoreOptions{db, false});
   const auto version = store->record_policy_at_startup(config::policy_fingerprint(config), 0);
   sla::PolicyHistory policies(sla::Policy::from_config(config, version));
-  sla::IncidentBook book(&policies);
+  sla::IncidentBook book(&policies, huge_pages());
   store->start();
 
   std::vector<v1::TimelineEvent> pending;

@@ -18,6 +18,7 @@
 
 #include "bench_util.hpp"
 #include "engine/config/config.hpp"
+#include "engine/huge_pages.hpp"
 #include "engine/store/sqlite/sqlite.hpp"
 #include "engine/store/open_store.hpp"
 #include "sla/incident_book.hpp"
@@ -51,7 +52,7 @@ int prepare(std::size_t incidents, const std::string& db, const std::string& con
   const auto store = open_store(StoreOptions{db, false});
   const auto version = store->record_policy_at_startup(config::policy_fingerprint(config), 0);
   sla::PolicyHistory policies(sla::Policy::from_config(config, version));
-  sla::IncidentBook book(&policies);
+  sla::IncidentBook book(&policies, huge_pages());
   store->start();
   const sla::Millis now = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::system_clock::now().time_since_epoch())

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "engine/dispatch/commands.hpp"
+#include "engine/huge_pages.hpp"
 #include "engine/log.hpp"
 
 namespace zonecall {
@@ -12,7 +13,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
                        SignInLimits sign_in)
     : roster_(roster),
       clock_(clock),
-      book_(&policies),
+      book_(&policies, huge_pages()),
       pipeline_(io, store, book_,
                 CommitPipeline::Hooks{
                     [this](const v1::TimelineEvent& e) {

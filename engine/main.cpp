@@ -293,7 +293,7 @@ int audit_command(Args args) {
                           ? config::parse(config::default_config_text(), "embedded default")
                           : config::load_file(config_path);
   const SiteTime site(config.time_zone());
-  sla::AuditFilter filter;
+  report::AuditFilter filter;
   if (auto from = take(args, "from", ""); !from.empty()) {
     filter.from = audit::parse_time(site, from);
   }

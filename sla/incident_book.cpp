@@ -191,6 +191,7 @@ void IncidentBook::add_pending(const std::vector<v1::TimelineEvent>& events) {
   }
   if (!pending_) {
     pending_.emplace();
+    pending_->through_seq = 0;
     pending_->next_seq = next_seq_;
     pending_->next_incident_id = next_incident_id_;
   }

@@ -56,8 +56,11 @@ struct Step {
 class IncidentBook {
  public:
   // Reports use policies->current(); an incident's clocks and ladder use the
-  // version it was reported under.
-  explicit IncidentBook(const PolicyHistory* policies) : policies_(policies) {}
+  // version it was reported under. The incident table's memory comes from
+  // `memory` (the engine's asks for huge pages: engine/huge_pages.hpp).
+  explicit IncidentBook(const PolicyHistory* policies,
+                        std::pmr::memory_resource* memory = std::pmr::new_delete_resource())
+      : policies_(policies), incidents_(memory) {}
 
   // Ticks, then authorises and decides the command. Every returned event is
   // pending: apply each once it is durable, or discard_pending() if not.
@@ -142,9 +145,11 @@ class IncidentBook {
   // state of each incident, the duty roster and the dedup keys they touch,
   // each with the last pending seq that touched it (retired once applied).
   struct Pending {
-    std::uint64_t through_seq = 0;  // the newest pending event
-    std::uint64_t next_seq = 1;
-    std::uint64_t next_incident_id = 1;
+    // Set by add_pending (no initialisers here: Clang cannot default-
+    // construct a nested class with them inside its enclosing class).
+    std::uint64_t through_seq;  // the newest pending event
+    std::uint64_t next_seq;
+    std::uint64_t next_incident_id;
     std::unordered_map<std::uint64_t, std::pair<Incident, std::uint64_t>> incidents;
     std::optional<std::pair<DutyState, std::uint64_t>> duty;
     // zone + key -> the open incident (0: none any more), last seq.

@@ -7,15 +7,17 @@
 // The slots live in chunks that double in size: 16 slots, then 32, 64, ...
 // A small book (a test, a fuzzed input) costs a few hundred bytes; a million
 // incidents cost 16 allocations. A slot is constructed only when the table
-// grows over it, so capacity not yet used is untouched address space, and
-// chunks of 2 MiB or more ask for transparent huge pages: page faults on a
-// year's fresh incidents were a sixth of the audit (bench/RESULTS.md).
+// grows over it, so capacity not yet used is untouched address space. The
+// chunks come from a memory resource: the heap by default; the engine's
+// asks for transparent huge pages for chunks of 2 MiB or more
+// (engine/huge_pages.hpp): page faults on a year's fresh incidents were a
+// sixth of the audit (bench/RESULTS.md).
 #include <algorithm>
 #include <array>
 #include <bit>
 #include <cstddef>
 #include <cstdint>
-#include <cstdlib>
+#include <memory_resource>
 #include <new>
 #include <optional>
 #include <span>
@@ -32,7 +34,9 @@ class IncidentTable {
   // is not one the book handed out (a forged row), and is refused.
   static constexpr std::uint64_t kMaxIdGap = 1'000'000;
 
-  IncidentTable() = default;
+  // The chunks come from `memory`, which must outlive the table.
+  explicit IncidentTable(std::pmr::memory_resource* memory = std::pmr::new_delete_resource())
+      : memory_(memory) {}
   ~IncidentTable() { release(); }
   IncidentTable(IncidentTable&& other) noexcept { take(other); }
   IncidentTable& operator=(IncidentTable&& other) noexcept {
@@ -42,8 +46,9 @@ class IncidentTable {
     }
     return *this;
   }
-  // A deep copy (tests and the fuzzers compare a book before and after).
-  IncidentTable(const IncidentTable& other) {
+  // A deep copy, from the same memory resource (tests and the fuzzers
+  // compare a book before and after).
+  IncidentTable(const IncidentTable& other) : memory_(other.memory_) {
     grow_to(other.used_);
     for (std::size_t i = 0; i < used_; ++i) {
       slot(i) = other.slot(i);
@@ -135,8 +140,6 @@ class IncidentTable {
   using Slot = std::optional<Incident>;
   static constexpr std::size_t kFirstChunkShift = 4;  // 16 slots
   static constexpr std::size_t kMaxChunks = 40;       // 16 << 40 slots: never reached
-  static constexpr std::size_t kHugePage = std::size_t{2} << 20;
-  static constexpr std::size_t kPage = 4096;
 
   static constexpr std::size_t chunk_slots(std::size_t chunk) {
     return std::size_t{1} << (kFirstChunkShift + chunk);
@@ -166,9 +169,12 @@ class IncidentTable {
     }
     used_ = std::max(used_, id);
   }
-  static Slot* allocate(std::size_t slots);
-  static std::size_t allocated_bytes(std::size_t slots);
-  static void deallocate(Slot* chunk, std::size_t slots);
+  Slot* allocate(std::size_t slots) {
+    return static_cast<Slot*>(memory_->allocate(slots * sizeof(Slot), alignof(Slot)));
+  }
+  void deallocate(Slot* chunk, std::size_t slots) {
+    memory_->deallocate(chunk, slots * sizeof(Slot), alignof(Slot));
+  }
 
   void release() {
     for (std::size_t i = 0; i < constructed_; ++i) {
@@ -181,12 +187,14 @@ class IncidentTable {
     constructed_ = used_ = count_ = 0;
   }
   void take(IncidentTable& other) {
+    memory_ = other.memory_;  // which must free the chunks taken
     chunks_ = std::exchange(other.chunks_, {});
     constructed_ = std::exchange(other.constructed_, 0);
     used_ = std::exchange(other.used_, 0);
     count_ = std::exchange(other.count_, 0);
   }
 
+  std::pmr::memory_resource* memory_;
   std::array<Slot*, kMaxChunks> chunks_{};  // slot i holds id i + 1
   std::size_t constructed_ = 0;  // slots [0, constructed_) hold a Slot object
   std::size_t used_ = 0;         // slots up to the highest id present

@@ -26,7 +26,8 @@ bool is_command_kind(int kind) {
   }
 }
 
-Replayer::Replayer(PolicyHistory policies) : policies_(std::move(policies)), book_(&policies_) {}
+Replayer::Replayer(PolicyHistory policies, std::pmr::memory_resource* memory)
+    : policies_(std::move(policies)), book_(&policies_, memory) {}
 
 void Replayer::note(const v1::TimelineEvent& e, std::string what) {
   discrepancies_.push_back(Discrepancy{e.seq(), e.incident_id(), std::move(what)});

@@ -21,8 +21,10 @@ struct Discrepancy {
 
 class Replayer {
  public:
-  // Every policy version the timeline was recorded under.
-  explicit Replayer(PolicyHistory policies);
+  // Every policy version the timeline was recorded under; `memory` for the
+  // book's incident table (see IncidentBook).
+  explicit Replayer(PolicyHistory policies,
+                    std::pmr::memory_resource* memory = std::pmr::new_delete_resource());
 
   // Feed the recorded events in seq order. `stored` may give the event's
   // stored bytes, which spares re-encoding it for the comparison.

@@ -7,8 +7,8 @@
 #include <vector>
 
 #include "engine/site_time.hpp"
+#include "engine/report/assessment.hpp"
 #include "engine/store/timeline_source.hpp"
-#include "sla/assessment.hpp"
 #include "zonecall/v1/audit.pb.h"
 #include "zonecall/v1/config.pb.h"
 #include "zonecall/v1/timeline.pb.h"
@@ -16,11 +16,11 @@
 namespace zonecall::audit {
 
 // The config's topology and weights, with its time zone's offsets resolved.
-sla::AssessmentTopology topology_for(const v1::Config& config);
+report::AssessmentTopology topology_for(const v1::Config& config);
 
 // The whole timeline is checked; the filter chooses the incidents counted.
-v1::AuditReport run(TimelineSource& timeline, const sla::AssessmentTopology& topology,
-                    const sla::AuditFilter& filter);
+v1::AuditReport run(TimelineSource& timeline, const report::AssessmentTopology& topology,
+                    const report::AuditFilter& filter);
 
 // The chain check and the replay of run(), without the figures (`zonecall
 // replay`): the report's verdict fields only.

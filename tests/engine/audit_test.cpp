@@ -21,7 +21,7 @@ using namespace zonecall;
 using namespace zonecall::testing;
 
 namespace {
-sla::AssessmentTopology topology() { return audit::topology_for(test_config()); }
+report::AssessmentTopology topology() { return audit::topology_for(test_config()); }
 
 // A timeline with every kind of event: the ladder, both call outcomes,
 // duty, feedback, visits and a dedup attachment.

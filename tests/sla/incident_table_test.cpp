@@ -1,15 +1,38 @@
 // The id-indexed incident table: chunks that double, slots constructed as
-// the table grows, erase, copies and iteration.
+// the table grows, erase, copies, iteration, and the memory it is given.
 #include <catch2/catch.hpp>
 
+#include <memory_resource>
 #include <vector>
 
+#include "book_harness.hpp"
 #include "sla/incident_table.hpp"
+#include "sla/replay.hpp"
 
 using zonecall::sla::Incident;
 using zonecall::sla::IncidentTable;
 
 namespace {
+// Heap memory that counts the blocks and bytes taken from it and not yet given back.
+class CountingMemory final : public std::pmr::memory_resource {
+ public:
+  std::size_t blocks = 0;
+  std::size_t bytes = 0;
+
+ private:
+  void* do_allocate(std::size_t n, std::size_t alignment) override {
+    ++blocks;
+    bytes += n;
+    return std::pmr::new_delete_resource()->allocate(n, alignment);
+  }
+  void do_deallocate(void* p, std::size_t n, std::size_t alignment) override {
+    --blocks;
+    bytes -= n;
+    std::pmr::new_delete_resource()->deallocate(p, n, alignment);
+  }
+  bool do_is_equal(const std::pmr::memory_resource& other) const noexcept override { return this == &other; }
+};
+
 std::vector<std::uint64_t> ids_of(const IncidentTable& table) {
   std::vector<std::uint64_t> ids;
   for (const auto& [id, incident] : table) {
@@ -147,4 +170,53 @@ TEST_CASE("incident table: reserve() stops where create() would refuse, and at t
   REQUIRE(whole.size() > memory.size());
   CHECK(memory.back().size() < whole[memory.size() - 1].size());
   CHECK(memory.back().size() >= (70'000 - 65'520) * sizeof(Incident));
+}
+
+TEST_CASE("incident table: every chunk comes from the memory it was given and goes back to it") {
+  CountingMemory memory;
+  {
+    IncidentTable table(&memory);
+    CHECK(memory.blocks == 0);  // nothing until the first id
+    table[1].id = 1;
+    CHECK(memory.blocks == 1);
+    table[5000].id = 5000;  // slot 4999 is in chunk 8: chunks 0..8
+    constexpr std::size_t kChunks = 9;
+    CHECK(memory.blocks == kChunks);
+    CHECK(memory.bytes >= 5000 * sizeof(Incident));
+    IncidentTable copy = table;  // a copy's chunks come from the same memory
+    CHECK(memory.blocks == 2 * kChunks);
+    IncidentTable moved = std::move(copy);  // a move takes the chunks as they are
+    CHECK(memory.blocks == 2 * kChunks);
+    IncidentTable on_heap;
+    on_heap[1].id = 1;
+    on_heap = table;  // gives its own chunk back to the heap, copies into the table's memory
+    CHECK(memory.blocks == 3 * kChunks);
+    CHECK(on_heap == table);
+  }
+  CHECK(memory.blocks == 0);
+  CHECK(memory.bytes == 0);
+}
+
+TEST_CASE("incident table: a book and a replayer keep their incidents in the memory they were given") {
+  zonecall::testing::BookHarness h;
+  h.report("noise");
+  h.report("fire");
+  CountingMemory memory;
+  {
+    zonecall::sla::IncidentBook book(&h.policies, &memory);
+    for (const auto& e : h.timeline) {
+      REQUIRE(book.apply(e));
+    }
+    CHECK(book.incidents().size() == 2);
+    CHECK(memory.blocks == 1);
+    zonecall::sla::Replayer replayer(h.policies, &memory);
+    for (const auto& e : h.timeline) {
+      replayer.feed(e);
+    }
+    replayer.finish();
+    CHECK(replayer.discrepancies().empty());
+    CHECK(replayer.book().incidents() == book.incidents());
+    CHECK(memory.blocks == 2);
+  }
+  CHECK(memory.blocks == 0);
 }

@@ -1,8 +1,10 @@
 // The audit's figures on small hand-built timelines with known answers.
 #include <catch2/catch.hpp>
 
-#include "book_harness.hpp"
-#include "sla/assessment.hpp"
+#include <thread>
+
+#include "engine/report/assessment.hpp"
+#include "sla/book_harness.hpp"
 
 using namespace zonecall;
 using sla::kMinute;
@@ -16,11 +18,11 @@ namespace command = testing::command;
 namespace {
 constexpr Millis T0 = BookHarness::kStart;
 
-sla::AssessmentTopology topology() {
-  sla::AssessmentTopology t;
+report::AssessmentTopology topology() {
+  report::AssessmentTopology t;
   t.zones = {{"Z0", 10}, {"Z1", 4}, {"Z2", 0}};
   t.dispute_categories = {"noise"};
-  t.weights = sla::AssessmentTopology::default_weights();
+  t.weights = report::AssessmentTopology::default_weights();
   return t;
 }
 
@@ -54,8 +56,8 @@ struct Day {
     h.clock.set(T0 + offset);
     h.tick();
   }
-  v1::AuditReport report(sla::AuditFilter filter = {}) const {
-    sla::Assessment assessment(topology(), filter);
+  v1::AuditReport report(report::AuditFilter filter = {}) const {
+    report::Assessment assessment(topology(), filter);
     for (const auto& e : h.timeline) {
       assessment.observe(e);
     }
@@ -76,7 +78,7 @@ const v1::ScopeFigures& scope(const google::protobuf::RepeatedPtrField<v1::Scope
 }  // namespace
 
 TEST_CASE("assessment: nearest-rank percentiles at their edges, of values in any order") {
-  auto pct = [](std::vector<Millis> values, double p) { return sla::percentile(values, p); };
+  auto pct = [](std::vector<Millis> values, double p) { return report::percentile(values, p); };
   CHECK(pct({}, 50) == 0);
   CHECK(pct({5}, 50) == 5);
   CHECK(pct({5}, 99) == 5);
@@ -93,10 +95,10 @@ TEST_CASE("assessment: nearest-rank percentiles at their edges, of values in any
   for (int i = 0; i < 100; ++i) {
     hundred[i] = (i * 37) % 100 + 1;  // 1..100, shuffled
   }
-  CHECK(sla::percentile(hundred, 50) == 50);
-  CHECK(sla::percentile(hundred, 99) == 99);
-  CHECK(sla::percentile(hundred, 90) == 90);
-  CHECK(sla::percentile(hundred, 1) == 1);
+  CHECK(report::percentile(hundred, 50) == 50);
+  CHECK(report::percentile(hundred, 99) == 99);
+  CHECK(report::percentile(hundred, 90) == 90);
+  CHECK(report::percentile(hundred, 1) == 1);
 }
 
 TEST_CASE("assessment: every figure of a known day") {
@@ -217,7 +219,7 @@ TEST_CASE("assessment: weights from config change the ranking") {
   t.weights.set_level_one_share(1.0);   // speed and visits only
   t.weights.set_visit_coverage(0.0);
   Day day;
-  sla::Assessment assessment(t, {});
+  report::Assessment assessment(t, {});
   for (const auto& e : day.h.timeline) {
     assessment.observe(e);
   }
@@ -227,7 +229,7 @@ TEST_CASE("assessment: weights from config change the ranking") {
 
 TEST_CASE("assessment: an empty period and filters") {
   Day day;
-  sla::AuditFilter later;
+  report::AuditFilter later;
   later.from = T0 + 60 * kMinute;
   auto empty = day.report(later);
   CHECK(empty.community().incidents() == 0);
@@ -235,13 +237,13 @@ TEST_CASE("assessment: an empty period and filters") {
   CHECK(empty.zones_size() == 3);
   CHECK(empty.community().households_visited() == 0);  // the visits were before
 
-  sla::AuditFilter fire;
+  report::AuditFilter fire;
   fire.category = "fire";
   CHECK(day.report(fire).community().incidents() == 1);
-  sla::AuditFilter zone;
+  report::AuditFilter zone;
   zone.zone_id = "Z0";
   CHECK(day.report(zone).community().incidents() == 0);
-  sla::AuditFilter until;
+  report::AuditFilter until;
   until.to = T0;  // [.., T0): the reports at T0 are outside
   CHECK(day.report(until).community().incidents() == 0);
   CHECK(day.report(fire).filters() == "category=fire");
@@ -264,7 +266,7 @@ TEST_CASE("assessment: department timeliness from the zone calls") {
   h.run(department("urban"), command::accept(late));
   h.run(department("urban"), command::on_site(on_time));
 
-  sla::Assessment assessment(topology(), {});
+  report::Assessment assessment(topology(), {});
   for (const auto& e : h.timeline) {
     assessment.observe(e);
   }
@@ -322,7 +324,7 @@ TEST_CASE("assessment: the daily figures count the site's days, across a dayligh
     h.tick();
     h.report("noise");
   }
-  sla::Assessment assessment(t, {});
+  report::Assessment assessment(t, {});
   for (const auto& e : h.timeline) {
     assessment.observe(e);
   }
@@ -330,4 +332,31 @@ TEST_CASE("assessment: the daily figures count the site's days, across a dayligh
   REQUIRE(report.daily_size() == 2);
   CHECK(report.daily(0).day() == "2026-03-28");
   CHECK(report.daily(1).day() == "2026-03-30");
+}
+
+TEST_CASE("assessment: the two counting passes give the same report in either order and on two threads") {
+  Day day;
+  REQUIRE(day.h.call(day.c, "urban").ok());  // a department's figures too
+  day.at(30 * kMinute);
+  report::Assessment assessment(topology(), {});
+  for (const auto& e : day.h.timeline) {
+    assessment.observe(e);
+  }
+  const auto& incidents = day.h.book.incidents();
+  const Millis now = day.h.clock.now();
+  const auto expected = assessment.report(incidents, now);
+  REQUIRE(expected.departments_size() == 1);
+  REQUIRE(expected.staff_size() >= 2);
+  REQUIRE(expected.daily_size() == 1);
+
+  auto people_first = assessment.tally(incidents, now);
+  people_first.count_people();
+  people_first.count_places();
+  CHECK(people_first.finish().SerializeAsString() == expected.SerializeAsString());
+
+  auto concurrent = assessment.tally(incidents, now);
+  std::thread people([&concurrent] { concurrent.count_people(); });
+  concurrent.count_places();
+  people.join();
+  CHECK(concurrent.finish().SerializeAsString() == expected.SerializeAsString());
 }
