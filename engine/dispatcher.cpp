@@ -77,14 +77,17 @@ v1::Ack ack_of(const v1::TimelineEvent& first) {
 }  // namespace
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-                       const sla::PolicyHistory& policies, const sla::Clock& clock,
-                       SignInLimits sign_in)
-    : io_(io), sign_in_(sign_in), store_(store), roster_(roster), clock_(clock), book_(&policies), timer_(io) {}
+                       const sla::PolicyHistory& policies, TimeSource& time, SignInLimits sign_in)
+    : io_(io), sign_in_(sign_in), store_(store), roster_(roster), time_(time), book_(&policies),
+      timer_(time.make_timer(io, [this] {
+        timer_armed_for_.reset();
+        tick(now());
+      })) {}
 
 sla::Millis Dispatcher::now() {
   // Server time never runs backward in the timeline, even if the wall clock
   // is stepped back (the replay would flag it).
-  last_now_ = std::max(last_now_, clock_.now());
+  last_now_ = std::max(last_now_, time_.now());
   return last_now_;
 }
 
@@ -156,7 +159,14 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
 
 void Dispatcher::stop() {
   stopped_ = true;
-  timer_.cancel();
+  timer_->cancel();
+}
+
+void Dispatcher::on_commits_drained(std::function<void()> done) {
+  commits_drained_ = std::move(done);
+  if (commits_drained_ && batches_in_flight_ == 0) {
+    boost::asio::post(io_, std::exchange(commits_drained_, nullptr));
+  }
 }
 
 void Dispatcher::attach(const std::shared_ptr<ClientSession>& session) {
@@ -355,8 +365,8 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
     const int failures = ++c.failed_hellos;
     log::warn("auth.refused", {{"session", std::to_string(to.session_id)},
                                {"failures", std::to_string(failures)}});
-    auto timer = std::make_shared<boost::asio::steady_timer>(io_, sign_in_.failure_delay * failures);
-    timer->async_wait([this, timer, to, failures](const boost::system::error_code&) {
+    auto delay = refusal_delays_.insert(refusal_delays_.end(), nullptr);
+    *delay = time_.make_timer(io_, [this, delay, to, failures] {
       reply_error(to, v1::UNAUTHENTICATED, "unknown token");
       if (failures >= sign_in_.max_failures) {
         if (auto it = sessions_.find(to.session_id); it != sessions_.end()) {
@@ -365,7 +375,9 @@ void Dispatcher::hello(const Requester& to, const v1::Hello& hello) {
           }
         }
       }
+      refusal_delays_.erase(delay);  // this timer: nothing of it is used after
     });
+    (*delay)->arm_after(sign_in_.failure_delay * failures);
     return;
   }
   sign_in(to.session_id, std::move(*who));
@@ -688,6 +700,10 @@ void Dispatcher::committed(std::uint64_t batch, const std::vector<v1::TimelineEv
                            const std::function<void(const StoreError&)>& on_durable,
                            const StoreError& error) {
   --batches_in_flight_;
+  if (batches_in_flight_ == 0 && commits_drained_) {
+    // Posted, so that it runs once this answer and its alerts are sent.
+    boost::asio::post(io_, std::exchange(commits_drained_, nullptr));
+  }
   if (error) {
     if (batch > rolled_back_through_) {
       roll_back_uncommitted();
@@ -1011,14 +1027,7 @@ void Dispatcher::arm_timer() {
     return;
   }
   timer_armed_for_ = at;
-  timer_.expires_at(std::chrono::system_clock::time_point(std::chrono::milliseconds(at)));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) {
-      return;  // re-armed or stopped
-    }
-    timer_armed_for_.reset();
-    tick(now());
-  });
+  timer_->arm_at(at);
 }
 
 void Dispatcher::send_to(std::uint64_t session_id, const net::SharedMessage& message) {

@@ -4,12 +4,12 @@
 // alerts and streams to subscribers only once they are durable. Everything
 // here runs on the one io_context thread, so nothing is locked.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/system_timer.hpp>
 
 #include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <optional>
 #include <string>
@@ -21,6 +21,7 @@
 #include "engine/config/roster.hpp"
 #include "engine/metrics.hpp"
 #include "engine/store/timeline_store.hpp"
+#include "engine/time_source.hpp"
 #include "sla/incident_book.hpp"
 #include "sla/permissions.hpp"
 
@@ -35,8 +36,7 @@ class Dispatcher {
   };
 
   Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-             const sla::PolicyHistory& policies, const sla::Clock& clock,
-             SignInLimits sign_in);
+             const sla::PolicyHistory& policies, TimeSource& time, SignInLimits sign_in);
 
   // Rebuilds the state from the timeline, then fires every deadline that
   // passed while the engine was down. Call once, before serving. Throws if
@@ -67,6 +67,9 @@ class Dispatcher {
   void render_metrics(std::string& out) const;
   // True while some batch of events still waits for its commit's answer.
   bool has_commits_in_flight() const { return batches_in_flight_ != 0; }
+  // Runs `done` on the io thread once no batch waits for its commit's answer
+  // (soon, if none does now); shutdown waits on it. Null forgets it.
+  void on_commits_drained(std::function<void()> done);
 
   // How many recent requests per staff member a retry is recognised for.
   static constexpr std::size_t kRememberedRequests = 256;
@@ -172,7 +175,7 @@ class Dispatcher {
   SignInLimits sign_in_;
   TimelineStore& store_;
   const Roster& roster_;
-  const sla::Clock& clock_;
+  TimeSource& time_;
   sla::IncidentBook book_;
   bool ready_ = false;
   bool recovery_durable_ = false;
@@ -196,7 +199,10 @@ class Dispatcher {
   bool store_failing_ = false;
   EngineMetrics metrics_;
 
-  boost::asio::system_timer timer_;
+  std::unique_ptr<Timer> timer_;  // set to the earliest deadline
+  // One per failed Hello whose answer is still held back; each removes itself.
+  std::list<std::unique_ptr<Timer>> refusal_delays_;
+  std::function<void()> commits_drained_;
   std::optional<sla::Millis> timer_armed_for_;
   sla::Millis last_now_ = 0;
   std::uint64_t next_generation_ = 1;
