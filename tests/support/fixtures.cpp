@@ -55,6 +55,7 @@ ServerOptions options_for(const std::string& db_path) {
   options.port = 0;
   options.db_path = db_path;
   options.config = test_config();
+  options.limits.idle_timeout = std::chrono::hours(24);
   return options;
 }
 

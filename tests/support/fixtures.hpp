@@ -49,8 +49,8 @@ enum class Clocks { simulated, real };
 
 class RunningServer {
  public:
-  explicit RunningServer(ServerOptions options, Clocks clocks = Clocks::real);
-  explicit RunningServer(const std::string& db_path, Clocks clocks = Clocks::real)
+  explicit RunningServer(ServerOptions options, Clocks clocks = Clocks::simulated);
+  explicit RunningServer(const std::string& db_path, Clocks clocks = Clocks::simulated)
       : RunningServer(options_for(db_path), clocks) {}
   // On simulated time that the test keeps, say across a restart.
   RunningServer(ServerOptions options, SimulatedTime& time);
