@@ -9,10 +9,9 @@
 namespace zonecall {
 
 Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-                       const sla::PolicyHistory& policies, const sla::Clock& clock,
-                       SignInLimits sign_in)
+                       const sla::PolicyHistory& policies, TimeSource& time, SignInLimits sign_in)
     : roster_(roster),
-      clock_(clock),
+      time_(time),
       book_(&policies, huge_pages()),
       pipeline_(io, store, book_,
                 CommitPipeline::Hooks{
@@ -28,8 +27,8 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
                       folded_pushes_.clear();
                       ticker_.after_commit(false);
                     }}),
-      ticker_(io, book_, pipeline_, [this] { return now(); }),
-      sign_in_(io, sessions_, roster, book_, sign_in),
+      ticker_(io, time, book_, pipeline_, [this] { return now(); }),
+      sign_in_(io, time, sessions_, roster, book_, sign_in),
       reads_(io, sessions_, store, book_),
       subscriptions_(io, sessions_, store, book_),
       store_(store) {}
@@ -37,7 +36,7 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
 sla::Millis Dispatcher::now() {
   // Server time never runs backward in the timeline, even if the wall clock
   // is stepped back (the replay would flag it).
-  last_now_ = std::max(last_now_, clock_.now());
+  last_now_ = std::max(last_now_, time_.now());
   return last_now_;
 }
 

@@ -29,7 +29,7 @@
 #include "engine/metrics.hpp"
 #include "engine/request_handler.hpp"
 #include "engine/store/timeline_store.hpp"
-#include "sla/clock.hpp"
+#include "engine/time_source.hpp"
 #include "sla/incident_book.hpp"
 
 namespace zonecall {
@@ -37,7 +37,7 @@ namespace zonecall {
 class Dispatcher final : public RequestHandler {
  public:
   Dispatcher(boost::asio::io_context& io, TimelineStore& store, const Roster& roster,
-             const sla::PolicyHistory& policies, const sla::Clock& clock, SignInLimits sign_in);
+             const sla::PolicyHistory& policies, TimeSource& time, SignInLimits sign_in);
 
   // Rebuilds the state from the timeline, then fires every deadline that
   // passed while the engine was down. Call once, before serving. Throws if
@@ -64,6 +64,9 @@ class Dispatcher final : public RequestHandler {
   void render_metrics(std::string& out) const;
   // True while some batch of events still waits for its commit's answer.
   bool has_commits_in_flight() const { return pipeline_.in_flight(); }
+  // Runs `done` on the io thread once no batch waits for its commit's answer
+  // (soon, if none does now); shutdown waits on it. Null forgets it.
+  void on_commits_drained(std::function<void()> done) { pipeline_.on_drained(std::move(done)); }
 
  private:
   // A write: a retry is answered from the ledger; a new one is handled by
@@ -75,7 +78,7 @@ class Dispatcher final : public RequestHandler {
   sla::Millis now();
 
   const Roster& roster_;
-  const sla::Clock& clock_;
+  TimeSource& time_;
   sla::IncidentBook book_;
   SessionRegistry sessions_;
   RequestLedger ledger_;

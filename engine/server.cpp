@@ -1,7 +1,6 @@
 #include "engine/server.hpp"
 
 #include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include "engine/config/config.hpp"
 #include "engine/log.hpp"
@@ -11,8 +10,6 @@
 namespace zonecall {
 
 namespace {
-constexpr auto kShutdownGrace = std::chrono::seconds(5);
-
 // TLS 1.2 and later, with the certificate chain and key from PEM files.
 std::unique_ptr<net::asio::ssl::context> make_tls_context(const ServerOptions& options) {
   namespace ssl = net::asio::ssl;
@@ -37,8 +34,13 @@ std::unique_ptr<net::asio::ssl::context> make_tls_context(const ServerOptions& o
 }
 }  // namespace
 
-Server::Server(ServerOptions options)
+Server::Server(ServerOptions options) : Server(std::move(options), nullptr) {}
+
+Server::Server(ServerOptions options, TimeSource& time) : Server(std::move(options), &time) {}
+
+Server::Server(ServerOptions options, TimeSource* time)
     : options_(check_transport(std::move(options))),
+      time_(time != nullptr ? *time : real_time_),
       roster_(options_.config),
       store_(open_store(StoreOptions{options_.db_path, options_.synchronous_full,
                                      options_.busy_timeout_ms, options_.max_db_pages,
@@ -47,19 +49,19 @@ Server::Server(ServerOptions options)
     tls_ = make_tls_context(options_);  // before recovery: a bad file fails fast
   }
   const auto version =
-      store_->record_policy_at_startup(config::policy_fingerprint(options_.config), clock_.now());
+      store_->record_policy_at_startup(config::policy_fingerprint(options_.config), time_.now());
   // Every version the timeline was written under judges its own incidents.
   for (const auto& [v, fingerprint] : store_->source().policy_versions()) {
     policies_.add(config::policy_from_fingerprint(fingerprint, v), false);
   }
   policies_.add(sla::Policy::from_config(options_.config, version), true);
   dispatcher_ = std::make_unique<Dispatcher>(
-      io_, *store_, roster_, policies_, clock_,
+      io_, *store_, roster_, policies_, time_,
       SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
   dispatcher_->recover(options_.accept_broken_chain_at);
   store_->start();
-  context_ = std::make_unique<net::SessionContext>(
-      net::SessionContext{*dispatcher_, options_.limits, tls_.get(), {}, 1, {}, 0, {}});
+  context_ = std::make_unique<net::SessionContext>(net::SessionContext{
+      .handler = *dispatcher_, .io = io_, .time = time_, .limits = options_.limits, .tls = tls_.get()});
   context_->metrics = [this] {
     std::string out =
         "# HELP zonecall_open_connections Open connections, signed in or not.\n"
@@ -150,7 +152,7 @@ std::future<std::string> Server::reload(const std::string& config_path) {
       log::info("config.reloaded", {{"file", config_path}, {"policy_version", std::to_string(version)}});
       done->set_value("");
     };
-    store_->record_policy(fingerprint, clock_.now(),
+    store_->record_policy(fingerprint, time_.now(),
                           [this, apply](std::uint32_t version, const StoreError& error) {
                             boost::asio::post(io_, [apply, version, error] { apply(version, error); });
                           });
@@ -159,46 +161,48 @@ std::future<std::string> Server::reload(const std::string& config_path) {
 }
 
 void Server::begin_shutdown() {
-  if (shutting_down_) {
+  if (shutdown_ != Shutdown::serving) {
     return;
   }
-  shutting_down_ = true;
+  shutdown_ = Shutdown::finishing_commits;
   log::info("server.stopping");
   listener_->stop();
   dispatcher_->stop();  // new commands get UNAVAILABLE; commits in flight finish
-  finish_shutdown();
+  grace_ = time_.make_timer(io_, [this] {
+    if (shutdown_ == Shutdown::finishing_commits) {
+      close_sessions();
+    } else {
+      finish_shutdown();
+    }
+  });
+  grace_->arm_after(kShutdownGrace);
+  dispatcher_->on_commits_drained([this] { close_sessions(); });
+}
+
+void Server::close_sessions() {
+  if (shutdown_ != Shutdown::finishing_commits) {
+    return;  // the grace period ran out first
+  }
+  shutdown_ = Shutdown::closing_sessions;
+  grace_->arm_after(kShutdownGrace);
+  context_->on_last_session_ended = [this] { finish_shutdown(); };
+  for (auto& [id, weak] : context_->live) {
+    if (auto session = weak.lock()) {
+      session->close_for_restart();
+    }
+  }
+  if (context_->live.empty()) {
+    finish_shutdown();
+  }
 }
 
 void Server::finish_shutdown() {
-  // Poll on a short timer: first until in-flight commits are answered, then
-  // until every client has seen its close frame. Each phase is bounded.
-  auto timer = std::make_shared<boost::asio::steady_timer>(io_);
-  auto phase_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
-  bool closing = false;
-  auto poll = std::make_shared<std::function<void()>>();
-  *poll = [this, timer, phase_deadline, closing, poll]() mutable {
-    const bool late = std::chrono::steady_clock::now() > phase_deadline;
-    if (!closing && (!dispatcher_->has_commits_in_flight() || late)) {
-      closing = true;
-      phase_deadline = std::chrono::steady_clock::now() + kShutdownGrace;
-      for (auto& [id, weak] : context_->live) {
-        if (auto session = weak.lock()) {
-          session->close_for_restart();
-        }
-      }
-    } else if (closing && (context_->live.empty() || late)) {
-      io_.stop();
-      *poll = nullptr;  // breaks the self-reference; touch no capture after this
-      return;
-    }
-    timer->expires_after(std::chrono::milliseconds(5));
-    timer->async_wait([poll](auto) {
-      if (*poll) {
-        (*poll)();
-      }
-    });
-  };
-  (*poll)();
+  if (shutdown_ != Shutdown::closing_sessions) {
+    return;
+  }
+  shutdown_ = Shutdown::done;
+  grace_->cancel();
+  io_.stop();
 }
 
 }  // namespace zonecall

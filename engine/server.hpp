@@ -3,6 +3,7 @@
 // io_context they run on. Used by `zonecall serve` and by the tests.
 #include <boost/asio/io_context.hpp>
 
+#include <chrono>
 #include <future>
 #include <memory>
 #include <optional>
@@ -12,7 +13,7 @@
 #include "engine/dispatcher.hpp"
 #include "engine/net/limits.hpp"
 #include "engine/store/open_store.hpp"
-#include "engine/system_clock.hpp"
+#include "engine/time_source.hpp"
 #include "sla/policy.hpp"
 
 namespace zonecall {
@@ -50,9 +51,15 @@ struct ServerOptions {
 
 class Server {
  public:
+  // How long each phase of a graceful stop may take: the commits in flight,
+  // then the clients' close handshakes.
+  static constexpr std::chrono::seconds kShutdownGrace{5};
+
   // Opens the store, records the policy version, recovers the state and
-  // binds the port. Throws on failure (bad database, port in use).
+  // binds the port. Throws on failure (bad database, port in use). Runs on
+  // the system's clocks, or on the given time source (tests: SimulatedTime).
   explicit Server(ServerOptions options);
+  Server(ServerOptions options, TimeSource& time);
   ~Server();
 
   unsigned short port() const { return port_; }
@@ -74,12 +81,17 @@ class Server {
  private:
   // Refuses a TLS half-configured, and plain ws:// off loopback unless asked.
   static ServerOptions check_transport(ServerOptions options);
+  Server(ServerOptions options, TimeSource* time);
+  // A graceful stop: each phase ends on its event (the last commit in flight
+  // answered, the last client gone) or when its grace period runs out.
   void begin_shutdown();
+  void close_sessions();
   void finish_shutdown();
 
   ServerOptions options_;
   boost::asio::io_context io_{1};
-  SystemClock clock_;
+  RealTimeSource real_time_;
+  TimeSource& time_;  // real_time_ unless the caller gave one
   Roster roster_;
   std::unique_ptr<TimelineStore> store_;
   sla::PolicyHistory policies_;
@@ -88,7 +100,9 @@ class Server {
   std::unique_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<net::Listener> listener_;
   unsigned short port_ = 0;
-  bool shutting_down_ = false;
+  enum class Shutdown { serving, finishing_commits, closing_sessions, done };
+  Shutdown shutdown_ = Shutdown::serving;
+  std::unique_ptr<Timer> grace_;
 };
 
 }  // namespace zonecall

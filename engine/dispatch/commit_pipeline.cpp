@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <iterator>
+#include <utility>
 
 #include "engine/log.hpp"
 
@@ -36,6 +37,10 @@ std::uint64_t CommitPipeline::submit(std::vector<v1::TimelineEvent> events, Dura
 void CommitPipeline::done(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
                           const Durable& on_durable, const StoreError& error) {
   --in_flight_;
+  if (in_flight_ == 0 && drained_) {
+    // Posted, so that it runs once this answer and its alerts are sent.
+    boost::asio::post(io_, std::exchange(drained_, nullptr));
+  }
   if (error) {
     if (batch > failed_through_) {
       // The store fails every batch queued so far, until resume(): they are
@@ -68,9 +73,22 @@ void CommitPipeline::done(std::uint64_t batch, const std::vector<v1::TimelineEve
   hooks_.committed(batch, events, recovered);
 }
 
-DeadlineTicker::DeadlineTicker(boost::asio::io_context& io, sla::IncidentBook& book,
+void CommitPipeline::on_drained(std::function<void()> done) {
+  drained_ = std::move(done);
+  if (drained_ && in_flight_ == 0) {
+    boost::asio::post(io_, std::exchange(drained_, nullptr));
+  }
+}
+
+DeadlineTicker::DeadlineTicker(boost::asio::io_context& io, TimeSource& time, sla::IncidentBook& book,
                                CommitPipeline& pipeline, std::function<sla::Millis()> now)
-    : io_(io), book_(book), pipeline_(pipeline), now_(std::move(now)), timer_(io) {}
+    : book_(book),
+      pipeline_(pipeline),
+      now_(std::move(now)),
+      timer_(time.make_timer(io, [this] {
+        armed_for_.reset();
+        tick(now_());
+      })) {}
 
 std::size_t DeadlineTicker::tick(sla::Millis now) {
   if (stopped_) {
@@ -108,14 +126,7 @@ void DeadlineTicker::arm() {
     return;
   }
   armed_for_ = at;
-  timer_.expires_at(std::chrono::system_clock::time_point(std::chrono::milliseconds(at)));
-  timer_.async_wait([this](const boost::system::error_code& ec) {
-    if (ec) {
-      return;  // re-armed or stopped
-    }
-    armed_for_.reset();
-    tick(now_());
-  });
+  timer_->arm_at(at);
 }
 
 void DeadlineTicker::after_commit(bool store_recovered) {
@@ -127,7 +138,7 @@ void DeadlineTicker::after_commit(bool store_recovered) {
 
 void DeadlineTicker::stop() {
   stopped_ = true;
-  timer_.cancel();
+  timer_->cancel();
 }
 
 }  // namespace zonecall

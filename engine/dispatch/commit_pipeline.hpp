@@ -6,7 +6,6 @@
 // every batch queued behind it; the book forgets its pending events, so
 // nothing has to be undone. Also the deadline timer, which ticks the book.
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/system_timer.hpp>
 
 #include <cstdint>
 #include <functional>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "engine/store/timeline_store.hpp"
+#include "engine/time_source.hpp"
 #include "sla/incident_book.hpp"
 
 namespace zonecall {
@@ -43,6 +43,9 @@ class CommitPipeline {
   bool in_flight() const { return in_flight_ != 0; }
   // Since a commit failed, until one succeeds.
   bool store_failing() const { return store_failing_; }
+  // Runs `done` on the io thread once no batch waits for its commit's
+  // answer (soon, if none does now). Null forgets it.
+  void on_drained(std::function<void()> done);
 
  private:
   void done(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
@@ -56,13 +59,14 @@ class CommitPipeline {
   std::uint64_t in_flight_ = 0;
   std::uint64_t failed_through_ = 0;  // batches up to here fail with the first failure
   bool store_failing_ = false;
+  std::function<void()> drained_;
 };
 
 // Decides what falls due, at each deadline, and commits it.
 class DeadlineTicker {
  public:
-  DeadlineTicker(boost::asio::io_context& io, sla::IncidentBook& book, CommitPipeline& pipeline,
-                 std::function<sla::Millis()> now);
+  DeadlineTicker(boost::asio::io_context& io, TimeSource& time, sla::IncidentBook& book,
+                 CommitPipeline& pipeline, std::function<sla::Millis()> now);
   // The events that fell due by `now`, submitted; returns how many.
   std::size_t tick(sla::Millis now);
   // Arms the timer for the next deadline. One already passed whose events
@@ -74,11 +78,10 @@ class DeadlineTicker {
   void stop();
 
  private:
-  boost::asio::io_context& io_;
   sla::IncidentBook& book_;
   CommitPipeline& pipeline_;
   std::function<sla::Millis()> now_;
-  boost::asio::system_timer timer_;
+  std::unique_ptr<Timer> timer_;  // set to the earliest deadline
   std::optional<sla::Millis> armed_for_;
   bool stopped_ = false;
 };

@@ -1,7 +1,5 @@
 #include "engine/dispatch/sign_in.hpp"
 
-#include <boost/asio/steady_timer.hpp>
-
 #include <memory>
 
 #include "engine/log.hpp"
@@ -43,8 +41,8 @@ void SignIn::refused(const Requester& to, SessionRegistry::Connected& c) {
   const int failures = ++c.failed_hellos;
   log::warn("auth.refused", {{"session", std::to_string(to.session_id)},
                              {"failures", std::to_string(failures)}});
-  auto timer = std::make_shared<boost::asio::steady_timer>(io_, limits_.failure_delay * failures);
-  timer->async_wait([this, timer, to, failures](const boost::system::error_code&) {
+  auto delay = refusal_delays_.insert(refusal_delays_.end(), nullptr);
+  *delay = time_.make_timer(io_, [this, delay, to, failures] {
     sessions_.reply_error(to, v1::UNAUTHENTICATED, "unknown token");
     if (failures >= limits_.max_failures) {
       if (auto* c = sessions_.find(to.session_id)) {
@@ -53,7 +51,9 @@ void SignIn::refused(const Requester& to, SessionRegistry::Connected& c) {
         }
       }
     }
+    refusal_delays_.erase(delay);  // this timer: nothing of it is used after
   });
+  (*delay)->arm_after(limits_.failure_delay * failures);
 }
 
 }  // namespace zonecall

@@ -5,9 +5,12 @@
 #include <boost/asio/io_context.hpp>
 
 #include <chrono>
+#include <list>
+#include <memory>
 
 #include "engine/config/roster.hpp"
 #include "engine/dispatch/sessions.hpp"
+#include "engine/time_source.hpp"
 #include "sla/incident_book.hpp"
 
 namespace zonecall {
@@ -19,9 +22,9 @@ struct SignInLimits {
 
 class SignIn {
  public:
-  SignIn(boost::asio::io_context& io, SessionRegistry& sessions, const Roster& roster,
-         const sla::IncidentBook& book, SignInLimits limits)
-      : io_(io), sessions_(sessions), roster_(roster), book_(book), limits_(limits) {}
+  SignIn(boost::asio::io_context& io, TimeSource& time, SessionRegistry& sessions,
+         const Roster& roster, const sla::IncidentBook& book, SignInLimits limits)
+      : io_(io), time_(time), sessions_(sessions), roster_(roster), book_(book), limits_(limits) {}
 
   // `now` is the server time the Welcome tells the client.
   void hello(const Requester& to, const v1::Hello& hello, sla::Millis now);
@@ -30,10 +33,13 @@ class SignIn {
   void refused(const Requester& to, SessionRegistry::Connected& c);
 
   boost::asio::io_context& io_;
+  TimeSource& time_;
   SessionRegistry& sessions_;
   const Roster& roster_;
   const sla::IncidentBook& book_;
   SignInLimits limits_;
+  // One per failed Hello whose answer is still held back; each removes itself.
+  std::list<std::unique_ptr<Timer>> refusal_delays_;
 };
 
 }  // namespace zonecall

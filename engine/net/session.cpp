@@ -68,14 +68,16 @@ void start_session(tcp::socket socket, SessionContext& context, ConnectionSlot s
 
 template <class Stream>
 HttpSession<Stream>::HttpSession(Stream stream, SessionContext& context, ConnectionSlot slot)
-    : stream_(std::move(stream)), context_(context), slot_(std::move(slot)) {}
+    : stream_(std::move(stream)),
+      deadline_(context.time.make_timer(context.io, [this] { beast::get_lowest_layer(stream_).close(); })),
+      context_(context), slot_(std::move(slot)) {}
 
 template <class Stream>
 void HttpSession<Stream>::run() {
   if constexpr (std::is_same_v<Stream, TlsStream>) {
     // The TLS handshake gets the same bound as the WebSocket handshake, so a
     // client that connects and says nothing cannot hold a slot for long.
-    beast::get_lowest_layer(stream_).expires_after(context_.limits.handshake_timeout);
+    deadline_->arm_after(context_.limits.handshake_timeout);
     stream_.async_handshake(asio::ssl::stream_base::server,
                             [self = this->shared_from_this()](beast::error_code ec) {
                               if (ec) {
@@ -94,7 +96,7 @@ void HttpSession<Stream>::run() {
 template <class Stream>
 void HttpSession<Stream>::shut_down() {
   if constexpr (std::is_same_v<Stream, TlsStream>) {
-    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    deadline_->arm_after(std::chrono::seconds(5));
     stream_.async_shutdown([self = this->shared_from_this()](beast::error_code) {});
   } else {
     beast::error_code ignored;
@@ -108,7 +110,7 @@ void HttpSession<Stream>::read_request() {
   parser_->body_limit(context_.limits.max_http_body_bytes);
   // A request (the upgrade included) must arrive whole within the handshake
   // timeout: a client trickling its headers cannot hold a slot (slowloris).
-  beast::get_lowest_layer(stream_).expires_after(context_.limits.handshake_timeout);
+  deadline_->arm_after(context_.limits.handshake_timeout);
   http::async_read(stream_, buffer_, *parser_,
                    [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
                      self->on_request(ec);
@@ -131,7 +133,7 @@ void HttpSession<Stream>::on_request(beast::error_code ec) {
       respond(http::status::not_found, "the WebSocket endpoint is /v1/ws\n", "text/plain");
       return;
     }
-    beast::get_lowest_layer(stream_).expires_never();
+    deadline_->cancel();
     auto slot = std::move(*slot_);
     slot_.reset();
     std::make_shared<WebSocketSession<Stream>>(std::move(stream_), context_, std::move(slot))
@@ -199,11 +201,13 @@ WebSocketSession<Stream>::WebSocketSession(Stream stream, SessionContext& contex
                                            ConnectionSlot slot)
     : ws_(std::move(stream)), context_(context), slot_(std::move(slot)),
       id_(context.next_session_id++),
-      tokens_(context.limits.request_burst) {}
+      tokens_(context.limits.request_burst),
+      refilled_(context.time.monotonic()),
+      timer_(context.time.make_timer(context.io, [this] { on_timer(); })) {}
 
 template <class Stream>
 bool WebSocketSession<Stream>::within_rate() {
-  const auto now = std::chrono::steady_clock::now();
+  const auto now = context_.time.monotonic();
   const double elapsed = std::chrono::duration<double>(now - refilled_).count();
   refilled_ = now;
   tokens_ = std::min(context_.limits.request_burst,
@@ -217,11 +221,10 @@ bool WebSocketSession<Stream>::within_rate() {
 
 template <class Stream>
 void WebSocketSession<Stream>::run(http::request<http::string_body> upgrade) {
-  websocket::stream_base::timeout timeouts{};
-  timeouts.handshake_timeout = context_.limits.handshake_timeout;
-  timeouts.idle_timeout = context_.limits.idle_timeout;
-  timeouts.keep_alive_pings = true;
-  ws_.set_option(timeouts);
+  ws_.set_option(websocket::stream_base::timeout{websocket::stream_base::none(),
+                                                 websocket::stream_base::none(), false});
+  ws_.control_callback([this](websocket::frame_type, beast::string_view) { quiet_ = false; });
+  timer_->arm_after(context_.limits.handshake_timeout);
   ws_.set_option(websocket::stream_base::decorator([](websocket::response_type& res) {
     res.set(http::field::server, "zonecall");
   }));
@@ -236,6 +239,8 @@ void WebSocketSession<Stream>::on_accept(beast::error_code ec) {
   if (ec) {
     return end(ec, "accept");
   }
+  phase_ = Phase::open;
+  timer_->arm_after(context_.limits.idle_timeout / 2);
   context_.live[id_] = this->weak_from_this();
   context_.handler.attach(this->shared_from_this());
   read_more();
@@ -254,6 +259,7 @@ void WebSocketSession<Stream>::on_read(beast::error_code ec, std::size_t) {
   if (ec) {
     return end(ec, "read");
   }
+  quiet_ = false;
   // Read in chunks so an oversized message is discarded as it arrives
   // instead of being buffered whole.
   if (buffer_.size() > context_.limits.max_frame_bytes) {
@@ -356,9 +362,7 @@ void WebSocketSession<Stream>::on_write(beast::error_code ec, std::size_t) {
   if (close_after_write_ && queue_.empty()) {
     auto reason = *close_after_write_;
     close_after_write_.reset();
-    ws_.async_close(reason, [self = this->shared_from_this()](beast::error_code ec) {
-      self->end(ec, "close");
-    });
+    send_close(reason);
     return;
   }
   if (above_drain_mark_ && queue_.bytes() <= drain_mark()) {
@@ -386,9 +390,34 @@ void WebSocketSession<Stream>::close(CloseCause cause, const std::string& reason
     close_after_write_ = why;
     return;
   }
+  send_close(why);
+}
+
+template <class Stream>
+void WebSocketSession<Stream>::send_close(const websocket::close_reason& why) {
+  phase_ = Phase::closing;
+  timer_->arm_after(context_.limits.handshake_timeout);
   ws_.async_close(why, [self = this->shared_from_this()](beast::error_code ec) {
     self->end(ec, "close");
   });
+}
+
+template <class Stream>
+void WebSocketSession<Stream>::on_timer() {
+  if (phase_ == Phase::open && !quiet_) {
+    quiet_ = true;
+    if (!ping_in_flight_) {
+      ping_in_flight_ = true;
+      ws_.async_ping({}, [self = this->shared_from_this()](beast::error_code) {
+        self->ping_in_flight_ = false;
+      });
+    }
+    timer_->arm_after(context_.limits.idle_timeout / 2);
+    return;
+  }
+  // The handshake or the close took too long, or the client fell silent:
+  // drop the TCP connection without a close frame (clients see 1006).
+  beast::get_lowest_layer(ws_).close();
 }
 
 template <class Stream>
@@ -402,9 +431,13 @@ void WebSocketSession<Stream>::end(beast::error_code ec, const char* where) {
   }
   ended_ = true;
   closing_ = true;
+  timer_->cancel();
   queue_.drop_unsent();  // nothing more goes out
   context_.live.erase(id_);
   context_.handler.detach(id_);
+  if (context_.live.empty() && context_.on_last_session_ended) {
+    context_.on_last_session_ended();
+  }
 }
 
 template class HttpSession<PlainStream>;

@@ -3,6 +3,9 @@
 // /v1/ws to a WebSocket session. Each WebSocket session has its own bounded
 // send queue with exactly one write in flight. All run on the io thread.
 // Both come in two flavours of one code: over plain TCP and over TLS.
+// session.cpp runs past 400 lines: both sessions, their two stream flavours
+// and the connection limits share its stream helpers and its explicit
+// instantiations, which a split would have to repeat.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -16,23 +19,29 @@
 #include "engine/net/beast.hpp"
 #include "engine/net/limits.hpp"
 #include "engine/net/send_queue.hpp"
+#include "engine/time_source.hpp"
 
 namespace zonecall::net {
 
-// What every session shares: the request handler, the limits, the TLS context
-// (null when serving plain ws://), and the live WebSocket sessions (for
-// shutdown).
+// What every session shares: the request handler, the io_context and the
+// time source (for the rate limit and the timeouts), the limits, the TLS
+// context (null when serving plain ws://), and the live WebSocket sessions
+// (for shutdown).
 struct SessionContext {
   RequestHandler& handler;
+  asio::io_context& io;
+  TimeSource& time;
   Limits limits;
   asio::ssl::context* tls = nullptr;
   // Renders GET /metrics (set by the server, which sees every part).
-  std::function<std::string()> metrics;
+  std::function<std::string()> metrics{};
   std::uint64_t next_session_id = 1;
-  std::unordered_map<std::uint64_t, std::weak_ptr<ClientSession>> live;
+  std::unordered_map<std::uint64_t, std::weak_ptr<ClientSession>> live{};
+  // Called each time the last of `live` has ended (shutdown waits on it).
+  std::function<void()> on_last_session_ended{};
   // Open connections, in all and by source address (see ConnectionSlot).
   std::size_t connections = 0;
-  std::unordered_map<std::string, std::size_t> connections_by_address;
+  std::unordered_map<std::string, std::size_t> connections_by_address{};
 };
 
 // One open connection counted against the limits, for as long as it lives;
@@ -70,6 +79,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
   void shut_down();
 
   Stream stream_;
+  // The handshake timeout, and the bound on a TLS close_notify: closes the socket.
+  std::unique_ptr<Timer> deadline_;
   beast::flat_buffer buffer_;
   SessionContext& context_;
   std::optional<ConnectionSlot> slot_;
@@ -114,6 +125,10 @@ class WebSocketSession final : public ClientSession,
   void reject_frame(v1::ErrorCode code, const std::string& message, std::uint64_t request_id = 0);
   void write_next();
   void on_write(beast::error_code ec, std::size_t bytes);
+  // Sends the close frame; the peer's must come within the handshake timeout.
+  void send_close(const websocket::close_reason& why);
+  // The handshake or close timeout, or the idle timeout's next tick.
+  void on_timer();
   void end(beast::error_code ec, const char* where);
 
   websocket::stream<Stream> ws_;
@@ -130,7 +145,15 @@ class WebSocketSession final : public ClientSession,
   std::optional<websocket::close_reason> close_after_write_;
   // The request-rate token bucket.
   double tokens_ = 0;
-  std::chrono::steady_clock::time_point refilled_ = std::chrono::steady_clock::now();
+  MonotonicTime refilled_;
+  // The timeouts, kept here rather than by Beast so that they run on the
+  // time source. Every half idle timeout the server pings; a client that
+  // sent nothing since the previous ping, not even its pong, is dropped.
+  enum class Phase { handshake, open, closing };
+  Phase phase_ = Phase::handshake;
+  std::unique_ptr<Timer> timer_;
+  bool quiet_ = false;  // nothing heard since the last ping
+  bool ping_in_flight_ = false;
   bool ended_ = false;
 };
 

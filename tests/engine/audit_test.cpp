@@ -25,7 +25,8 @@ report::AssessmentTopology topology() { return audit::topology_for(test_config()
 
 // A timeline with every kind of event: the ladder, both call outcomes,
 // duty, feedback, visits and a dedup attachment.
-void record_busy_day(unsigned short port) {
+void record_busy_day(RunningServer& server) {
+  const auto port = server.port();
   WsClient chief(port);
   WsClient desk(port);
   WsClient command(port);
@@ -50,6 +51,7 @@ void record_busy_day(unsigned short port) {
   REQUIRE(chief.request(visit).has_ack());
   // Let the drill's clocks (900 ms) and the desk's on-site limit run out;
   // RESOLVE_MISSED goes to community command.
+  server.advance(3 * kDrillDiscoverMs + 1);
   bool resolve_missed = false;
   while (auto m = command.next_push()) {
     if (m->has_alert() && m->alert().rung() == v1::RESOLVE_MISSED) {
@@ -74,7 +76,7 @@ struct Recorded {
   std::string db = dir.file("zonecall.db");
   Recorded() {
     RunningServer server(db);
-    record_busy_day(server.port());
+    record_busy_day(server);
   }
   // A copy to tamper with.
   std::string copy(const std::string& name) const {
@@ -280,7 +282,10 @@ TEST_CASE("audit: a hand-edited timeline is caught and named") {
 TEST_CASE("audit: runs while the server is writing to the same file") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
-  RunningServer server(db);
+  auto options = options_for(db);
+  // The writer's requests take no simulated time: the bucket must hold them.
+  options.limits.request_burst = 1e9;
+  RunningServer server(options);
   std::atomic<bool> stop{false};
   std::atomic<int> written{0};
   std::thread writer([&] {
@@ -479,6 +484,7 @@ TEST_CASE("audit: a figure with no data is '-' in every format; a zone with no i
     WsClient chief(server.port());
     chief.hello_on_duty("demo-z5-chief");
     REQUIRE(chief.request(report_msg("Z5", "drill")).has_ack());
+    server.advance(3 * kDrillDiscoverMs + 1);
     bool resolve_missed = false;
     while (auto m = command.next_push()) {
       if (m->has_alert() && m->alert().rung() == v1::RESOLVE_MISSED) {
@@ -546,6 +552,7 @@ TEST_CASE("audit: a superseded call is named in the story, the figures and the H
     desk.hello("demo-dept-drill-desk");
     const auto id = chief.request(report_msg("Z7", "sanitation")).ack().incident_id();
     REQUIRE(chief.request(zone_call_msg(id, "drill-desk")).has_ack());
+    server.advance(kDrillAcceptMs + 1);
     while (auto m = desk.next_push()) {  // until the acceptance limit is missed
       if (m->has_alert() && m->alert().incident().calls(0).accept_breached()) {
         break;

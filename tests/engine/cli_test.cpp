@@ -329,7 +329,9 @@ TEST_CASE("cli: the README's client example prints exactly what the README shows
 TEST_CASE("cli: client stops at a refused hello and exits 1 without sending more") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
-  RunningServer server(db);
+  // On the real clock: the refusal comes after the sign-in delay (250 ms),
+  // and the test cannot step time while it waits for the client process.
+  RunningServer server(db, Clocks::real);
   auto run = client_session(dir, server.port(), "not-a-token", "duty on\nreport Z1 sanitation\n");
   INFO(run.output);
   CHECK(run.exit_code == 1);

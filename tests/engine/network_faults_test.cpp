@@ -78,6 +78,9 @@ TEST_CASE("engine: slowloris, vanishing, half-open clients and a connection floo
   options.limits.handshake_timeout = std::chrono::seconds(1);
   options.limits.idle_timeout = std::chrono::seconds(2);
   options.limits.max_connections_per_address = 400;
+  // The staff member's requests take almost no simulated time: the bucket
+  // must hold them all.
+  options.limits.request_burst = 1e9;
   RunningServer server(options);
 
   // The well-behaved client connects first and keeps a slot throughout.
@@ -92,22 +95,26 @@ TEST_CASE("engine: slowloris, vanishing, half-open clients and a connection floo
   std::atomic<int> slowloris_dropped{0};
   std::atomic<int> flood_connected{0};
   std::atomic<int> half_open_closed{0};
+  std::atomic<int> answered{0};
 
   std::thread hostile([&] {
     asio::io_context io;
-    // Slowloris: each connection sends its upgrade one byte every 100 ms,
-    // far slower than the 1 s the headers may take.
+    // Slowloris: each connection sends its upgrade one byte every 100 ms
+    // (of simulated time), far slower than the 1 s the headers may take.
     std::vector<tcp::socket> slow;
     for (int i = 0; i < kSlowloris; ++i) {
       slow.emplace_back(io).connect(local(server.port()));
     }
+    // Connections are accepted in order: once a later request is answered,
+    // every slowloris connection's timeout is running.
+    REQUIRE(http_get(server.port(), "/healthz").status == 200);
     const std::string request(kUpgrade);
     for (std::size_t at = 0; at < 15; ++at) {
       for (auto& s : slow) {
         boost::system::error_code ignored;
         s.write_some(asio::buffer(request.data() + at, 1), ignored);
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      server.advance(100);
     }
     for (auto& s : slow) {
       slowloris_dropped += closed_by_server(s) ? 1 : 0;
@@ -124,14 +131,21 @@ TEST_CASE("engine: slowloris, vanishing, half-open clients and a connection floo
     }
 
     // Half-open: signed in, then silent, answering no ping; the idle
-    // timeout (2 s) must close them.
+    // timeout (2 s) must close them. The server pings after 1 s and drops
+    // them 1 s later; the staff member, heard in between, stays.
     {
       std::vector<std::unique_ptr<WsClient>> silent;
       for (int i = 0; i < kHalfOpen; ++i) {
         silent.push_back(std::make_unique<WsClient>(server.port()));
         silent.back()->hello("demo-z2-grid-1");
       }
-      std::this_thread::sleep_for(std::chrono::milliseconds(3500));
+      server.advance(1000);
+      // Two more of the staff member's round trips: the second was sent
+      // after the pings, so the server has heard from it since.
+      for (const int before = answered; answered < before + 4;) {
+        std::this_thread::yield();
+      }
+      server.advance(1000);
       for (auto& c : silent) {
         // Skip whatever arrived while silent (pings are answered by the
         // read itself, so read only after the timeout has passed).
@@ -164,7 +178,6 @@ TEST_CASE("engine: slowloris, vanishing, half-open clients and a connection floo
 
   // The well-behaved client reports and steps its incidents the whole time.
   std::vector<double> round_trip_ms;
-  int answered = 0;
   while (!hostile_done) {
     const auto start = std::chrono::steady_clock::now();
     auto reply = staff.request(report_msg("Z1", "sanitation"));
@@ -173,7 +186,6 @@ TEST_CASE("engine: slowloris, vanishing, half-open clients and a connection floo
     round_trip_ms.push_back(
         std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count() / 2);
     answered += 2;
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
   hostile.join();
 
@@ -189,7 +201,7 @@ TEST_CASE("engine: slowloris, vanishing, half-open clients and a connection floo
               "%d flood connections; the well-behaved client got %d of %d requests answered, "
               "round trip p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
               slowloris_dropped.load(), kVanishing, half_open_closed.load(), flood_connected.load(),
-              answered, answered, percentile(round_trip_ms, 50), percentile(round_trip_ms, 99),
+              answered.load(), answered.load(), percentile(round_trip_ms, 50), percentile(round_trip_ms, 99),
               percentile(round_trip_ms, 100));
   CHECK(answered > 0);
 }

@@ -1,5 +1,6 @@
 // The operations surface over HTTP: health, readiness, metrics, the board's
-// files; and a slow reader closed by its bounded send queue.
+// files; a slow reader closed by its bounded send queue; and a graceful stop,
+// which waits on events and, for clients that never answer, its grace period.
 #include <catch2/catch.hpp>
 
 #include <boost/asio/ip/tcp.hpp>
@@ -8,6 +9,7 @@
 #include <boost/asio/write.hpp>
 
 #include <chrono>
+#include <future>
 #include <thread>
 
 #include "engine/store/sqlite/sqlite.hpp"
@@ -88,8 +90,9 @@ TEST_CASE("ops: /readyz says recovering until the deadlines overdue at start-up 
   TempDir dir;
   const auto db = dir.file("zonecall.db");
   constexpr int kIncidents = 40;
+  SimulatedTime time;  // one clock across the restart
   {
-    RunningServer server(db);
+    RunningServer server(db, time);
     WsClient reporter(server.port());
     reporter.hello("demo-reporter");
     for (int i = 0; i < kIncidents; ++i) {
@@ -99,12 +102,12 @@ TEST_CASE("ops: /readyz says recovering until the deadlines overdue at start-up 
   const auto breached = "kind = 12";
   REQUIRE(count_rows(db, breached) == 0);
   // Down for longer than every drill clock (900 ms): all of them are overdue.
-  std::this_thread::sleep_for(std::chrono::milliseconds(3 * kDrillDiscoverMs + 200));
+  time.advance(3 * kDrillDiscoverMs + 200);
 
   // Another process holds the write lock, so the overdue breaches cannot commit yet.
   sqlite::Database other(db, SQLITE_OPEN_READWRITE);
   other.exec("BEGIN IMMEDIATE");
-  RunningServer server(db);
+  RunningServer server(db, time);
   auto recovering = http_get(server.port(), "/readyz");
   CHECK(recovering.status == 503);
   CHECK(recovering.body == "recovering\n");
@@ -138,7 +141,8 @@ TEST_CASE("ops: /metrics counts connections, open incidents, stage times, breach
   REQUIRE(grid.request(resolve_msg(done)).has_ack());
   REQUIRE(grid.request(report_msg("Z1", "sanitation")).has_ack());
   const auto drill = grid.request(report_msg("Z1", "drill")).ack().incident_id();
-  // Wait for the drill's discover breach to be pushed to the zone.
+  // Past the drill's discover deadline: its breach is pushed to the zone.
+  server.advance(kDrillDiscoverMs + 1);
   bool breached = false;
   while (!breached) {
     auto push = grid.next_push();
@@ -174,9 +178,8 @@ TEST_CASE("ops: a reader that falls behind is closed with policy_error; others n
   TempDir dir;
   auto options = options_for(dir.file("zonecall.db"));
   options.limits.max_send_queue_bytes = 8 * 1024;
-  // The raw slow reader never answers the close frame; the server waits this
-  // long for it before dropping the connection.
-  options.limits.handshake_timeout = std::chrono::seconds(1);
+  // The 4000 reports below take no simulated time: the bucket must hold them.
+  options.limits.request_burst = 10'000;
   RunningServer server(options);
 
   // The slow reader: a tiny receive buffer, signed in as command and
@@ -210,15 +213,23 @@ TEST_CASE("ops: a reader that falls behind is closed with policy_error; others n
 
   // The slow reader finds, after what it was sent, a close frame: 1008 and
   // the reason.
+  const std::string close_frame = std::string("\x03\xf0") + "send queue overflow";
   std::string received(boost::asio::buffers_begin(head.data()), boost::asio::buffers_end(head.data()));
   char buf[65536];
   boost::system::error_code ec;
-  while (!ec) {
+  while (!ec && received.find(close_frame) == std::string::npos) {
     const auto n = slow.read_some(boost::asio::buffer(buf), ec);
     received.append(buf, n);
   }
   INFO("received " << received.size() << " bytes, ended with " << ec.message());
-  CHECK(received.find(std::string("\x03\xf0") + "send queue overflow") != std::string::npos);
+  REQUIRE(received.find(close_frame) != std::string::npos);
+  // It never answers the close frame: once the handshake timeout has passed,
+  // the server drops the connection.
+  server.advance(std::chrono::milliseconds(options.limits.handshake_timeout).count());
+  while (!ec) {
+    slow.read_some(boost::asio::buffer(buf), ec);
+  }
+  CHECK((ec == boost::asio::error::eof || ec == boost::asio::error::connection_reset));
   CHECK(has_line(http_get(server.port(), "/metrics").body, "zonecall_send_queue_overflows_total 1"));
 
   // It comes back and resumes from its cursor (here, the start): every
@@ -240,4 +251,64 @@ TEST_CASE("ops: a reader that falls behind is closed with policy_error; others n
     }
   }
   CHECK(expected > 4000);
+}
+
+TEST_CASE("ops: a graceful stop waits for the commit in flight and the clients' close, not for a clock") {
+  TempDir dir;
+  const auto db = dir.file("zonecall.db");
+  RunningServer server(db);  // the default 5 s busy timeout
+  WsClient grid(server.port());
+  grid.hello("demo-z1-grid-1");
+  // Another process holds the write lock: the report's commit waits for it.
+  sqlite::Database other(db, SQLITE_OPEN_READWRITE);
+  other.exec("BEGIN IMMEDIATE");
+  auto report = report_msg("Z1", "sanitation");
+  report.set_request_id(WsClient::fresh_request_id());
+  grid.send(report);
+  REQUIRE(grid.request(list_msg()).has_incidents());  // the report is decided, its commit queued
+  const auto before = server.now();
+  auto stopped = std::async(std::launch::async, [&] { server.stop(); });
+  // Once the stop has begun, new requests are refused; the commit still
+  // holds it, and this client stays open.
+  bool refused = false;
+  for (int i = 0; i < 1000 && !refused; ++i) {
+    refused = grid.request(list_msg()).error().code() == v1::UNAVAILABLE;
+  }
+  REQUIRE(refused);
+  CHECK(stopped.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  other.exec("ROLLBACK");
+  auto ack = grid.receive();
+  REQUIRE(ack);
+  CHECK(ack->request_id() == report.request_id());
+  CHECK(ack->has_ack());
+  CHECK_FALSE(grid.receive());  // then the close, which this client answers
+  CHECK(grid.close_code() == 1012);
+  CHECK(grid.close_reason() == "server shutting down");
+  REQUIRE(stopped.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
+  CHECK(server.now() == before);  // no grace period used
+  CHECK(count_rows(db, "kind = 10") == 1);
+}
+
+TEST_CASE("ops: a client that never answers its close frame holds a stop for the grace period only") {
+  TempDir dir;
+  RunningServer server(dir.file("zonecall.db"));
+  boost::asio::io_context io;
+  boost::asio::ip::tcp::socket mute(io);
+  mute.connect({boost::asio::ip::make_address("127.0.0.1"), server.port()});
+  boost::asio::write(mute, boost::asio::buffer(std::string(
+      "GET /v1/ws HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+      "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")));
+  boost::asio::streambuf received;
+  boost::asio::read_until(mute, received, "\r\n\r\n");
+
+  auto stopped = std::async(std::launch::async, [&] { server.stop(); });
+  // Nothing was in flight: the close frame comes at once, 1012 and the reason.
+  const std::string close_frame = std::string("\x03\xf4") + "server shutting down";
+  boost::asio::read_until(mute, received, close_frame);
+  // It never answers. The stop waits for it, but not beyond the grace period.
+  const auto grace = std::chrono::milliseconds(Server::kShutdownGrace).count();
+  server.advance(grace - 1);
+  CHECK(stopped.wait_for(std::chrono::seconds(0)) == std::future_status::timeout);
+  server.advance(1);
+  CHECK(stopped.wait_for(std::chrono::seconds(5)) == std::future_status::ready);
 }

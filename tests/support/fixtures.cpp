@@ -4,6 +4,8 @@
 
 #include "engine/log.hpp"
 
+#include <cstdio>
+#include <future>
 #include <random>
 
 #include "engine/store/event_pipeline.hpp"
@@ -54,21 +56,58 @@ ServerOptions options_for(const std::string& db_path) {
   options.port = 0;
   options.db_path = db_path;
   options.config = test_config();
+  options.limits.idle_timeout = std::chrono::hours(24);
   return options;
 }
 
-RunningServer::RunningServer(ServerOptions options) {
-  server_ = std::make_unique<Server>(std::move(options));
-  thread_ = std::thread([this] { server_->run(); });
+RunningServer::RunningServer(ServerOptions options, Clocks clocks) {
+  if (clocks == Clocks::simulated) {
+    auto simulated = std::make_unique<SimulatedTime>();
+    simulated_ = simulated.get();
+    own_time_ = std::move(simulated);
+  } else {
+    own_time_ = std::make_unique<RealTimeSource>();
+  }
+  time_ = own_time_.get();
+  start(std::move(options));
+}
+
+RunningServer::RunningServer(ServerOptions options, SimulatedTime& time)
+    : time_(&time), simulated_(&time) {
+  start(std::move(options));
+}
+
+void RunningServer::start(ServerOptions options) {
+  server_ = std::make_unique<Server>(std::move(options), *time_);
+  std::packaged_task<void()> run([this] { server_->run(); });
+  stopped_ = run.get_future();
+  thread_ = std::thread(std::move(run));
 }
 
 RunningServer::~RunningServer() { stop(); }
 
 void RunningServer::stop() {
-  if (thread_.joinable()) {
-    server_->stop();
-    thread_.join();
+  if (!thread_.joinable()) {
+    return;
   }
+  server_->stop();
+  // A stop ends on events: the last commit answered, the last client gone.
+  // A client that never answers its close frame holds it until the grace
+  // periods run out, which on simulated time is when the test says so.
+  if (simulated_ != nullptr && stopped_.wait_for(std::chrono::seconds(5)) != std::future_status::ready) {
+    std::fprintf(stderr, "RunningServer: the stop waited on its grace periods (a client did not "
+                         "answer its close); moving simulated time past them\n");
+    simulated_->advance(2 * std::chrono::milliseconds(Server::kShutdownGrace).count());
+  }
+  thread_.join();
+  stopped_.get();  // rethrows what run() threw
+}
+
+void RunningServer::advance(sla::Millis by) {
+  if (simulated_ == nullptr) {
+    throw std::logic_error("advance(): this server runs on the real clock");
+  }
+  simulated_->advance(by);
 }
 
 std::int64_t count_rows(const std::string& db_path, const std::string& where) {
