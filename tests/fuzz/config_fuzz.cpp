@@ -71,26 +71,51 @@ void run_book(const v1::Config& config, const sla::Policy& policy) {
     }
     FUZZ_CHECK(book.apply(e), "apply refused %s", e.ShortDebugString().c_str());
   };
-  auto run = [&](const sla::Decision& d) {
-    for (const auto& e : d.events) {
+  auto as = [](const char* id, v1::Role role, const std::string& zone = "",
+               const std::string& department = "") {
+    sla::Principal p;
+    p.staff_id = id;
+    p.role = role;
+    p.zone_id = zone;
+    p.department_id = department;
+    return p;
+  };
+  // The engine's path: handle() ticks and decides, every event is folded.
+  auto run = [&](const sla::Principal& who, const v1::Command& c) {
+    sla::Step step = book.handle(who, c, {++rid, 0}, now);
+    for (const auto& e : step.due) {
+      fold(e);
+    }
+    for (const auto& e : step.decision.events) {
       fold(e);
     }
   };
   const std::string zone = config.zones(0).id();
   // Somebody on duty in the first zone, so both ladder branches are taken.
-  run(book.set_duty({"fuzz-staff", ++rid}, zone, true, now));
+  v1::Command duty;
+  duty.mutable_set_duty()->set_on_duty(true);
+  run(as("fuzz-staff", v1::GRID_WORKER, zone), duty);
+  const auto command = as("fuzz-staff", v1::COMMUNITY_COMMAND);
   for (int i = 0; i < std::min(config.categories_size(), kMaxReports); ++i) {
-    v1::Report r;
-    r.set_zone_id(i % 2 == 0 ? zone : config.zones(config.zones_size() - 1).id());
-    r.set_category(config.categories(i).id());
-    r.set_dedup_key("same");
-    run(book.report({"fuzz-staff", ++rid}, r, now));
+    v1::Command c;
+    auto* r = c.mutable_report();
+    r->set_zone_id(i % 2 == 0 ? zone : config.zones(config.zones_size() - 1).id());
+    r->set_category(config.categories(i).id());
+    r->set_dedup_key("same");
+    run(command, c);
   }
   for (int i = 0; i < std::min(config.departments_size(), kMaxCalls); ++i) {
     for (std::uint64_t id : book.open_ids()) {
-      run(book.zone_call({"fuzz-chief", ++rid}, id, config.departments(i).id(), "fuzz", now));
-      run(book.department_decline({"fuzz-dept", ++rid}, id, config.departments(i).id(), "not ours",
-                                  now));
+      const std::string& department = config.departments(i).id();
+      v1::Command call;
+      call.mutable_zone_call()->set_incident_id(id);
+      call.mutable_zone_call()->set_department_id(department);
+      call.mutable_zone_call()->set_reason("fuzz");
+      run(as("fuzz-chief", v1::COMMUNITY_COMMAND), call);
+      v1::Command decline;
+      decline.mutable_department_decline()->set_incident_id(id);
+      decline.mutable_department_decline()->set_reason("not ours");
+      run(as("fuzz-dept", v1::DEPARTMENT, "", department), decline);
       break;
     }
   }
@@ -100,7 +125,7 @@ void run_book(const v1::Config& config, const sla::Policy& policy) {
       break;
     }
     now = std::max(now, *next + 1);
-    for (const auto& e : book.due(now)) {
+    for (const auto& e : book.tick(now)) {
       fold(e);
     }
   }

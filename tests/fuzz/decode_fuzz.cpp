@@ -10,10 +10,10 @@
 //   - an accepted message must survive encode -> decode in its own encoding
 //     and, without unknown fields, in the other one (both encodings carry
 //     the same messages);
-//   - the accepted message then goes through the same checks the dispatcher
-//     makes before it acts (roster sign-in, zones, sla/ permissions) and is
-//     decided on an IncidentBook holding a few incidents of the embedded
-//     Jincheng config, the way Dispatcher::on_message does it, but with no
+//   - the accepted message then goes the dispatcher's way (roster sign-in;
+//     a write becomes a v1::Command through the same write_request(), and
+//     IncidentBook::handle ticks, authorises and decides it) on a book
+//     holding a few incidents of the embedded Jincheng config, but with no
 //     server: every decided event must be well formed and fold in, and the
 //     reply and the subscription push of each event must encode and decode
 //     again.
@@ -39,11 +39,11 @@
 #include "engine/config/config.hpp"
 #include "engine/config/roster.hpp"
 #include "engine/codec.hpp"
+#include "engine/dispatch/commands.hpp"
 #include "sla/incident_book.hpp"
 #include "sla/permissions.hpp"
 
 using namespace zonecall;
-using Encoding;
 
 namespace {
 
@@ -156,35 +156,57 @@ void prepare(World& w) {
   w.book.emplace(&w.policies);
   auto& book = *w.book;
   std::uint64_t rid = 0;
-  auto run = [&](sla::Decision d) {
-    if (!d.ok()) {
-      std::fprintf(stderr, "decode_fuzz: preparing the book failed: %s\n", d.error->message.c_str());
+  auto as = [&](const char* staff_id) {
+    for (const auto& p : w.staff) {
+      if (p.staff_id == staff_id) {
+        return p;
+      }
+    }
+    std::fprintf(stderr, "decode_fuzz: no staff member %s\n", staff_id);
+    std::abort();
+  };
+  auto run = [&](const char* who, const v1::Command& c) {
+    sla::Step step = book.handle(as(who), c, {++rid, 0}, kStart);
+    if (!step.decision.ok() || !step.due.empty()) {
+      std::fprintf(stderr, "decode_fuzz: preparing the book failed: %s\n",
+                   step.decision.ok() ? "a deadline fell due" : step.decision.error->message.c_str());
       std::abort();
     }
-    for (const auto& e : d.events) {
+    for (const auto& e : step.decision.events) {
       book.apply(e);
       w.timeline.push_back(e);
     }
   };
   auto report = [&](const char* who, const char* zone, const char* category, const char* dedup) {
-    v1::Report r;
-    r.set_zone_id(zone);
-    r.set_category(category);
-    r.set_location("C1 building 3");
-    r.set_dedup_key(dedup);
-    run(book.report({who, ++rid}, r, kStart));
+    v1::Command c;
+    auto* r = c.mutable_report();
+    r->set_zone_id(zone);
+    r->set_category(category);
+    r->set_location("C1 building 3");
+    r->set_dedup_key(dedup);
+    run(who, c);
     return book.next_incident_id() - 1;
   };
-  run(book.set_duty({"z1-grid-1", ++rid}, "Z1", true, kStart));
+  v1::Command duty;
+  duty.mutable_set_duty()->set_on_duty(true);
+  run("z1-grid-1", duty);
   // 1: sanitation in Z1, discovered (a dedup key to attach to).
   const auto bins = report("z1-grid-1", "Z1", "sanitation", "c1-b3-bins");
-  run(book.advance({"z1-grid-1", ++rid}, bins, v1::DISCOVERED, "seen", kStart));
+  v1::Command discover;
+  discover.mutable_discover()->set_incident_id(bins);
+  discover.mutable_discover()->set_note("seen");
+  run("z1-grid-1", discover);
   // 2: illegal construction in Z2: an automatic call, accepted.
   const auto roof = report("z2-grid-1", "Z2", "illegal_construction", "");
-  run(book.department_accept({"dept-urban-management", ++rid}, roof, "urban-management", kStart));
+  v1::Command accept;
+  accept.mutable_department_accept()->set_incident_id(roof);
+  run("dept-urban-management", accept);
   // 3: fire reported by a resident, resolved: feedback is possible.
   const auto fire = report("reporter", "Z1", "fire", "");
-  run(book.advance({"command", ++rid}, fire, v1::RESOLVED, "out", kStart));
+  v1::Command resolve;
+  resolve.mutable_resolve()->set_incident_id(fire);
+  resolve.mutable_resolve()->set_note("out");
+  run("command", resolve);
   // 4: noise in Z3, where nobody is on duty; 5: a business complaint,
   // called automatically and not answered.
   report("z3-grid-1", "Z3", "neighbour_noise", "");
@@ -208,82 +230,7 @@ class Dispatch {
       hello(m.hello());
       return reply_;
     }
-    tick();
-    const auto origin = [this] { return sla::CommandOrigin{who_.staff_id, reply_.request_id()}; };
     switch (m.body_case()) {
-      case v1::ClientMessage::kReport: {
-        const auto& r = m.report();
-        if (!w_.roster->has_zone(r.zone_id())) {
-          return error(v1::NOT_FOUND, "unknown zone '" + r.zone_id() + "'");
-        }
-        if (auto refused = sla::check_report(who_, r.zone_id())) {
-          return error(*refused);
-        }
-        return write(book_.report(origin(), r, now_));
-      }
-      case v1::ClientMessage::kDiscover:
-        return advance(m.discover().incident_id(), v1::DISCOVERED, m.discover().note(),
-                       v1::OUTCOME_UNSPECIFIED);
-      case v1::ClientMessage::kRespond:
-        return advance(m.respond().incident_id(), v1::RESPONDING, m.respond().note(),
-                       v1::OUTCOME_UNSPECIFIED);
-      case v1::ClientMessage::kResolve:
-        return advance(m.resolve().incident_id(), v1::RESOLVED, m.resolve().note(),
-                       m.resolve().outcome());
-      case v1::ClientMessage::kZoneCall: {
-        const auto& c = m.zone_call();
-        if (auto refused = act_check(c.incident_id(), sla::check_call)) {
-          return *refused;
-        }
-        return write(book_.zone_call(origin(), c.incident_id(), c.department_id(), c.reason(), now_));
-      }
-      case v1::ClientMessage::kDepartmentAccept: {
-        const auto& a = m.department_accept();
-        if (auto refused = act_check(a.incident_id(), sla::check_department)) {
-          return *refused;
-        }
-        return write(book_.department_accept(origin(), a.incident_id(), who_.department_id, now_,
-                                             a.note()));
-      }
-      case v1::ClientMessage::kDepartmentOnSite: {
-        const auto& a = m.department_on_site();
-        if (auto refused = act_check(a.incident_id(), sla::check_department)) {
-          return *refused;
-        }
-        return write(book_.department_on_site(origin(), a.incident_id(), who_.department_id, now_,
-                                              a.note()));
-      }
-      case v1::ClientMessage::kDepartmentDecline: {
-        const auto& d = m.department_decline();
-        if (auto refused = act_check(d.incident_id(), sla::check_department)) {
-          return *refused;
-        }
-        return write(book_.department_decline(origin(), d.incident_id(), who_.department_id,
-                                              d.reason(), now_));
-      }
-      case v1::ClientMessage::kFeedback: {
-        const auto& f = m.feedback();
-        if (auto refused = act_check(f.incident_id(), sla::check_feedback)) {
-          return *refused;
-        }
-        return write(book_.feedback(origin(), f.incident_id(), f.satisfied(), f.score(),
-                                    f.comment(), now_));
-      }
-      case v1::ClientMessage::kVisit: {
-        const auto& v = m.visit();
-        if (!w_.roster->has_zone(v.zone_id())) {
-          return error(v1::NOT_FOUND, "unknown zone '" + v.zone_id() + "'");
-        }
-        if (auto refused = sla::check_visit(who_, v.zone_id())) {
-          return error(*refused);
-        }
-        return write(book_.visit(origin(), v.zone_id(), v.household_ref(), v.note(), now_));
-      }
-      case v1::ClientMessage::kSetDuty:
-        if (auto refused = sla::check_set_duty(who_)) {
-          return error(*refused);
-        }
-        return write(book_.set_duty(origin(), who_.zone_id, m.set_duty().on_duty(), now_));
       case v1::ClientMessage::kGetIncident:
         return get_incident(m.get_incident().incident_id());
       case v1::ClientMessage::kListIncidents:
@@ -291,8 +238,22 @@ class Dispatch {
       case v1::ClientMessage::kSubscribe:
         return subscribe(m.subscribe().after_seq());
       default:
-        return error(v1::BAD_REQUEST, "unknown message type");
+        break;
     }
+    v1::ClientMessage body = m;
+    auto request = write_request(body);
+    if (!request) {
+      return error(v1::BAD_REQUEST, "unknown message type");
+    }
+    sla::Step step = book_.handle(who_, request->command, {m.request_id(), request->digest}, now_);
+    for (const auto& e : step.due) {
+      FUZZ_CHECK(e.actor_id() == sla::kEngineActor && e.at_ms() == now_, "odd clock event %s",
+                 e.ShortDebugString().c_str());
+      fold(e);
+    }
+    write(step.decision);
+    FUZZ_CHECK(!book_.has_pending(), "events left pending after every one was applied");
+    return reply_;
   }
 
  private:
@@ -341,15 +302,6 @@ class Dispatch {
     }
   }
 
-  // The dispatcher ticks before every command.
-  void tick() {
-    for (const auto& e : book_.due(now_)) {
-      FUZZ_CHECK(e.actor_id() == sla::kEngineActor && e.at_ms() == now_, "odd clock event %s",
-                 e.ShortDebugString().c_str());
-      fold(e);
-    }
-  }
-
   void fold(const v1::TimelineEvent& e) {
     FUZZ_CHECK(!sla::malformed(e), "decided a malformed event (%s): %s",
                sla::malformed(e)->c_str(), e.ShortDebugString().c_str());
@@ -362,29 +314,7 @@ class Dispatch {
     check_client_can_read(push, encoding_);
   }
 
-  // Dispatcher::act_on_incident: the incident must exist, then the permission.
-  std::optional<v1::ServerMessage> act_check(
-      std::uint64_t id,
-      std::optional<sla::CommandError> (*permission)(const sla::Principal&, const sla::Incident&)) {
-    const sla::Incident* incident = book_.find(id);
-    if (incident == nullptr) {
-      return error(v1::NOT_FOUND, "no incident " + std::to_string(id));
-    }
-    if (auto refused = permission(who_, *incident)) {
-      return error(*refused);
-    }
-    return std::nullopt;
-  }
-
-  v1::ServerMessage& advance(std::uint64_t id, v1::IncidentState to, const std::string& note,
-                             v1::Outcome outcome) {
-    if (auto refused = act_check(id, sla::check_act)) {
-      return reply_;
-    }
-    return write(book_.advance({who_.staff_id, reply_.request_id()}, id, to, note, now_, outcome));
-  }
-
-  v1::ServerMessage& write(sla::Decision d) {
+  v1::ServerMessage& write(const sla::Decision& d) {
     if (!d.ok()) {
       FUZZ_CHECK(d.events.empty(), "a refused command decided events");
       return error(*d.error);
@@ -392,6 +322,9 @@ class Dispatch {
     FUZZ_CHECK(!d.events.empty(), "a command accepted without events");
     for (const auto& e : d.events) {
       FUZZ_CHECK(e.at_ms() == now_, "a command event not stamped now: %s", e.ShortDebugString().c_str());
+      FUZZ_CHECK(e.actor_id() == who_.staff_id && e.actor_role() == who_.role &&
+                     e.actor_zone_id() == who_.zone_id,
+                 "a command event without its actor's rights: %s", e.ShortDebugString().c_str());
       fold(e);
     }
     const auto& first = d.events.front();
