@@ -42,6 +42,21 @@ std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) const {
   return draft.take();
 }
 
+void IncidentBook::park_passed(Millis now) {
+  std::vector<Deadline> passed;
+  while (auto d = deadlines_.pop_passed(now)) {
+    passed.push_back(*d);
+  }
+  if (passed.empty()) {
+    return;
+  }
+  // With nothing pending, the tick decided nothing: every passed entry is
+  // settled in the committed state already.
+  if (pending_) {
+    pending_->parked.emplace_back(pending_->through_seq, std::move(passed));
+  }
+}
+
 void IncidentBook::drop_settled_deadlines() {
   // Only the committed state settles an entry: one that a pending event
   // settles stays queued, so it is decided again if that commit fails.

@@ -10,17 +10,6 @@ namespace {
 
 std::string state_name(v1::IncidentState s) { return v1::IncidentState_Name(s); }
 
-v1::Rung rung_for_missed(v1::Stage stage) {
-  switch (stage) {
-    case v1::DISCOVER:
-      return v1::DISCOVER_MISSED;
-    case v1::RESPOND:
-      return v1::RESPOND_MISSED;
-    default:
-      return v1::RESOLVE_MISSED;
-  }
-}
-
 // Rungs of the ladder table fire once per incident; the others once per
 // stage (NEAR_DEADLINE) or per call (DEPARTMENT_MISSED, CALL_DECLINED).
 bool once_per_incident(v1::Rung rung) {

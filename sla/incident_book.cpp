@@ -38,7 +38,20 @@ Step IncidentBook::handle(const Principal& who, const v1::Command& command,
 std::vector<v1::TimelineEvent> IncidentBook::tick(Millis now) {
   auto events = due(now);
   add_pending(events);
+  park_passed(now);
   return events;
+}
+
+void IncidentBook::discard_pending() {
+  if (!pending_) {
+    return;
+  }
+  for (const auto& [seq, deadlines] : pending_->parked) {
+    for (const Deadline& d : deadlines) {
+      deadlines_.arm(d);
+    }
+  }
+  pending_.reset();
 }
 
 Decision IncidentBook::decide(const Principal& who, const v1::Command& command,
@@ -238,6 +251,9 @@ void IncidentBook::retire_pending(const v1::TimelineEvent& event) {
   }
   if (p.duty && p.duty->second <= seq) {
     p.duty.reset();
+  }
+  while (!p.parked.empty() && p.parked.front().first <= seq) {
+    p.parked.pop_front();
   }
   if (auto it = p.incidents.find(event.incident_id()); it != p.incidents.end() && it->second.second <= seq) {
     const Incident& incident = it->second.first;

@@ -17,6 +17,7 @@
 // committed state is untouched: nothing has to be undone.
 #include <array>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <optional>
 #include <set>
@@ -83,8 +84,9 @@ class IncidentBook {
                              const RequestKey& request, Millis now) const;
   // The events for every deadline that passed before `now`: stage breaches,
   // near-deadline warnings, department misses, and the ladder's rungs.
-  // Changes nothing: a deadline leaves the queue once the committed state
-  // shows it settled (breached, met, or moot).
+  // Changes nothing. (tick() then parks the passed deadlines with the
+  // pending events; they leave for good once those are applied, and go back
+  // in the queue if they are discarded.)
   std::vector<v1::TimelineEvent> due(Millis now) const;
   std::optional<Millis> next_deadline() const;
 
@@ -93,8 +95,9 @@ class IncidentBook {
   // malformed event (see sla::malformed) is refused and leaves everything
   // as it was: the caller reports it.
   bool apply(const v1::TimelineEvent& event);
-  // Forgets every pending event: their commit failed.
-  void discard_pending() { pending_.reset(); }
+  // Forgets every pending event: their commit failed. The deadlines they
+  // settled are queued again.
+  void discard_pending();
   bool has_pending() const { return pending_.has_value(); }
 
   // Recovery folds a whole timeline at once: arming each incident's
@@ -154,6 +157,9 @@ class IncidentBook {
     std::optional<std::pair<DutyState, std::uint64_t>> duty;
     // zone + key -> the open incident (0: none any more), last seq.
     std::unordered_map<std::string, std::pair<std::uint64_t, std::uint64_t>> dedup;
+    // Passed deadlines a tick took off the queue, with the newest pending
+    // seq then: once it is applied they are settled for good.
+    std::deque<std::pair<std::uint64_t, std::vector<Deadline>>> parked;
   };
 
   class Draft;
@@ -201,6 +207,9 @@ class IncidentBook {
   void arm(const Incident& incident);
   // Pops queue entries the committed state shows settled.
   void drop_settled_deadlines();
+  // After a tick decided what fell due by `now`: takes the passed entries
+  // off the queue, parked with the pending events if there are any.
+  void park_passed(Millis now);
   // Whether a queued deadline still means something for the incident (most
   // do not: the stage was met, or the entry was re-armed since).
   static bool still_due(const Incident& incident, const Deadline& deadline);

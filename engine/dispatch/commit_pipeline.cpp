@@ -116,9 +116,6 @@ void DeadlineTicker::arm() {
   // A deadline has passed once the clock is beyond it, i.e. 1 ms later.
   sla::Millis at = *next + 1;
   const sla::Millis now = now_();
-  if (at <= now && book_.has_pending()) {
-    return;  // most likely decided already; the commit re-arms
-  }
   if (pipeline_.store_failing()) {
     at = std::max(at, now + kRetryAfterStoreFailureMs);
   }

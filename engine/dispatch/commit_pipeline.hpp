@@ -69,8 +69,7 @@ class DeadlineTicker {
                  CommitPipeline& pipeline, std::function<sla::Millis()> now);
   // The events that fell due by `now`, submitted; returns how many.
   std::size_t tick(sla::Millis now);
-  // Arms the timer for the next deadline. One already passed whose events
-  // are still being committed waits for that commit, which arms again.
+  // Arms the timer for the next deadline.
   void arm();
   // After a commit's outcome: a failure pauses the deadlines (they are
   // retried a second later), a success after failures ends the pause.

@@ -71,7 +71,7 @@ class TimelineStore {
   // append queued before this call.
   virtual void read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) = 0;
   // After a failed commit every later append fails too, until the owner has
-  // rolled back its state and calls resume(): appends queued after it run.
+  // forgotten its pending state and calls resume(): appends queued after it run.
   virtual void resume() = 0;
 
   // The store's figures for /metrics (group commits, failures, the queue),

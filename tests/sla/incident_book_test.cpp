@@ -259,16 +259,19 @@ TEST_CASE("pending events change nothing readers see, and a failed commit's are 
   auto id = reported_id(h.report("fire"));
   const auto queued = h.book.deadlines().size();
   h.clock.advance(2 * kMinute);
+  CHECK(h.book.due(h.clock.now()).size() == 3);
+  CHECK(h.book.deadlines().size() == queued);   // deciding took nothing off the queue
   const auto first = h.book.tick(h.clock.now());  // warning, breach, escalation: in flight
   REQUIRE(first.size() == 3);
   CHECK(h.book.has_pending());
   CHECK_FALSE(h.incident(id).stage(v1::DISCOVER).breached);  // readers see the committed state
   CHECK(h.book.next_seq() == first.front().seq());
-  CHECK(h.book.deadlines().size() == queued);  // deciding took nothing off the queue
+  CHECK(h.book.deadlines().size() < queued);   // parked with the pending events
   CHECK(h.book.tick(h.clock.now()).empty());   // later decisions see the pending events
 
   h.book.discard_pending();  // their commit failed
   CHECK_FALSE(h.book.has_pending());
+  CHECK(h.book.deadlines().size() == queued);  // the parked deadlines are back
   auto again = h.tick();
   REQUIRE(again.size() == first.size());
   for (std::size_t i = 0; i < again.size(); ++i) {
