@@ -1,6 +1,7 @@
 #include "engine/dispatcher.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 #include "engine/dispatch/commands.hpp"
 #include "engine/huge_pages.hpp"
@@ -171,17 +172,23 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const v1:
   // The clock is read once: a deadline that has passed by `now` is recorded
   // before the command stamped `now`.
   sla::Step step = book_.handle(who, command, key, now());
-  if (!step.due.empty()) {
-    pipeline_.submit(std::move(step.due), nullptr);
-  }
-  ticker_.arm();
   if (!step.decision.ok()) {
+    if (!step.due.empty()) {
+      pipeline_.submit(std::move(step.due), nullptr);
+    }
+    ticker_.arm();
     refuse(sessions_, who, to, *step.decision.error);
     return;
   }
+  // What fell due and the command go in one batch: a write takes one place
+  // in the store's queue, the one has_room() promised.
   const v1::Ack ack = ack_of(step.decision.events.front());
   ledger_.started(who.staff_id, key, to);
-  pipeline_.submit(std::move(step.decision.events), [this, staff_id = who.staff_id, to, key, ack](const StoreError& error) {
+  std::vector<v1::TimelineEvent> batch = std::move(step.due);
+  batch.insert(batch.end(), std::make_move_iterator(step.decision.events.begin()),
+               std::make_move_iterator(step.decision.events.end()));
+  ticker_.arm();
+  pipeline_.submit(std::move(batch), [this, staff_id = who.staff_id, to, key, ack](const StoreError& error) {
     std::vector<Requester> answer = key.id != 0 ? ledger_.finished(staff_id, key.id, error ? std::nullopt : std::optional(ack))
                                                 : std::vector<Requester>{to};
     for (const auto& requester : answer) {

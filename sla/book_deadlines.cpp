@@ -1,5 +1,6 @@
-// Deadlines: which ones a tick decides, and how the queue keeps only those
-// the committed state has not settled.
+// Deadlines: which ones a tick decides, and how passed or settled entries
+// leave the queue (parked with the pending events, or dropped once the
+// committed state shows them settled).
 #include <algorithm>
 #include <unordered_map>
 
@@ -55,6 +56,7 @@ void IncidentBook::park_passed(Millis now) {
   if (pending_) {
     pending_->parked.emplace_back(pending_->through_seq, std::move(passed));
   }
+  drop_settled_deadlines();  // the new front may be settled already
 }
 
 void IncidentBook::drop_settled_deadlines() {

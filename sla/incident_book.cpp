@@ -320,8 +320,12 @@ bool IncidentBook::apply(const v1::TimelineEvent& event) {
   if (event.has_call_raised() || event.has_call_accepted()) {
     arm(incident);
   }
+  // Only an event of the front entry's incident can settle it; entries
+  // settled further back are dropped once pops bring them to the front.
   if (arming_) {
-    drop_settled_deadlines();
+    if (auto next = deadlines_.next(); next && next->incident_id == event.incident_id()) {
+      drop_settled_deadlines();
+    }
   }
   return true;
 }

@@ -9,8 +9,8 @@
 // it is made of, due() and decide(), because it compares before it folds.
 //
 // Two states. The committed state is the fold of what is durable: apply()
-// folds an event into it, and every reader (listings, alerts, /metrics, the
-// replay, recovery) sees only it. Events that handle() or tick() decided are
+// folds an event into it, and every reader (listings, alert views, /metrics,
+// the replay, recovery) sees only it. Events that handle() or tick() decided are
 // pending until the caller applies them, once durable: later decisions see
 // them (a Discover right after its Report finds the incident), readers do
 // not. If their commit fails, discard_pending() forgets them all, and the
@@ -89,6 +89,10 @@ class IncidentBook {
   // in the queue if they are discarded.)
   std::vector<v1::TimelineEvent> due(Millis now) const;
   std::optional<Millis> next_deadline() const;
+  // For the replay, which folds the recorded events itself: takes the
+  // deadlines passed by `now` off the queue once due(now) was compared, so
+  // a recorded deletion is named once and never walked again.
+  void pass(Millis now) { park_passed(now); }
 
   // -- the committed state --
   // Folds a durable event in (and retires it from the pending ones). A

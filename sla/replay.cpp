@@ -112,6 +112,7 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
   if (!is_command_event(recorded)) {
     // A clock tick: ask the book what falls due at that instant.
     auto due = book_.due(recorded.at_ms());
+    book_.pass(recorded.at_ms());
     if (due.empty()) {
       note(recorded, "event not dictated by the policy: " + describe(recorded));
       return;
@@ -124,6 +125,7 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
   for (const auto& missed : book_.due(recorded.at_ms())) {
     note(missed, "missing before seq " + std::to_string(recorded.seq()) + ": " + describe(missed));
   }
+  book_.pass(recorded.at_ms());
   Decision decision = decide_command(recorded);
   if (!decision.ok()) {
     note(recorded, "recorded command is not allowed by the state machine: " +
@@ -156,14 +158,22 @@ Principal actor_of(const v1::TimelineEvent& e) {
 }
 }  // namespace
 
-std::optional<v1::Command> Replayer::command_of(const v1::TimelineEvent& e) {
-  v1::Command c;
+const v1::Command* Replayer::command_of(const v1::TimelineEvent& e) {
+  // One command per kind (and per target state), reused: this runs for
+  // every command event audited, and reuse spares its allocations. Each
+  // case sets every field it uses.
+  const int slot = e.has_advanced() ? v1::TimelineEvent::kChainBreakAccepted + e.advanced().to()
+                                    : e.kind_case();
+  if (slot < 0 || static_cast<std::size_t>(slot) >= commands_.size()) {
+    return nullptr;
+  }
+  v1::Command& c = commands_[slot];
   const auto id = e.incident_id();
   switch (e.kind_case()) {
     case v1::TimelineEvent::kReported: {
       const auto& r = e.reported();
       if (!policies_.set_current(r.policy_version())) {
-        return std::nullopt;
+        return nullptr;
       }
       auto* report = c.mutable_report();
       report->set_zone_id(r.zone_id());
@@ -173,12 +183,12 @@ std::optional<v1::Command> Replayer::command_of(const v1::TimelineEvent& e) {
       report->set_description(r.description());
       report->set_dedup_key(r.dedup_key());
       report->set_occurred_at_ms(r.claimed_occurred_at_ms());
-      return c;
+      return &c;
     }
     case v1::TimelineEvent::kAttached: {
       const Incident* incident = book_.find(id);
       if (incident == nullptr) {
-        return std::nullopt;
+        return nullptr;
       }
       policies_.set_current(incident->policy_version);
       auto* report = c.mutable_report();
@@ -188,7 +198,7 @@ std::optional<v1::Command> Replayer::command_of(const v1::TimelineEvent& e) {
       report->set_location(e.attached().location());
       report->set_description(e.attached().description());
       report->set_occurred_at_ms(e.attached().claimed_occurred_at_ms());
-      return c;
+      return &c;
     }
     case v1::TimelineEvent::kAdvanced: {
       const auto& a = e.advanced();
@@ -203,7 +213,7 @@ std::optional<v1::Command> Replayer::command_of(const v1::TimelineEvent& e) {
         c.mutable_resolve()->set_note(a.note());
         c.mutable_resolve()->set_outcome(a.outcome());
       }
-      return c;
+      return &c;
     }
     case v1::TimelineEvent::kFeedback: {
       auto* f = c.mutable_feedback();
@@ -211,42 +221,42 @@ std::optional<v1::Command> Replayer::command_of(const v1::TimelineEvent& e) {
       f->set_satisfied(e.feedback().satisfied());
       f->set_score(e.feedback().score());
       f->set_comment(e.feedback().comment());
-      return c;
+      return &c;
     }
     case v1::TimelineEvent::kVisit: {
       auto* v = c.mutable_visit();
       v->set_zone_id(e.visit().zone_id());
       v->set_household_ref(e.visit().household_ref());
       v->set_note(e.visit().note());
-      return c;
+      return &c;
     }
     case v1::TimelineEvent::kDuty:
       c.mutable_set_duty()->set_on_duty(e.duty().on_duty());
-      return c;
+      return &c;
     case v1::TimelineEvent::kCallRaised: {
       auto* z = c.mutable_zone_call();
       z->set_incident_id(id);
       z->set_department_id(e.call_raised().department_id());
       z->set_reason(e.call_raised().reason());
-      return c;
+      return &c;
     }
     case v1::TimelineEvent::kCallAccepted:
       c.mutable_department_accept()->set_incident_id(id);
       c.mutable_department_accept()->set_note(e.call_accepted().note());
-      return c;
+      return &c;
     case v1::TimelineEvent::kCallOnSite:
       c.mutable_department_on_site()->set_incident_id(id);
       c.mutable_department_on_site()->set_note(e.call_on_site().note());
-      return c;
+      return &c;
     case v1::TimelineEvent::kCallDeclined:
       c.mutable_department_decline()->set_incident_id(id);
       c.mutable_department_decline()->set_reason(e.call_declined().reason());
-      return c;
+      return &c;
     case v1::TimelineEvent::kChainBreakAccepted:
       *c.mutable_accept_broken_chain() = e.chain_break_accepted();
-      return c;
+      return &c;
     default:
-      return std::nullopt;
+      return nullptr;
   }
 }
 

@@ -3,6 +3,7 @@
 // through a fresh IncidentBook on a virtual clock, and check that every
 // event it dictates is the event that was recorded. Used by the audit and
 // by `zonecall replay`; recovery only folds (IncidentBook::apply).
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -53,7 +54,8 @@ class Replayer {
   void expect(std::vector<v1::TimelineEvent> group);  // a new group, none matched yet
   // The command a recorded command event was decided from, and its decision
   // as the actor's recorded rights allow.
-  std::optional<v1::Command> command_of(const v1::TimelineEvent& recorded);
+  // Null for an event of no command (or of an unknown policy version).
+  const v1::Command* command_of(const v1::TimelineEvent& recorded);
   Decision decide_command(const v1::TimelineEvent& recorded);
   void flush_missing(const std::string& where);
   void compare(const v1::TimelineEvent& dictated, const v1::TimelineEvent& recorded,
@@ -72,6 +74,7 @@ class Replayer {
   std::uint64_t events_checked_ = 0;
   Millis last_at_ = 0;
   std::uint64_t rights_recorded_from_ = 0;  // the first event with the actor's rights
+  std::array<v1::Command, 32> commands_;  // command_of's, one per kind
 };
 
 // Whether an event starts from a command (as opposed to the clock). `kind`

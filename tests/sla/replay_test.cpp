@@ -183,6 +183,9 @@ TEST_CASE("replay names tampering") {
     REQUIRE_FALSE(r.discrepancies().empty());
     CHECK(r.discrepancies().front().what.find("missing") != std::string::npos);
     CHECK(r.discrepancies().front().seq == seq);
+    // Named once, not again before every later command.
+    CHECK(std::count_if(r.discrepancies().begin(), r.discrepancies().end(),
+                        [&](const auto& d) { return d.seq == seq; }) == 1);
   }
   SECTION("a deleted command shifts every later seq") {
     timeline.erase(timeline.begin() + 2);
