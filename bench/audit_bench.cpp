@@ -76,15 +76,6 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     return first;
   };
   auto tick = [&](sla::Millis now) { take(book.tick(now)); };
-  auto as = [](const std::string& id, v1::Role role, const std::string& zone = "",
-               const std::string& department = "") {
-    sla::Principal p;
-    p.staff_id = id;
-    p.role = role;
-    p.zone_id = zone;
-    p.department_id = department;
-    return p;
-  };
   auto advance = [](std::uint64_t id, int stage) {
     v1::Command c;
     if (stage == 0) {
@@ -98,7 +89,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     }
     return c;
   };
-  const auto department = as("dept", v1::DEPARTMENT, "", "urban-management");
+  const auto department = sla::Principal{"dept", "", v1::DEPARTMENT, "", "urban-management"};
 
   const sla::Millis start = 1'767'196'800'000;  // 2026-01-01
   const sla::Millis spacing = 365LL * 24 * 60 * sla::kMinute / static_cast<sla::Millis>(incidents);
@@ -109,7 +100,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
   for (const auto& z : config.zones()) {
     v1::Command duty;
     duty.mutable_set_duty()->set_on_duty(true);
-    run(as(z.id() + "-duty", v1::GRID_WORKER, z.id()), duty, start);
+    run(sla::Principal{z.id() + "-duty", "", v1::GRID_WORKER, z.id(), ""}, duty, start);
   }
   const char* categories[] = {"sanitation", "dispute", "neighbour_noise", "facility_repair",
                               "public_safety", "elderly_care", "road_obstruction", "fire"};
@@ -121,7 +112,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
       steps.pop();
       tick(s.at);
       const std::string zone = book.find(s.incident)->zone_id;
-      const auto actor = as(zone + "-duty", v1::GRID_WORKER, zone);
+      const auto actor = sla::Principal{zone + "-duty", "", v1::GRID_WORKER, zone, ""};
       v1::Command c;
       switch (s.action) {
         case 0:
@@ -145,7 +136,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     r.set_location("compound C" + std::to_string(1 + i % 8));
     v1::Command report;
     *report.mutable_report() = r;
-    const auto id = run(as("reporter", v1::REPORTER), report, at);
+    const auto id = run(sla::Principal{"reporter", "", v1::REPORTER, "", ""}, report, at);
     const sla::Millis discover = at + between(5'000, 75'000);
     const sla::Millis respond = discover + between(60'000, 300'000);
     steps.push({discover, id, 0});
@@ -156,7 +147,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
       call.mutable_zone_call()->set_incident_id(id);
       call.mutable_zone_call()->set_department_id("urban-management");
       call.mutable_zone_call()->set_reason("beyond us");
-      run(as(r.zone_id() + "-chief", v1::ZONE_CHIEF, r.zone_id()), call, at);
+      run(sla::Principal{r.zone_id() + "-chief", "", v1::ZONE_CHIEF, r.zone_id(), ""}, call, at);
       const sla::Millis accept = at + between(30'000, 400'000);
       steps.push({accept, id, 3});
       steps.push({accept + between(120'000, 1'000'000), id, 4});
@@ -167,7 +158,7 @@ std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::C
     steps.pop();
     tick(s.at);
     if (s.action == 2) {
-      run(as("z", v1::COMMUNITY_COMMAND), advance(s.incident, 2), s.at);
+      run(sla::Principal{"z", "", v1::COMMUNITY_COMMAND, "", ""}, advance(s.incident, 2), s.at);
     }
   }
   flush(true);

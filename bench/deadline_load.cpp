@@ -66,10 +66,7 @@ int prepare(std::size_t incidents, const std::string& db, const std::string& con
     r.set_category("dl-" + std::to_string(i % kCategories));
     v1::Command report;
     *report.mutable_report() = r;
-    sla::Principal bench;
-    bench.staff_id = "bench";
-    bench.role = v1::COMMUNITY_COMMAND;
-    auto d = book.decide(bench, report, {}, at);
+    auto d = book.decide(sla::Principal{"bench", "", v1::COMMUNITY_COMMAND, "", ""}, report, {}, at);
     for (auto& e : d.events) {
       book.apply(e);
       batch.push_back(std::move(e));

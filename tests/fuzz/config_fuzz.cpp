@@ -71,15 +71,6 @@ void run_book(const v1::Config& config, const sla::Policy& policy) {
     }
     FUZZ_CHECK(book.apply(e), "apply refused %s", e.ShortDebugString().c_str());
   };
-  auto as = [](const char* id, v1::Role role, const std::string& zone = "",
-               const std::string& department = "") {
-    sla::Principal p;
-    p.staff_id = id;
-    p.role = role;
-    p.zone_id = zone;
-    p.department_id = department;
-    return p;
-  };
   // The engine's path: handle() ticks and decides, every event is folded.
   auto run = [&](const sla::Principal& who, const v1::Command& c) {
     sla::Step step = book.handle(who, c, {++rid, 0}, now);
@@ -94,8 +85,8 @@ void run_book(const v1::Config& config, const sla::Policy& policy) {
   // Somebody on duty in the first zone, so both ladder branches are taken.
   v1::Command duty;
   duty.mutable_set_duty()->set_on_duty(true);
-  run(as("fuzz-staff", v1::GRID_WORKER, zone), duty);
-  const auto command = as("fuzz-staff", v1::COMMUNITY_COMMAND);
+  run(sla::Principal{"fuzz-staff", "", v1::GRID_WORKER, zone, ""}, duty);
+  const auto command = sla::Principal{"fuzz-staff", "", v1::COMMUNITY_COMMAND, "", ""};
   for (int i = 0; i < std::min(config.categories_size(), kMaxReports); ++i) {
     v1::Command c;
     auto* r = c.mutable_report();
@@ -111,11 +102,11 @@ void run_book(const v1::Config& config, const sla::Policy& policy) {
       call.mutable_zone_call()->set_incident_id(id);
       call.mutable_zone_call()->set_department_id(department);
       call.mutable_zone_call()->set_reason("fuzz");
-      run(as("fuzz-chief", v1::COMMUNITY_COMMAND), call);
+      run(sla::Principal{"fuzz-chief", "", v1::COMMUNITY_COMMAND, "", ""}, call);
       v1::Command decline;
       decline.mutable_department_decline()->set_incident_id(id);
       decline.mutable_department_decline()->set_reason("not ours");
-      run(as("fuzz-dept", v1::DEPARTMENT, "", department), decline);
+      run(sla::Principal{"fuzz-dept", "", v1::DEPARTMENT, "", department}, decline);
       break;
     }
   }
