@@ -23,10 +23,24 @@ v1::Rung rung_for_missed(v1::Stage stage) {
 }  // namespace
 
 std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) const {
+  Changed changed;
+  return decide_passed(deadlines_.passed(now), now, changed);
+}
+
+std::vector<v1::TimelineEvent> IncidentBook::pass_due(Millis now) {
+  auto passed = pop_passed(now);
+  Changed changed;
+  auto events = decide_passed(passed, now, changed);
+  park(std::move(passed));
+  return events;
+}
+
+std::vector<v1::TimelineEvent> IncidentBook::decide_passed(const std::vector<Deadline>& passed,
+                                                           Millis now, Changed& changed) const {
   Draft draft(*this, Origin{}, now);
-  // Incidents changed earlier in this tick, so each decision sees the last.
-  std::unordered_map<std::uint64_t, Incident> changed;
-  for (const Deadline& deadline : deadlines_.passed(now)) {
+  // `changed` holds the incidents changed earlier in this tick, so each
+  // decision sees the last.
+  for (const Deadline& deadline : passed) {
     const Incident* incident = latest(deadline.incident_id);
     if (incident == nullptr || !incident->open()) {
       continue;  // resolved: its deadlines no longer matter
@@ -43,11 +57,15 @@ std::vector<v1::TimelineEvent> IncidentBook::due(Millis now) const {
   return draft.take();
 }
 
-void IncidentBook::park_passed(Millis now) {
+std::vector<Deadline> IncidentBook::pop_passed(Millis now) {
   std::vector<Deadline> passed;
   while (auto d = deadlines_.pop_passed(now)) {
     passed.push_back(*d);
   }
+  return passed;
+}
+
+void IncidentBook::park(std::vector<Deadline> passed) {
   if (passed.empty()) {
     return;
   }

@@ -32,8 +32,14 @@ v1::TimelineEvent IncidentBook::Draft::event(std::uint64_t incident_id) const {
   e.set_request_digest(origin_.request.digest);
   if (origin_.record_rights) {
     e.set_actor_role(who.role);
-    e.set_actor_zone_id(who.zone_id);
-    e.set_actor_department_id(who.department_id);
+    // Empty strings are not set: protobuf allocates for any set, even of
+    // the default "", and the audit's replay decides every command again.
+    if (!who.zone_id.empty()) {
+      e.set_actor_zone_id(who.zone_id);
+    }
+    if (!who.department_id.empty()) {
+      e.set_actor_department_id(who.department_id);
+    }
   }
   return e;
 }
@@ -68,7 +74,9 @@ void IncidentBook::Draft::escalate(Incident& incident, v1::Rung rung, v1::Stage 
     auto add = [&](v1::AudienceKind k, const std::string& zone) {
       auto* r = esc->add_recipients();
       r->set_kind(k);
-      r->set_zone_id(zone);
+      if (!zone.empty()) {
+        r->set_zone_id(zone);
+      }
       return r;
     };
     switch (kind) {
@@ -142,7 +150,9 @@ Decision IncidentBook::report(const Origin& origin, const v1::Report& report,
   r->set_severity(severity);
   r->set_location(report.location());
   r->set_description(report.description());
-  r->set_dedup_key(report.dedup_key());
+  if (!report.dedup_key().empty()) {
+    r->set_dedup_key(report.dedup_key());
+  }
   r->set_claimed_occurred_at_ms(report.occurred_at_ms());
   r->set_policy_version(policy.version());
   // All three clocks run from the alarm time: when the report reached us.
@@ -208,7 +218,9 @@ Decision IncidentBook::advance(const Origin& origin, std::uint64_t incident_id,
   }
   auto* a = e.mutable_advanced();
   a->set_to(to);
-  a->set_note(note);
+  if (!note.empty()) {
+    a->set_note(note);
+  }
   a->set_outcome(outcome);
   // A skip forward meets every stage it passes over, all now.
   for (int s = incident->state + 1; s <= to; ++s) {
@@ -243,7 +255,9 @@ Decision IncidentBook::feedback(const Origin& origin, std::uint64_t incident_id,
     auto* f = e.mutable_feedback();
     f->set_satisfied(satisfied);
     f->set_score(score);
-    f->set_comment(comment);
+    if (!comment.empty()) {
+      f->set_comment(comment);
+    }
   });
 }
 
@@ -257,7 +271,9 @@ Decision IncidentBook::visit(const Origin& origin, const std::string& zone_id,
     auto* v = e.mutable_visit();
     v->set_zone_id(zone_id);
     v->set_household_ref(household_ref);
-    v->set_note(note);
+    if (!note.empty()) {
+      v->set_note(note);
+    }
   });
 }
 

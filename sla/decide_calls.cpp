@@ -31,7 +31,9 @@ Decision IncidentBook::zone_call(const Origin& origin, std::uint64_t incident_id
     auto* c = e.mutable_call_raised();
     c->set_call_no(static_cast<std::uint32_t>(incident->calls.size() + 1));
     c->set_department_id(department_id);
-    c->set_reason(reason);
+    if (!reason.empty()) {
+      c->set_reason(reason);
+    }
     c->set_accept_deadline_ms(now + department->accept_limit);
     c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
   });
@@ -84,7 +86,9 @@ Decision IncidentBook::department_accept(const Origin& origin, std::uint64_t inc
     a->set_department_id(department_id);
     a->set_late_by_ms(std::max<Millis>(0, now - call->accept_deadline));
     a->set_on_site_deadline_ms(now + call->on_site_limit);
-    a->set_note(note);
+    if (!note.empty()) {
+      a->set_note(note);
+    }
   });
 }
 
@@ -104,7 +108,9 @@ Decision IncidentBook::department_on_site(const Origin& origin, std::uint64_t in
     o->set_call_no(call->call_no);
     o->set_department_id(department_id);
     o->set_late_by_ms(std::max<Millis>(0, now - call->on_site_deadline));
-    o->set_note(note);
+    if (!note.empty()) {
+      o->set_note(note);
+    }
   });
 }
 
@@ -126,7 +132,9 @@ Decision IncidentBook::department_decline(const Origin& origin, std::uint64_t in
   auto* d = e.mutable_call_declined();
   d->set_call_no(call->call_no);
   d->set_department_id(department_id);
-  d->set_reason(reason);
+  if (!reason.empty()) {
+    d->set_reason(reason);
+  }
   const auto call_no = call->call_no;
   draft.push(std::move(e), &incident);
   draft.escalate(incident, v1::CALL_DECLINED, v1::STAGE_UNSPECIFIED,

@@ -36,9 +36,12 @@ Step IncidentBook::handle(const Principal& who, const v1::Command& command,
 }
 
 std::vector<v1::TimelineEvent> IncidentBook::tick(Millis now) {
-  auto events = due(now);
-  add_pending(events);
-  park_passed(now);
+  // Popped first and decided from the popped list: one pass over the queue.
+  auto passed = pop_passed(now);
+  Changed changed;
+  auto events = decide_passed(passed, now, changed);
+  adopt_pending(events, changed);
+  park(std::move(passed));
   return events;
 }
 
@@ -198,17 +201,40 @@ std::optional<std::uint64_t> IncidentBook::open_with_key(const std::string& zone
   return it == open_by_dedup_.end() ? std::nullopt : std::optional(it->second);
 }
 
-void IncidentBook::add_pending(const std::vector<v1::TimelineEvent>& events) {
-  if (events.empty()) {
-    return;
-  }
+IncidentBook::Pending& IncidentBook::open_pending() {
   if (!pending_) {
     pending_.emplace();
     pending_->through_seq = 0;
     pending_->next_seq = next_seq_;
     pending_->next_incident_id = next_incident_id_;
   }
-  Pending& p = *pending_;
+  return *pending_;
+}
+
+void IncidentBook::adopt_pending(const std::vector<v1::TimelineEvent>& events, Changed& changed) {
+  if (events.empty()) {
+    return;
+  }
+  Pending& p = open_pending();
+  // Clock events never report, close or touch duty: only incidents change.
+  for (const auto& e : events) {
+    const std::uint64_t seq = e.seq();
+    p.through_seq = seq;
+    p.next_seq = seq + 1;
+    if (auto c = changed.find(e.incident_id()); c != changed.end()) {
+      p.incidents.insert_or_assign(e.incident_id(), std::pair{std::move(c->second), seq});
+      changed.erase(c);
+    } else {
+      p.incidents.at(e.incident_id()).second = seq;  // adopted at an earlier event
+    }
+  }
+}
+
+void IncidentBook::add_pending(const std::vector<v1::TimelineEvent>& events) {
+  if (events.empty()) {
+    return;
+  }
+  Pending& p = open_pending();
   for (const auto& e : events) {
     const std::uint64_t seq = e.seq();
     p.through_seq = seq;

@@ -5,8 +5,8 @@
 // One way in: handle(who, command, request, now) ticks (decides what fell
 // due by `now`), authorises the command against the permission table and
 // the zones, and decides its events. The live engine, the test harness and
-// the fuzzer drive the book through it; the replay uses the two pure halves
-// it is made of, due() and decide(), because it compares before it folds.
+// the fuzzer drive the book through it; the replay uses its two halves,
+// pass_due() and decide(), because it compares before it folds.
 //
 // Two states. The committed state is the fold of what is durable: apply()
 // folds an event into it, and every reader (listings, alert views, /metrics,
@@ -72,7 +72,7 @@ class IncidentBook {
   // The engine's own principal, for the commands it issues itself.
   static Principal engine();
 
-  // -- the pure halves of handle(), for the replay --
+  // -- the halves of handle(), for the replay (decide() and due() are pure) --
   // The command's events, or why not (NOT_FOUND, FORBIDDEN, …): the
   // permission table (sla/permissions.hpp) and the zones are checked here,
   // and the actor's rights are recorded on every event.
@@ -89,10 +89,10 @@ class IncidentBook {
   // in the queue if they are discarded.)
   std::vector<v1::TimelineEvent> due(Millis now) const;
   std::optional<Millis> next_deadline() const;
-  // For the replay, which folds the recorded events itself: takes the
-  // deadlines passed by `now` off the queue once due(now) was compared, so
-  // a recorded deletion is named once and never walked again.
-  void pass(Millis now) { park_passed(now); }
+  // For the replay, which folds the recorded events itself: due(now), with
+  // the deadlines it passed taken off the queue, so that a recorded deletion
+  // is named once and never walked again.
+  std::vector<v1::TimelineEvent> pass_due(Millis now);
 
   // -- the committed state --
   // Folds a durable event in (and retires it from the pending ones). A
@@ -176,7 +176,13 @@ class IncidentBook {
   std::uint64_t decide_next_incident_id() const {
     return pending_ ? pending_->next_incident_id : next_incident_id_;
   }
+  // Incidents a tick's decisions changed, as they stand after them.
+  using Changed = std::unordered_map<std::uint64_t, Incident>;
+  Pending& open_pending();
   void add_pending(const std::vector<v1::TimelineEvent>& events);
+  // A tick's events: their incidents are `changed`, already folded, and
+  // are moved into the overlay rather than copied and folded again.
+  void adopt_pending(const std::vector<v1::TimelineEvent>& events, Changed& changed);
   void retire_pending(const v1::TimelineEvent& event);
 
   // The decisions, one per command (sla/decide.cpp).
@@ -207,13 +213,19 @@ class IncidentBook {
   Decision single(const Origin& origin, std::uint64_t incident_id, Millis now, Fill&& fill) const;
 
   // Deadlines (sla/book_deadlines.cpp).
+  // The events for `passed` (in queue order), leaving in `changed` the
+  // incidents they changed.
+  std::vector<v1::TimelineEvent> decide_passed(const std::vector<Deadline>& passed, Millis now,
+                                               Changed& changed) const;
+  // Takes the deadlines passed by `now` off the queue, in order.
+  std::vector<Deadline> pop_passed(Millis now);
   // Arms the incident's pending deadlines.
   void arm(const Incident& incident);
   // Pops queue entries the committed state shows settled.
   void drop_settled_deadlines();
-  // After a tick decided what fell due by `now`: takes the passed entries
-  // off the queue, parked with the pending events if there are any.
-  void park_passed(Millis now);
+  // After a tick decided what fell due from `passed`: parks them with the
+  // pending events if there are any.
+  void park(std::vector<Deadline> passed);
   // Whether a queued deadline still means something for the incident (most
   // do not: the stage was met, or the entry was re-armed since).
   static bool still_due(const Incident& incident, const Deadline& deadline);

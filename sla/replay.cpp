@@ -111,8 +111,7 @@ void Replayer::expect(std::vector<v1::TimelineEvent> group) {
 void Replayer::start_group(const v1::TimelineEvent& recorded) {
   if (!is_command_event(recorded)) {
     // A clock tick: ask the book what falls due at that instant.
-    auto due = book_.due(recorded.at_ms());
-    book_.pass(recorded.at_ms());
+    auto due = book_.pass_due(recorded.at_ms());
     if (due.empty()) {
       note(recorded, "event not dictated by the policy: " + describe(recorded));
       return;
@@ -122,10 +121,9 @@ void Replayer::start_group(const v1::TimelineEvent& recorded) {
   }
   // The engine ticks before every command, so anything due by now must
   // already be recorded.
-  for (const auto& missed : book_.due(recorded.at_ms())) {
+  for (const auto& missed : book_.pass_due(recorded.at_ms())) {
     note(missed, "missing before seq " + std::to_string(recorded.seq()) + ": " + describe(missed));
   }
-  book_.pass(recorded.at_ms());
   Decision decision = decide_command(recorded);
   if (!decision.ok()) {
     note(recorded, "recorded command is not allowed by the state machine: " +
@@ -162,7 +160,7 @@ const v1::Command* Replayer::command_of(const v1::TimelineEvent& e) {
   // One command per kind (and per target state), reused: this runs for
   // every command event audited, and reuse spares its allocations. Each
   // case sets every field it uses.
-  const int slot = e.has_advanced() ? v1::TimelineEvent::kChainBreakAccepted + e.advanced().to()
+  const int slot = e.has_advanced() ? static_cast<int>(v1::TimelineEvent::kChainBreakAccepted) + e.advanced().to()
                                     : e.kind_case();
   if (slot < 0 || static_cast<std::size_t>(slot) >= commands_.size()) {
     return nullptr;
