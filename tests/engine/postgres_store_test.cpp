@@ -89,6 +89,13 @@ TEST_CASE("postgres: a bad connection string is refused at start, naming what is
   CHECK(run.exit_code == 2);
   CHECK_THAT(run.output, Catch::Contains("--store: the PostgreSQL connection string is not valid"));
   CHECK(zonecall_cli("serve --db x.db --store postgresql://localhost/db").exit_code == 2);
+  const auto schema = zonecall_cli("serve --store postgresql://localhost/db --pg-schema Office-A");
+  CHECK(schema.exit_code == 2);
+  CHECK_THAT(schema.output, Catch::Contains("--pg-schema 'Office-A': a schema name is lower-case letters"));
+  const auto sync = zonecall_cli("serve --store postgresql://localhost/db --synchronous normal");
+  CHECK(sync.exit_code == 2);
+  CHECK_THAT(sync.output, Catch::Contains("--synchronous and --max-db-mb are for SQLite"));
+  CHECK(zonecall_cli("replay --db x.db --pg-schema office_a").exit_code == 2);
   CHECK_THAT(zonecall_cli("audit --store /tmp/x.db").output, Catch::Contains("--store wants a postgres://"));
 }
 

@@ -1,5 +1,6 @@
 #include "postgres_cluster.hpp"
 
+#include <fcntl.h>
 #include <libpq-fe.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -44,6 +45,28 @@ void run(const std::string& command, const std::filesystem::path& log) {
     throw std::runtime_error("PostgresCluster: `" + command + "` failed:\n" + text.str());
   }
 }
+
+// A process that outlives this one just long enough to stop the cluster and
+// remove its directory if this process dies without its destructors (a
+// crash, ctest's kill at a timeout): it waits for the end of a pipe whose
+// other end only this process holds (close-on-exec: no child inherits it).
+void watch_for_death(const std::string& stop_and_remove) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) {
+    return;
+  }
+  const std::string script = "cat >/dev/null; " + stop_and_remove;
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::dup2(fds[0], 0);  // dup2 clears close-on-exec on stdin
+    const int null = ::open("/dev/null", O_WRONLY);
+    ::dup2(null, 1);  // ctest waits for whoever holds the test's output open
+    ::dup2(null, 2);
+    ::execl("/bin/sh", "sh", "-c", script.c_str(), static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ::close(fds[0]);  // the write end stays open, unused, until this process ends
+}
 }  // namespace
 
 PostgresCluster& PostgresCluster::shared() {
@@ -62,6 +85,12 @@ PostgresCluster::PostgresCluster() {
       }
     }
   }
+  // First of all: a kill during initdb or pg_ctl start leaves nothing either
+  // (a postmaster that started after the stop finds its directory gone and
+  // shuts itself down within a minute).
+  const std::string as = ::geteuid() == 0 ? "runuser -u nobody -- " : "";
+  watch_for_death("sleep 1; " + as + kBin + "pg_ctl -D " + (dir_ / "data").string() +
+                  " -m immediate -w stop >/dev/null 2>&1; rm -rf " + dir_.string());
   const auto log = dir_ / "setup.log";
   run(kBin + "initdb -D " + (dir_ / "data").string() + " -U zonecall --auth=trust -E UTF8 --no-locale", log);
   port_ = free_port();
