@@ -132,7 +132,7 @@ TEST_CASE("postgres: a store whose term was taken over is fenced, and stores not
   old_leader->stop();
 }
 
-TEST_CASE("postgres: a killed connection fails the commit as connection_lost; after resume() it reconnects") {
+TEST_CASE("postgres: a killed connection fails the commit as connection_lost, and after resume() it reconnects") {
   const auto uri = PostgresCluster::shared().fresh_database();
   const auto store = open_store(StoreOptions{uri});
   store->start();
