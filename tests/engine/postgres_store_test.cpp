@@ -6,6 +6,7 @@
 #include <sys/wait.h>
 
 #include <cstdio>
+#include <future>
 
 #include "engine/store/open_store.hpp"
 #include "engine/store/postgres/pg.hpp"
@@ -229,6 +230,18 @@ TEST_CASE("postgres: each street office has its schema, created on first use") {
   CHECK(PostgresCluster::sql(uri, "SELECT count(*) FROM office_b.timeline") == "1");
   CHECK_THROWS_AS(open_source(uri, "office_c"), std::invalid_argument);  // reading creates nothing
   CHECK(PostgresCluster::sql(uri, "SELECT count(*) FROM pg_namespace WHERE nspname = 'office_c'") == "0");
+}
+
+TEST_CASE("postgres: two engines creating one schema at once both start, and it is created once") {
+  const auto uri = PostgresCluster::shared().fresh_database();
+  StoreOptions options{uri};
+  options.pg_schema = "office_a";
+  auto open = [&] { return open_store(options); };
+  auto first = std::async(std::launch::async, open);
+  auto second = std::async(std::launch::async, open);
+  CHECK_NOTHROW(first.get());
+  CHECK_NOTHROW(second.get());
+  CHECK(PostgresCluster::sql(uri, "SELECT count(*) FROM office_a.schema_version") == "1");
 }
 
 TEST_CASE("postgres: end to end, a server on PostgreSQL recovers an incident after a restart, and audits clean") {
