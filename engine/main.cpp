@@ -21,6 +21,7 @@
 #include "engine/server.hpp"
 #include "engine/client/client.hpp"
 #include "engine/store/open_store.hpp"
+#include "engine/store/postgres/pg.hpp"
 #include "engine/token.hpp"
 #include "sla/replay.hpp"
 
@@ -31,7 +32,8 @@ using namespace zonecall;
 constexpr const char* kUsage = R"(zonecall: real-time incident dispatch with 1/5/15 SLA clocks
 
 usage:
-  zonecall serve [--config FILE] [--db PATH] [--listen HOST:PORT]
+  zonecall serve [--config FILE] [--db PATH | --store URI [--pg-schema NAME]]
+                 [--listen HOST:PORT]
                  [--synchronous full|normal] [--max-frame-bytes N]
                  [--max-send-queue-bytes N] [--idle-timeout-s N] [--max-db-mb N]
                  [--max-queued-writes N]
@@ -46,12 +48,16 @@ usage:
       loopback address unless --insecure is given. Refuses to start on a
       timeline whose hash chain is broken, naming the first broken seq;
       --accept-broken-chain SEQ serves on it if it first breaks exactly there.
-  zonecall replay [--db PATH]
+      --store postgres://... keeps the timeline in PostgreSQL instead, in the
+      schema --pg-schema (default public, created if missing; one street
+      office per schema); --synchronous and --max-db-mb are SQLite's only.
+  zonecall replay [--db PATH | --store URI [--pg-schema NAME]]
       Verify the hash chain (naming its first broken link), re-run the whole
       timeline through the SLA state machine and report every event that
       differs from what the recorded policy dictates. Exit 0 if intact and
       none, 1 otherwise.
-  zonecall audit [--db PATH] [--config FILE] [--from DAY|MS] [--to DAY|MS]
+  zonecall audit [--db PATH | --store URI [--pg-schema NAME]] [--config FILE]
+                 [--from DAY|MS] [--to DAY|MS]
                  [--zone Z] [--department D] [--category C]
                  [--format text|json|csv|html] [--out FILE] [--incident ID]
       Verify the hash chain and each row's integer columns, replay the
@@ -125,6 +131,45 @@ std::size_t to_size(const std::string& s, const char* what, std::size_t max) {
                               std::to_string(max) + ", not '" + s + "'");
 }
 
+// Where the timeline is: a SQLite file (--db PATH, default ./zonecall.db)
+// or a PostgreSQL schema (--store URI, --pg-schema NAME), never both.
+struct Timeline {
+  std::string location;
+  std::string pg_schema;
+  bool postgres = false;
+  std::string name;  // for messages: never the URI, which may hold a password
+};
+
+Timeline take_timeline(Args& args) {
+  const std::string db = take(args, "db", "");
+  const std::string store = take(args, "store", "");
+  const std::string schema = take(args, "pg-schema", "");
+  if (!db.empty() && !store.empty()) {
+    throw std::invalid_argument("give --db PATH (SQLite) or --store URI (PostgreSQL), not both");
+  }
+  if (pg::is_postgres_location(db)) {
+    throw std::invalid_argument("--db is a SQLite file; give a PostgreSQL URI with --store");
+  }
+  if (store.empty()) {
+    if (!schema.empty()) {
+      throw std::invalid_argument("--pg-schema goes with --store URI");
+    }
+    const std::string path = db.empty() ? "zonecall.db" : db;
+    return {path, StoreOptions::kDefaultPgSchema, false, path};
+  }
+  if (!pg::is_postgres_location(store)) {
+    throw std::invalid_argument("--store wants a postgres:// or postgresql:// URI; a SQLite file is --db PATH");
+  }
+  Timeline t{store, schema.empty() ? StoreOptions::kDefaultPgSchema : schema, true, ""};
+  pg::check_schema_name(t.pg_schema);
+  try {
+    t.name = "PostgreSQL " + pg::describe(store) + ", schema " + t.pg_schema;
+  } catch (const StoreFailure& e) {
+    throw std::invalid_argument(std::string("--store: ") + e.what());
+  }
+  return t;
+}
+
 // The demo roster's tokens are "demo-<staff id>": print the ones that match.
 void print_demo_tokens(const v1::Config& config) {
   std::cout << "Demo staff tokens (embedded default; replace them in any deployment):\n";
@@ -154,7 +199,9 @@ int serve(Args args) {
   options.config = config_path.empty()
                        ? config::parse(config::default_config_text(), "embedded default")
                        : config::load_file(config_path);
-  options.db_path = take(args, "db", "zonecall.db");
+  const Timeline timeline = take_timeline(args);
+  options.db_path = timeline.location;
+  options.pg_schema = timeline.pg_schema;
   const std::string listen = take(args, "listen", "127.0.0.1:8080");
   const auto colon = listen.rfind(':');
   if (colon == std::string::npos) {
@@ -163,6 +210,10 @@ int serve(Args args) {
   options.address = listen.substr(0, colon);
   const std::string port = listen.substr(colon + 1);
   options.port = port == "0" ? 0 : static_cast<unsigned short>(to_size(port, "port", 65535));
+  if (timeline.postgres && (args.options.contains("synchronous") || args.options.contains("max-db-mb"))) {
+    throw std::invalid_argument("--synchronous and --max-db-mb are for SQLite; PostgreSQL's durability is "
+                                "its synchronous_commit setting (docs/postgres.md)");
+  }
   const std::string sync = take(args, "synchronous", "full");
   if (sync != "full" && sync != "normal") {
     throw std::invalid_argument("--synchronous is full or normal");
@@ -257,9 +308,9 @@ int serve(Args args) {
 }
 
 int replay(Args args) {
-  const std::string db = take(args, "db", "zonecall.db");
+  const Timeline timeline = take_timeline(args);
   reject_leftovers(args);
-  const auto report = audit::verify(*open_source(db));
+  const auto report = audit::verify(*open_source(timeline.location, timeline.pg_schema));
   std::cout << audit::render_verdict(report, report.discrepancies_size()) << report.events()
             << " events replayed, " << report.discrepancies_size() << " discrepancies\n";
   return audit::clean(report) ? 0 : 1;
@@ -287,7 +338,7 @@ int write_output(const std::string& path, const std::string& text, int status) {
 }
 
 int audit_command(Args args) {
-  const std::string db = take(args, "db", "zonecall.db");
+  const Timeline db = take_timeline(args);
   const std::string config_path = take(args, "config", "");
   const auto config = config_path.empty()
                           ? config::parse(config::default_config_text(), "embedded default")
@@ -310,14 +361,14 @@ int audit_command(Args args) {
   if (format != "text" && format != "json" && format != "csv" && format != "html") {
     throw std::invalid_argument("--format is text, json, csv or html");
   }
-  const auto timeline = open_source(db);
+  const auto timeline = open_source(db.location, db.pg_schema);
 
   std::string output;
   int status = 0;
   if (!incident.empty()) {
     output = audit::incident_story(*timeline, to_size(incident, "--incident", std::size_t{1} << 60), site);
     if (output.empty()) {
-      std::cerr << "zonecall: no incident " << incident << " in " << db << "\n";
+      std::cerr << "zonecall: no incident " << incident << " in " << db.name << "\n";
       return 1;
     }
   } else {

@@ -3,7 +3,7 @@
 // dispatcher updates them on its thread as events commit; the store keeps
 // its own group-commit figures (events per commit, commit time, failed
 // commits) behind stats_mutex_ and renders them itself (see
-// SqliteTimelineStore::render_metrics in engine/store/timeline_store.hpp).
+// GroupCommitStore::render_metrics in engine/store/group_commit_store.hpp).
 #include <cstdint>
 #include <map>
 #include <string>

@@ -6,6 +6,7 @@
 #include "engine/log.hpp"
 #include "engine/net/listener.hpp"
 #include "engine/net/session.hpp"
+#include "engine/store/postgres/pg.hpp"
 
 namespace zonecall {
 
@@ -32,6 +33,14 @@ std::unique_ptr<net::asio::ssl::context> make_tls_context(const ServerOptions& o
   }
   return context;
 }
+
+// Where the timeline is, for the log: never a PostgreSQL URI, which may
+// hold a password.
+std::string store_location(const ServerOptions& options) {
+  return pg::is_postgres_location(options.db_path)
+             ? "PostgreSQL " + pg::describe(options.db_path) + ", schema " + options.pg_schema
+             : options.db_path;
+}
 }  // namespace
 
 Server::Server(ServerOptions options) : Server(std::move(options), nullptr) {}
@@ -44,7 +53,7 @@ Server::Server(ServerOptions options, TimeSource* time)
       roster_(options_.config),
       store_(open_store(StoreOptions{options_.db_path, options_.synchronous_full,
                                      options_.busy_timeout_ms, options_.max_db_pages,
-                                     options_.max_queued_writes})) {
+                                     options_.max_queued_writes, options_.pg_schema})) {
   if (!options_.tls_cert_file.empty()) {
     tls_ = make_tls_context(options_);  // before recovery: a bad file fails fast
   }
@@ -77,7 +86,7 @@ Server::Server(ServerOptions options, TimeSource* time)
   log::info("server.listening", {{"address", options_.address},
                                  {"port", std::to_string(port_)},
                                  {"tls", tls_ ? "on" : "off"},
-                                 {"db", options_.db_path},
+                                 {"db", store_location(options_)},
                                  {"policy_version", std::to_string(version)}});
 }
 

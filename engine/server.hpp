@@ -31,7 +31,8 @@ namespace zonecall {
 struct ServerOptions {
   std::string address = "127.0.0.1";
   unsigned short port = 8080;  // 0: any free port (tests)
-  std::string db_path = "zonecall.db";
+  std::string db_path = "zonecall.db";  // or a PostgreSQL URI (--store)
+  std::string pg_schema = StoreOptions::kDefaultPgSchema;  // --pg-schema
   v1::Config config;           // already parsed and validated
   bool synchronous_full = true;
   int busy_timeout_ms = 5000;  // how long a commit waits for a locked database

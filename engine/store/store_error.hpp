@@ -2,7 +2,7 @@
 // What went wrong in storage, typed so that callers can tell a full disk
 // from a locked database or a lost connection, and worded for a log line.
 // Every backend maps its own failures to these kinds (SQLite:
-// engine/store/sqlite/sqlite.cpp).
+// engine/store/sqlite/sqlite.cpp; PostgreSQL: engine/store/postgres/pg.cpp).
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -18,7 +18,7 @@ class StoreError {
     connection_lost,  // the storage could not be reached: an I/O error, a vanished file,
                       // a dropped database connection
     fenced,           // another engine has taken over the timeline; this one must stop
-                      // writing (for the PostgreSQL backend of issue 15: nothing yet)
+                      // writing (PostgreSQL: its term is no longer current)
     overloaded,       // the writer's queue was full: the write was not queued
     other,
   };

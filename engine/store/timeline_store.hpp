@@ -4,8 +4,8 @@
 // since the last commit goes into one transaction, and each caller's
 // completion runs only after COMMIT returned. Completions run on the
 // store's threads; the dispatcher posts them back to its own thread.
-// open_store() (open_store.hpp) chooses the backend; SQLite is the first
-// (engine/store/sqlite/).
+// open_store() (open_store.hpp) chooses the backend: SQLite
+// (engine/store/sqlite/) or PostgreSQL (engine/store/postgres/).
 #include <cstdint>
 #include <functional>
 #include <memory>

@@ -41,7 +41,7 @@ SqliteWriter::SqliteWriter(const SqliteOptions& o)
   }
 }
 
-void SqliteWriter::commit(const std::vector<const std::vector<v1::TimelineEvent>*>& batches) {
+void SqliteWriter::commit(const Batches& batches) {
   const std::uint64_t seq_before = next_seq_;
   const std::string link_before = last_link_;
   try {
@@ -137,6 +137,12 @@ std::uint32_t SqliteWriter::record_policy(const std::string& fingerprint, sla::M
   return static_cast<std::uint32_t>(insert.column_int64(0));
 }
 
-void SqliteWriter::checkpoint() { db_.exec("PRAGMA wal_checkpoint(TRUNCATE)"); }
+void SqliteWriter::finish() {
+  try {
+    db_.exec("PRAGMA wal_checkpoint(TRUNCATE)");
+  } catch (const std::exception& e) {
+    log::warn("store.checkpoint_failed", {{"error", e.what()}});
+  }
+}
 
 }  // namespace zonecall

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "engine/store/group_commit_store.hpp"
 #include "engine/store/sqlite/sqlite.hpp"
 #include "sla/clock.hpp"
 #include "zonecall/v1/timeline.pb.h"
@@ -25,7 +26,7 @@ struct SqliteOptions {
   std::int64_t max_pages = 0;
 };
 
-class SqliteWriter {
+class SqliteWriter final : public TimelineWriter {
  public:
   // Opens (creating if needed) and brings the schema up to date; throws
   // StoreFailure (sqlite::Error).
@@ -36,14 +37,15 @@ class SqliteWriter {
   // One transaction for all the events of all the batches, each in seq
   // order after the last committed; throws on failure, and then leaves the
   // chain where it was, unless the commit landed despite the error.
-  void commit(const std::vector<const std::vector<v1::TimelineEvent>*>& batches);
+  void commit(const Batches& batches) override;
   // Up to `limit` committed events with seq > after_seq, in order.
-  std::vector<v1::TimelineEvent> read_after(std::uint64_t after_seq, std::size_t limit);
-  std::uint64_t last_committed_seq() const { return next_seq_ - 1; }
+  std::vector<v1::TimelineEvent> read_after(std::uint64_t after_seq, std::size_t limit) override;
+  std::uint64_t last_committed_seq() const override { return next_seq_ - 1; }
   // The policy's version: the one recorded before if it is unchanged, else a new one.
-  std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now);
-  // Moves the WAL into the main file and empties it (a clean stop).
-  void checkpoint();
+  std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) override;
+  // Moves the WAL into the main file and empties it (a clean stop), so the
+  // next start (or a copy of the file) needs no WAL replay.
+  void finish() override;
 
   // Runs a bound statement whose first column is an event payload.
   static std::vector<v1::TimelineEvent> read_events(sqlite::Statement& q);

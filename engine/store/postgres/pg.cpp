@@ -1,0 +1,245 @@
+#include "engine/store/postgres/pg.hpp"
+
+#include <arpa/inet.h>
+
+#include <cstring>
+#include <map>
+#include <stdexcept>
+
+#include "engine/log.hpp"
+
+namespace zonecall::pg {
+
+StoreError::Kind error_kind(const char* sqlstate, bool connection_bad) {
+  if (connection_bad) {
+    return StoreError::Kind::connection_lost;
+  }
+  const std::string_view s = sqlstate != nullptr ? sqlstate : "";
+  if (s == kFencedState) {
+    return StoreError::Kind::fenced;
+  }
+  if (s.starts_with("53")) {  // 53100 disk_full, out of memory, too many connections
+    return StoreError::Kind::full;
+  }
+  if (s == "55P03" || s == "40P01" || s == "40001") {  // lock timeout, deadlock, serialization
+    return StoreError::Kind::locked;
+  }
+  if (s.starts_with("08") || s.starts_with("57P")) {  // connection; shutdown, terminated
+    return StoreError::Kind::connection_lost;
+  }
+  if (s == "XX001" || s == "XX002") {  // data or index corrupted
+    return StoreError::Kind::corrupt;
+  }
+  return StoreError::Kind::other;
+}
+
+bool is_postgres_location(std::string_view location) {
+  return location.starts_with("postgres://") || location.starts_with("postgresql://");
+}
+
+std::string describe(const std::string& conninfo) {
+  char* message = nullptr;
+  PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &message);
+  if (options == nullptr) {
+    // Never echo the string: it may hold a password.
+    std::string why = message != nullptr ? message : "out of memory";
+    PQfreemem(message);
+    while (!why.empty() && why.back() == '\n') {
+      why.pop_back();
+    }
+    throw Error(StoreError::Kind::other, "the PostgreSQL connection string is not valid: " + why);
+  }
+  std::map<std::string, std::string> given;
+  for (const PQconninfoOption* o = options; o->keyword != nullptr; ++o) {
+    if (o->val != nullptr && *o->val != '\0') {
+      given[o->keyword] = o->val;
+    }
+  }
+  PQconninfoFree(options);
+  // libpq checks the port only when it connects, and then says so as a
+  // failure to connect: check it here, where it reads as the string's fault.
+  if (given.contains("port") && given["port"].find_first_not_of("0123456789,") != std::string::npos) {
+    throw Error(StoreError::Kind::other, "the PostgreSQL connection string is not valid: the port '" +
+                                             given["port"] + "' is not a number");
+  }
+  auto value = [&](const char* key, const char* fallback) {
+    auto it = given.find(key);
+    return it != given.end() ? it->second : std::string(fallback);
+  };
+  std::string out = "database " + value("dbname", "(the user's)") + " on " +
+                    value("host", "the local socket") + ":" + value("port", "5432");
+  if (given.contains("user")) {
+    out += " as " + given["user"];
+  }
+  return out;
+}
+
+void check_schema_name(const std::string& schema) {
+  bool good = !schema.empty() && schema.size() <= 63 && !(schema[0] >= '0' && schema[0] <= '9') &&
+              !schema.starts_with("pg_");
+  for (char c : schema) {
+    good = good && ((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_');
+  }
+  if (!good) {
+    throw std::invalid_argument("--pg-schema '" + schema +
+                                "': a schema name is lower-case letters, digits and _, "
+                                "not starting with a digit or pg_, at most 63 bytes");
+  }
+}
+
+Params& Params::add(std::string value, Oid type) {
+  lengths_.push_back(static_cast<int>(value.size()));
+  values_.push_back(std::move(value));
+  types_.push_back(type);
+  formats_.push_back(1);
+  return *this;
+}
+
+Params& Params::int64(std::int64_t value) {
+  std::string b(8, '\0');
+  const std::uint64_t v = static_cast<std::uint64_t>(value);
+  for (int i = 0; i < 8; ++i) {
+    b[i] = static_cast<char>(v >> (56 - 8 * i));
+  }
+  return add(std::move(b), kInt8);
+}
+
+Params& Params::bytes(std::string_view value) { return add(std::string(value), kBytea); }
+Params& Params::text(std::string_view value) { return add(std::string(value), kText); }
+Params& Params::array(std::string value, Oid array_type) { return add(std::move(value), array_type); }
+
+const char* const* Params::values() {
+  pointers_.clear();
+  for (const auto& v : values_) {
+    pointers_.push_back(v.data());
+  }
+  return pointers_.data();
+}
+
+namespace {
+void put32(std::string& out, std::uint32_t v) {
+  const std::uint32_t n = htonl(v);
+  out.append(reinterpret_cast<const char*>(&n), 4);
+}
+}  // namespace
+
+ArrayParam::ArrayParam(Oid element_type, std::size_t count) {
+  put32(bytes_, 1);  // dimensions
+  put32(bytes_, 0);  // no nulls
+  put32(bytes_, element_type);
+  put32(bytes_, static_cast<std::uint32_t>(count));
+  put32(bytes_, 1);  // lower bound
+}
+
+void ArrayParam::add_int64(std::int64_t value) {
+  put32(bytes_, 8);
+  const std::uint64_t v = static_cast<std::uint64_t>(value);
+  put32(bytes_, static_cast<std::uint32_t>(v >> 32));
+  put32(bytes_, static_cast<std::uint32_t>(v));
+}
+
+void ArrayParam::add_bytes(std::string_view value) {
+  put32(bytes_, static_cast<std::uint32_t>(value.size()));
+  bytes_.append(value);
+}
+
+std::int64_t get_int64(const PGresult* r, int row, int column) {
+  const auto* p = reinterpret_cast<const unsigned char*>(PQgetvalue(r, row, column));
+  const int n = PQgetlength(r, row, column);
+  std::uint64_t v = 0;
+  for (int i = 0; i < n; ++i) {
+    v = (v << 8) | p[i];
+  }
+  if (n > 0 && n < 8 && (p[0] & 0x80) != 0) {  // sign-extend int2 and int4
+    v |= ~std::uint64_t{0} << (8 * n);
+  }
+  return static_cast<std::int64_t>(v);
+}
+
+std::string_view get_bytes(const PGresult* r, int row, int column) {
+  return {PQgetvalue(r, row, column), static_cast<std::size_t>(PQgetlength(r, row, column))};
+}
+
+namespace {
+void log_notice(void*, const char* message) {
+  std::string m = message;
+  while (!m.empty() && m.back() == '\n') {
+    m.pop_back();
+  }
+  log::warn("store.pg_notice", {{"message", m}});
+}
+}  // namespace
+
+Connection::Connection(const std::string& conninfo, const std::string& schema)
+    : conn_(nullptr, PQfinish), name_(describe(conninfo)), schema_(schema) {
+  check_schema_name(schema);
+  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
+  const char* values[] = {conninfo.c_str(), "zonecall", nullptr};
+  conn_.reset(PQconnectdbParams(keys, values, 1));
+  if (conn_ == nullptr) {
+    throw Error(StoreError::Kind::other, "cannot connect to " + name_ + ": out of memory");
+  }
+  if (!ok()) {
+    std::string why = PQerrorMessage(conn_.get());
+    while (!why.empty() && why.back() == '\n') {
+      why.pop_back();
+    }
+    throw Error(StoreError::Kind::connection_lost, "cannot connect to PostgreSQL (" + name_ + "): " + why);
+  }
+  PQsetNoticeProcessor(conn_.get(), log_notice, nullptr);
+  char* ident = PQescapeIdentifier(conn_.get(), schema.c_str(), schema.size());
+  const std::string quoted = ident != nullptr ? ident : schema;
+  PQfreemem(ident);
+  exec("SET client_min_messages = warning");
+  exec("SET search_path TO " + quoted);
+}
+
+Error Connection::error(const PGresult* r, std::string_view doing) const {
+  const char* state = r != nullptr ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : nullptr;
+  std::string why = r != nullptr ? PQresultErrorMessage(r) : PQerrorMessage(conn_.get());
+  if (why.empty()) {
+    why = PQerrorMessage(conn_.get());
+  }
+  while (!why.empty() && (why.back() == '\n' || why.back() == ' ')) {
+    why.pop_back();
+  }
+  return Error(error_kind(state, !ok()), std::string(doing) + ": " + why);
+}
+
+void Connection::exec(const std::string& sql) {
+  Result r(PQexec(conn_.get(), sql.c_str()));
+  if (!r || (PQresultStatus(r.get()) != PGRES_COMMAND_OK && PQresultStatus(r.get()) != PGRES_TUPLES_OK)) {
+    throw error(r.get(), sql);
+  }
+}
+
+Result Connection::query(const std::string& sql, Params params) {
+  Result r(PQexecParams(conn_.get(), sql.c_str(), params.size(), params.types(), params.values(),
+                        params.lengths(), params.formats(), 1));
+  if (!r || (PQresultStatus(r.get()) != PGRES_COMMAND_OK && PQresultStatus(r.get()) != PGRES_TUPLES_OK)) {
+    throw error(r.get(), sql);
+  }
+  return r;
+}
+
+void Connection::prepare(const char* name, const std::string& sql, int params, const Oid* types) {
+  Result r(PQprepare(conn_.get(), name, sql.c_str(), params, types));
+  if (!r || PQresultStatus(r.get()) != PGRES_COMMAND_OK) {
+    throw error(r.get(), "prepare " + sql);
+  }
+}
+
+Transaction::Transaction(Connection& conn, const char* begin) : conn_(conn) { conn_.exec(begin); }
+
+Transaction::~Transaction() {
+  if (open_ && conn_.ok()) {
+    PQclear(PQexec(conn_.get(), "ROLLBACK"));
+  }
+}
+
+void Transaction::commit() {
+  open_ = false;
+  conn_.exec("COMMIT");
+}
+
+}  // namespace zonecall::pg

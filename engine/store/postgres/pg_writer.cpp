@@ -1,0 +1,243 @@
+#include "engine/store/postgres/pg_writer.hpp"
+
+#include "engine/log.hpp"
+#include "engine/store/hash_chain.hpp"
+#include "engine/store/postgres/pg_schema.hpp"
+
+namespace zonecall {
+
+using Kind = StoreError::Kind;
+
+// What came back from a commit's pipeline.
+struct PgWriter::Outcome {
+  bool committed = false;          // COMMIT answered COMMIT
+  bool lost = false;               // the connection went before that answer: not known
+  std::optional<pg::Error> error;  // a statement failed, so COMMIT never ran
+};
+
+PgWriter::PgWriter(PgOptions options) : options_(std::move(options)) {
+  connect();
+  pg::upgrade_schema(*conn_);
+  const auto last = conn_->query("SELECT seq, hash FROM timeline ORDER BY seq DESC LIMIT 1");
+  if (PQntuples(last.get()) == 1) {
+    next_seq_ = static_cast<std::uint64_t>(pg::get_int64(last.get(), 0, 0)) + 1;
+    last_link_ = std::string(pg::get_bytes(last.get(), 0, 1));
+  }
+}
+
+pg::Connection& PgWriter::connection() {
+  if (!conn_ || !conn_->ok()) {
+    connect();
+  }
+  return *conn_;
+}
+
+void PgWriter::connect() {
+  conn_.reset();
+  auto conn = std::make_unique<pg::Connection>(options_.conninfo, options_.schema);
+  conn->exec("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+  conn_ = std::move(conn);
+}
+
+void PgWriter::commit(const Batches& batches) {
+  if (!diverged_.empty()) {
+    throw pg::Error(Kind::other, diverged_);
+  }
+  connection();  // reconnects after a lost connection; throws connection_lost if it cannot
+  if (unresolved_) {
+    const Unresolved u = *unresolved_;
+    if (landed(u.seq, u.link)) {
+      diverged_ = "a commit reported as failed (its connection was lost) landed after all, up to seq " +
+                  std::to_string(u.seq) + ": restart zonecall to recover those events";
+      log::error("store.commit_landed_after_failure", {{"seq", std::to_string(u.seq)}});
+      throw pg::Error(Kind::other, diverged_);
+    }
+    unresolved_.reset();
+  }
+  std::size_t count = 0;
+  for (const auto* events : batches) {
+    count += events->size();
+  }
+  pg::ArrayParam seqs(pg::kInt8, count), incidents(pg::kInt8, count), kinds(pg::kInt8, count),
+      ats(pg::kInt8, count), actors(pg::kText, count), payloads(pg::kBytea, count), links(pg::kBytea, count);
+  std::uint64_t seq = next_seq_;
+  std::string link = last_link_;
+  std::string payload;
+  for (const auto* events : batches) {
+    for (const auto& e : *events) {
+      if (e.seq() != seq) {
+        throw pg::Error(Kind::other, "event seq " + std::to_string(e.seq()) + " out of order, expected " +
+                                         std::to_string(seq));
+      }
+      payload.clear();
+      e.SerializeToString(&payload);
+      link = chain_link(link, payload);  // the same chain as every backend's
+      seqs.add_int64(static_cast<std::int64_t>(seq));
+      incidents.add_int64(static_cast<std::int64_t>(e.incident_id()));
+      kinds.add_int64(static_cast<std::int64_t>(e.kind_case()));
+      ats.add_int64(e.at_ms());
+      actors.add_bytes(e.actor_id());
+      payloads.add_bytes(payload);
+      links.add_bytes(link);
+      ++seq;
+    }
+  }
+  if (count == 0) {
+    return;
+  }
+  pg::Params rows;
+  rows.array(seqs.take(), pg::kInt8Array)
+      .array(incidents.take(), pg::kInt8Array)
+      .array(kinds.take(), pg::kInt8Array)
+      .array(ats.take(), pg::kInt8Array)
+      .array(actors.take(), pg::kTextArray)
+      .array(payloads.take(), pg::kByteaArray)
+      .array(links.take(), pg::kByteaArray);
+  Outcome outcome = send_and_read(rows);
+  if (outcome.committed) {
+    next_seq_ = seq;
+    last_link_ = std::move(link);
+    return;
+  }
+  if (outcome.lost) {
+    resolve_lost(seq - 1, link, outcome.error ? outcome.error->what() : "the connection was lost");
+    next_seq_ = seq;  // resolve_lost returns only if the commit landed
+    last_link_ = std::move(link);
+    return;
+  }
+  throw *outcome.error;
+}
+
+PgWriter::Outcome PgWriter::send_and_read(pg::Params& rows) {
+  PGconn* c = conn_->get();
+  Outcome out;
+  if (PQenterPipelineMode(c) != 1) {
+    out.error = conn_->error(nullptr, "entering pipeline mode");
+    out.lost = !conn_->ok();
+    return out;
+  }
+  // Four statements, one Sync, one round trip; all in the transaction that
+  // BEGIN opens, so the fence check and the rows commit (or not) together.
+  int sent = 0;
+  auto send = [&](const char* sql, pg::Params* params) {
+    const bool done = sent >= 0 && PQsendQueryParams(c, sql, params != nullptr ? params->size() : 0,
+                                                     params != nullptr ? params->types() : nullptr,
+                                                     params != nullptr ? params->values() : nullptr,
+                                                     params != nullptr ? params->lengths() : nullptr,
+                                                     params != nullptr ? params->formats() : nullptr, 1) == 1;
+    sent = done ? sent + 1 : -(sent + 1);  // negative: stopped after -sent - 1 statements
+  };
+  send("BEGIN", nullptr);
+  pg::Params term;
+  if (options_.term != 0) {
+    term.int64(options_.term);
+    send("SELECT zonecall_check_term($1)", &term);
+  }
+  send(
+      "INSERT INTO timeline(seq, incident_id, kind, at_ms, actor, payload, hash) "
+      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
+      "$5::text[], $6::bytea[], $7::bytea[])",
+      &rows);
+  send("COMMIT", nullptr);
+  const bool all_sent = sent > 0;
+  const int statements = all_sent ? sent : -sent - 1;
+  const bool synced = conn_->ok() && PQpipelineSync(c) == 1;
+  // One result (then a null) per statement sent, then the sync's.
+  for (int i = 0; synced && i < statements && conn_->ok(); ++i) {
+    pg::Result r(PQgetResult(c));
+    if (!r) {
+      break;
+    }
+    const auto status = PQresultStatus(r.get());
+    if (status == PGRES_FATAL_ERROR && !out.error) {
+      out.error = conn_->error(r.get(), "commit failed");
+    } else if (status == PGRES_COMMAND_OK && all_sent && i == statements - 1 &&
+               std::string_view(PQcmdStatus(r.get())) == "COMMIT") {
+      out.committed = true;
+    }
+    while (conn_->ok()) {  // to the statement's end marker
+      pg::Result end(PQgetResult(c));
+      if (!end) {
+        break;
+      }
+    }
+  }
+  while (synced && conn_->ok()) {  // the sync
+    pg::Result r(PQgetResult(c));
+    if (!r || PQresultStatus(r.get()) == PGRES_PIPELINE_SYNC) {
+      break;
+    }
+  }
+  if (conn_->ok() && PQexitPipelineMode(c) == 1 && !out.committed) {
+    PQclear(PQexec(c, "ROLLBACK"));  // the failed transaction block
+  }
+  if (!out.committed && !conn_->ok()) {
+    out.lost = true;  // whatever the results said, COMMIT's answer is missing
+  } else if (!out.committed && !out.error) {
+    out.error = conn_->error(nullptr, "commit failed");
+  }
+  if (!conn_->ok() || PQpipelineStatus(c) != PQ_PIPELINE_OFF) {
+    conn_.reset();  // a fresh connection for the next commit
+  }
+  return out;
+}
+
+void PgWriter::resolve_lost(std::uint64_t last_seq, const std::string& last_link, const std::string& why) {
+  try {
+    connect();
+    if (landed(last_seq, last_link)) {
+      log::warn("store.commit_landed_despite_lost_connection", {{"seq", std::to_string(last_seq)}});
+      return;
+    }
+  } catch (const std::exception& e) {
+    unresolved_ = Unresolved{last_seq, last_link};
+    conn_.reset();
+    throw pg::Error(Kind::connection_lost, why + "; whether the commit landed is not known (" + e.what() +
+                                               "): it is checked before the next commit");
+  }
+  throw pg::Error(Kind::connection_lost, why + "; the commit did not land");
+}
+
+bool PgWriter::landed(std::uint64_t seq, const std::string& link) {
+  const auto r = connection().query("SELECT hash FROM timeline WHERE seq = $1",
+                                    std::move(pg::Params().int64(static_cast<std::int64_t>(seq))));
+  if (PQntuples(r.get()) == 0) {
+    return false;
+  }
+  if (pg::get_bytes(r.get(), 0, 0) != link) {
+    log::error("store.seq_written_by_another", {{"seq", std::to_string(seq)}});
+    return false;
+  }
+  return true;
+}
+
+std::vector<v1::TimelineEvent> PgWriter::read_after(std::uint64_t after_seq, std::size_t limit) {
+  const auto r = connection().query(
+      "SELECT payload FROM timeline WHERE seq > $1 ORDER BY seq LIMIT $2",
+      std::move(
+          pg::Params().int64(static_cast<std::int64_t>(after_seq)).int64(static_cast<std::int64_t>(limit))));
+  std::vector<v1::TimelineEvent> out(static_cast<std::size_t>(PQntuples(r.get())));
+  for (int i = 0; i < PQntuples(r.get()); ++i) {
+    const auto bytes = pg::get_bytes(r.get(), i, 0);
+    if (!out[i].ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+      throw pg::Error(Kind::corrupt, "a timeline row holds no readable event");
+    }
+  }
+  return out;
+}
+
+std::uint32_t PgWriter::record_policy(const std::string& fingerprint, sla::Millis now) {
+  auto& conn = connection();
+  const auto found = conn.query("SELECT version FROM policy_versions WHERE fingerprint = $1",
+                                std::move(pg::Params().text(fingerprint)));
+  if (PQntuples(found.get()) == 1) {
+    return static_cast<std::uint32_t>(pg::get_int64(found.get(), 0, 0));
+  }
+  const auto added = conn.query(
+      "INSERT INTO policy_versions(version, fingerprint, first_use_ms) "
+      "SELECT coalesce(max(version), 0) + 1, $1, $2 FROM policy_versions RETURNING version",
+      std::move(pg::Params().text(fingerprint).int64(now)));
+  return static_cast<std::uint32_t>(pg::get_int64(added.get(), 0, 0));
+}
+
+}  // namespace zonecall
