@@ -24,15 +24,26 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
                     [this](std::uint64_t batch, const auto& events, bool recovered) {
                       committed(batch, events, recovered);
                     },
-                    [this] {
+                    [this](const StoreError& error) {
                       folded_pushes_.clear();
                       ticker_.after_commit(false);
+                      if (error.kind() == StoreError::Kind::fenced) {
+                        step_down(error.message());
+                      }
                     }}),
       ticker_(io, time, book_, pipeline_, [this] { return now(); }),
-      sign_in_(io, time, sessions_, roster, book_, sign_in),
+      sign_in_(io, time, sessions_, roster, book_, standing_, sign_in),
       reads_(io, sessions_, store, book_),
       subscriptions_(io, sessions_, store, book_),
-      store_(store) {}
+      io_(io),
+      store_(store) {
+  // A standby's tail, and a new leader's catch-up after a failed read.
+  tail_timer_ = time.make_timer(io, [this] {
+    if ((role_ == Role::standby || role_ == Role::catching_up) && !stopped_) {
+      catch_up();
+    }
+  });
+}
 
 sla::Millis Dispatcher::now() {
   // Server time never runs backward in the timeline, even if the wall clock
@@ -41,7 +52,7 @@ sla::Millis Dispatcher::now() {
   return last_now_;
 }
 
-void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
+void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at, bool as_standby) {
   std::uint64_t events = 0;
   std::optional<ChainVerdict> accepted_break;
   book_.begin_bulk_load();
@@ -73,6 +84,14 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
                               {"incidents", std::to_string(book_.incidents().size())},
                               {"open", std::to_string(book_.open_ids().size())}});
   ready_ = true;
+  if (as_standby) {
+    role_ = Role::standby;
+    standing_.standby = true;
+    ticker_.stop();
+    recovery_durable_ = true;
+    tail_after(std::chrono::milliseconds(0));
+    return;
+  }
   // Deadlines that passed while we were down fire now. Firing a backlog takes
   // time, in which more fall due: repeat until a tick finds nothing new, so
   // the engine starts serving with its clocks caught up.
@@ -98,11 +117,15 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at) {
 void Dispatcher::stop() {
   stopped_ = true;
   ticker_.stop();
+  tail_timer_->cancel();
 }
 
 RequestHandler::Readiness Dispatcher::readiness() const {
   if (!ready_ || !recovery_durable_) {
     return Readiness::recovering;
+  }
+  if (role_ != Role::leader) {
+    return Readiness::standby;
   }
   return pipeline_.store_failing() ? Readiness::store_refusing_writes : Readiness::ready;
 }
@@ -132,9 +155,17 @@ void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message,
     case v1::ClientMessage::kListIncidents:
       return reads_.list_incidents(who, to, message.list_incidents());
     case v1::ClientMessage::kSubscribe:
+      if (role_ != Role::leader) {
+        // A standby's stream would lag the leader's: clients subscribe there.
+        return sessions_.reply_error(to, v1::UNAVAILABLE, standby_refusal());
+      }
       return subscriptions_.subscribe(to, message.subscribe().after_seq());
     default:
       break;
+  }
+  if (role_ != Role::leader) {
+    sessions_.reply_error(to, v1::UNAVAILABLE, standby_refusal());
+    return;
   }
   const std::uint64_t request_id = message.request_id();
   auto request = write_request(message);
@@ -192,7 +223,10 @@ void Dispatcher::write(const sla::Principal& who, const Requester& to, const v1:
     std::vector<Requester> answer = key.id != 0 ? ledger_.finished(staff_id, key.id, error ? std::nullopt : std::optional(ack))
                                                 : std::vector<Requester>{to};
     for (const auto& requester : answer) {
-      if (error) {
+      if (error && error.kind() == StoreError::Kind::fenced) {
+        sessions_.reply_error(requester, v1::UNAVAILABLE,
+                              "standby: this engine no longer leads; the request was not recorded, send it to the leader");
+      } else if (error) {
         sessions_.reply_error(requester, v1::INTERNAL, "storage failed; the request was not recorded, retry later");
       } else {
         v1::ServerMessage m;
@@ -246,7 +280,10 @@ void Dispatcher::render_metrics(std::string& out) const {
   }
   out += "# HELP zonecall_ready Whether recovery is done and the store accepts writes.\n"
          "# TYPE zonecall_ready gauge\n"
-         "zonecall_ready " + std::string(readiness() == Readiness::ready ? "1" : "0") + "\n";
+         "zonecall_ready " + std::string(readiness() == Readiness::ready ? "1" : "0") + "\n"
+         "# HELP zonecall_leader Whether this engine leads (takes writes, fires deadlines).\n"
+         "# TYPE zonecall_leader gauge\n"
+         "zonecall_leader " + std::string(role_ == Role::leader ? "1" : "0") + "\n";
   metrics_.render(out);
 }
 

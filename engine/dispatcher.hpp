@@ -42,10 +42,27 @@ class Dispatcher final : public RequestHandler {
   // Rebuilds the state from the timeline, then fires every deadline that
   // passed while the engine was down. Call once, before serving. Throws if
   // the hash chain is broken, unless it breaks exactly at
-  // `accept_broken_chain_at` (the operator's --accept-broken-chain).
-  void recover(std::optional<std::uint64_t> accept_broken_chain_at = std::nullopt);
+  // `accept_broken_chain_at` (the operator's --accept-broken-chain). A
+  // standby (`as_standby`) fires nothing: that is the leader's.
+  void recover(std::optional<std::uint64_t> accept_broken_chain_at = std::nullopt,
+               bool as_standby = false);
   // New commands get UNAVAILABLE; commits in flight finish.
   void stop();
+  // -- several engines on one PostgreSQL timeline (dispatcher_leadership.cpp) --
+  // Until take_over(), a standby after recover(..., true): writes and
+  // Subscribe are refused with UNAVAILABLE naming the leader, reads answer
+  // from the committed timeline, which is tailed into the book.
+  // The leader lock is ours: take the next term as `holder` (this engine's
+  // URL), fold what the last leader committed, fire what fell due, and serve.
+  void take_over(const std::string& holder);
+  // The lock was lost, or a commit was fenced: stop deciding, close every
+  // session (its client finds the leader), and stand by again.
+  void step_down(const std::string& why);
+  // Where the leader is, as the lock's table says.
+  void leader_is(const std::string& url);
+  bool leading() const { return role_ == Role::leader; }
+  std::function<void()> on_step_down;  // the server closes the sessions
+
   // After a config reload (see SessionRegistry::roster_changed).
   void roster_changed() { sessions_.roster_changed(roster_); }
 
@@ -77,6 +94,16 @@ class Dispatcher final : public RequestHandler {
   // The clock, clamped never to run backward.
   sla::Millis now();
 
+  // taking_over: the lock is ours, the term not yet; catching_up: folding
+  // what the last leader committed.
+  enum class Role { leader, standby, taking_over, catching_up };
+  // Folds events another engine committed (tail, catch-up).
+  void fold_committed(const std::vector<v1::TimelineEvent>& events);
+  void tail_after(std::chrono::milliseconds delay);
+  void catch_up();
+  void become_leader();
+  std::string standby_refusal() const;
+
   const Roster& roster_;
   TimeSource& time_;
   sla::IncidentBook book_;
@@ -89,6 +116,15 @@ class Dispatcher final : public RequestHandler {
   Subscriptions subscriptions_;
   EngineMetrics metrics_;
   std::vector<Push> folded_pushes_;  // the alerts of the batch being committed
+
+  Role role_ = Role::leader;
+  EngineRole standing_;  // what Welcome says of role_
+  std::string holder_;
+  std::int64_t term_ = 0;
+  std::unique_ptr<Timer> tail_timer_;
+  std::unique_ptr<Timer> retry_take_over_;
+  boost::asio::io_context& io() { return io_; }
+  boost::asio::io_context& io_;
 
   bool ready_ = false;
   bool stopped_ = false;

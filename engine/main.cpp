@@ -42,6 +42,7 @@ usage:
                  [--max-connections N] [--max-connections-per-address N]
                  [--tls-cert PEM --tls-key PEM] [--insecure]
                  [--accept-broken-chain SEQ] [--log-level debug|info|warn|error]
+                 [--advertise-url URL] [--leader-lease-ms N]
       Serve WebSocket clients at ws://HOST:PORT/v1/ws (default 127.0.0.1:8080,
       database ./zonecall.db, the embedded Jincheng topology). With a
       certificate and key, wss:// instead. Plain ws:// listens only on a
@@ -51,6 +52,11 @@ usage:
       --store postgres://... keeps the timeline in PostgreSQL instead, in the
       schema --pg-schema (default public, created if missing; one street
       office per schema); --synchronous and --max-db-mb are SQLite's only.
+      Any number of engines may serve one PostgreSQL timeline: one leads
+      (writes, deadlines), the others stand by and take over when its
+      database session ends or it is silent for --leader-lease-ms (default
+      2000). --advertise-url ws://... is where clients are told the leader is
+      (default: the listening address).
   zonecall replay [--db PATH | --store URI [--pg-schema NAME]]
       Verify the hash chain (naming its first broken link), re-run the whole
       timeline through the SLA state machine and report every event that
@@ -263,6 +269,20 @@ int serve(Args args) {
   options.insecure = take(args, "insecure", "") == "yes";
   if (const std::string seq = take(args, "accept-broken-chain", ""); !seq.empty()) {
     options.accept_broken_chain_at = to_size(seq, "--accept-broken-chain", SIZE_MAX);
+  }
+  if (!timeline.postgres && (args.options.contains("advertise-url") || args.options.contains("leader-lease-ms"))) {
+    throw std::invalid_argument("--advertise-url and --leader-lease-ms go with --store URI");
+  }
+  options.advertise_url = take(args, "advertise-url", "");
+  if (!options.advertise_url.empty() && !options.advertise_url.starts_with("ws://") &&
+      !options.advertise_url.starts_with("wss://")) {
+    throw std::invalid_argument("--advertise-url must be a ws:// or wss:// URL");
+  }
+  // At least 200 ms: the lock's heartbeat runs every 100 ms.
+  options.leader_lease = std::chrono::milliseconds(
+      to_size(take(args, "leader-lease-ms", "2000"), "--leader-lease-ms", 600'000));
+  if (options.leader_lease < std::chrono::milliseconds(200)) {
+    throw std::invalid_argument("--leader-lease-ms must be at least 200");
   }
   const std::string level = take(args, "log-level", "info");
   log::set_min_level(level == "debug" ? log::Level::debug

@@ -67,7 +67,8 @@ Server::Server(ServerOptions options, TimeSource* time)
   dispatcher_ = std::make_unique<Dispatcher>(
       io_, *store_, roster_, policies_, time_,
       SignInLimits{options_.limits.max_hello_failures, options_.limits.hello_failure_delay});
-  dispatcher_->recover(options_.accept_broken_chain_at);
+  const bool several_engines = pg::is_postgres_location(options_.db_path);
+  dispatcher_->recover(options_.accept_broken_chain_at, several_engines);
   store_->start();
   context_ = std::make_unique<net::SessionContext>(net::SessionContext{
       .handler = *dispatcher_, .io = io_, .time = time_, .limits = options_.limits, .tls = tls_.get()});
@@ -83,11 +84,41 @@ Server::Server(ServerOptions options, TimeSource* time)
   const net::tcp::endpoint endpoint(net::asio::ip::make_address(options_.address), options_.port);
   listener_ = std::make_shared<net::Listener>(io_, endpoint, *context_);
   port_ = listener_->port();
+  if (several_engines) {
+    start_leader_lock();
+  }
   log::info("server.listening", {{"address", options_.address},
                                  {"port", std::to_string(port_)},
                                  {"tls", tls_ ? "on" : "off"},
                                  {"db", store_location(options_)},
                                  {"policy_version", std::to_string(version)}});
+}
+
+void Server::start_leader_lock() {
+  const std::string holder =
+      !options_.advertise_url.empty()
+          ? options_.advertise_url
+          : std::string(tls_ ? "wss://" : "ws://") + options_.address + ":" + std::to_string(port_) + "/v1/ws";
+  dispatcher_->on_step_down = [this] {
+    leader_lock_->release();  // held still, if a fenced commit was the reason
+    for (auto& [id, weak] : context_->live) {
+      if (auto session = weak.lock()) {
+        session->close_for_restart();
+      }
+    }
+  };
+  // The lock's thread tells the io thread; the dispatcher does the rest.
+  leader_lock_ = std::make_unique<pg::LeaderLock>(
+      pg::LeaderLockOptions{options_.db_path, options_.pg_schema, options_.leader_lease},
+      pg::LeaderLock::Events{
+          [this, holder] { boost::asio::post(io_, [this, holder] { dispatcher_->take_over(holder); }); },
+          [this](const std::string& why) {
+            log::warn("leader.lock_lost", {{"error", why}});
+            boost::asio::post(io_, [this, why] { dispatcher_->step_down("the leader lock was lost: " + why); });
+          },
+          [this](const std::string& url) {
+            boost::asio::post(io_, [this, url] { dispatcher_->leader_is(url); });
+          }});
 }
 
 ServerOptions Server::check_transport(ServerOptions options) {
@@ -110,6 +141,7 @@ ServerOptions Server::check_transport(ServerOptions options) {
 }
 
 Server::~Server() {
+  leader_lock_.reset();  // its thread posts to io_
   // The writer's completions post to io_; stop it before anything they use goes.
   store_->stop();
 }
@@ -211,6 +243,7 @@ void Server::finish_shutdown() {
   }
   shutdown_ = Shutdown::done;
   grace_->cancel();
+  leader_lock_.reset();  // every commit is answered: a standby may lead now
   io_.stop();
 }
 

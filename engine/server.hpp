@@ -13,6 +13,7 @@
 #include "engine/dispatcher.hpp"
 #include "engine/net/limits.hpp"
 #include "engine/store/open_store.hpp"
+#include "engine/store/postgres/leader_lock.hpp"
 #include "engine/time_source.hpp"
 #include "sla/policy.hpp"
 
@@ -48,6 +49,12 @@ struct ServerOptions {
   // Serve on a timeline whose hash chain first breaks at this seq (the
   // operator has seen the break); any other break still stops start-up.
   std::optional<std::uint64_t> accept_broken_chain_at;
+  // On PostgreSQL (several engines, one leader): the URL this engine tells
+  // standbys' clients to use when it leads (--advertise-url); empty: the
+  // listening address (ws:// or wss://, then /v1/ws).
+  std::string advertise_url;
+  // A leader whose lock session is silent this long loses it (--leader-lease-ms).
+  std::chrono::milliseconds leader_lease{2000};
 };
 
 class Server {
@@ -88,6 +95,8 @@ class Server {
   void begin_shutdown();
   void close_sessions();
   void finish_shutdown();
+  // Several engines on one PostgreSQL timeline: compete for the lead.
+  void start_leader_lock();
 
   ServerOptions options_;
   boost::asio::io_context io_{1};
@@ -100,6 +109,7 @@ class Server {
   std::unique_ptr<net::SessionContext> context_;
   std::unique_ptr<boost::asio::ssl::context> tls_;
   std::shared_ptr<net::Listener> listener_;
+  std::unique_ptr<pg::LeaderLock> leader_lock_;  // PostgreSQL only
   unsigned short port_ = 0;
   enum class Shutdown { serving, finishing_commits, closing_sessions, done };
   Shutdown shutdown_ = Shutdown::serving;

@@ -55,7 +55,7 @@ void CommitPipeline::done(std::uint64_t batch, const std::vector<v1::TimelineEve
     if (on_durable) {
       on_durable(error);
     }
-    hooks_.failed();
+    hooks_.failed(error);
     return;
   }
   for (const auto& e : events) {
@@ -136,6 +136,12 @@ void DeadlineTicker::after_commit(bool store_recovered) {
 void DeadlineTicker::stop() {
   stopped_ = true;
   timer_->cancel();
+  armed_for_.reset();
+}
+
+void DeadlineTicker::start() {
+  stopped_ = false;
+  arm();
 }
 
 }  // namespace zonecall

@@ -31,7 +31,7 @@ class CommitPipeline {
     std::function<void(std::uint64_t batch, const std::vector<v1::TimelineEvent>&, bool store_recovered)>
         committed;
     // After a batch failed and its writers were told.
-    std::function<void()> failed;
+    std::function<void(const StoreError& error)> failed;
   };
 
   CommitPipeline(boost::asio::io_context& io, TimelineStore& store, sla::IncidentBook& book, Hooks hooks);
@@ -75,6 +75,8 @@ class DeadlineTicker {
   // retried a second later), a success after failures ends the pause.
   void after_commit(bool store_recovered);
   void stop();
+  // After stop(): deadlines fire again (a standby that became the leader).
+  void start();
 
  private:
   sla::IncidentBook& book_;

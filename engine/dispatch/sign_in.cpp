@@ -34,6 +34,8 @@ void SignIn::hello(const Requester& to, const v1::Hello& hello, sla::Millis now)
   w->set_on_duty(book_.duty().on_duty(signed_in.staff_id));
   w->set_last_seq(book_.next_seq() - 1);
   w->set_time_zone(roster_.time_zone());
+  w->set_standby(role_.standby);
+  w->set_leader_url(role_.leader_url);
   sessions_.reply(to, std::move(m));
 }
 

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <list>
 #include <memory>
+#include <string>
 
 #include "engine/config/roster.hpp"
 #include "engine/dispatch/sessions.hpp"
@@ -14,6 +15,12 @@
 #include "sla/incident_book.hpp"
 
 namespace zonecall {
+
+// Whether this engine leads, as Welcome tells clients (docs/deployment.md).
+struct EngineRole {
+  bool standby = false;
+  std::string leader_url;  // where the leader is, if known
+};
 
 struct SignInLimits {
   int max_failures = 5;
@@ -23,8 +30,9 @@ struct SignInLimits {
 class SignIn {
  public:
   SignIn(boost::asio::io_context& io, TimeSource& time, SessionRegistry& sessions,
-         const Roster& roster, const sla::IncidentBook& book, SignInLimits limits)
-      : io_(io), time_(time), sessions_(sessions), roster_(roster), book_(book), limits_(limits) {}
+         const Roster& roster, const sla::IncidentBook& book, const EngineRole& role,
+         SignInLimits limits)
+      : io_(io), time_(time), sessions_(sessions), roster_(roster), book_(book), role_(role), limits_(limits) {}
 
   // `now` is the server time the Welcome tells the client.
   void hello(const Requester& to, const v1::Hello& hello, sla::Millis now);
@@ -37,6 +45,7 @@ class SignIn {
   SessionRegistry& sessions_;
   const Roster& roster_;
   const sla::IncidentBook& book_;
+  const EngineRole& role_;
   SignInLimits limits_;
   // One per failed Hello whose answer is still held back; each removes itself.
   std::list<std::unique_ptr<Timer>> refusal_delays_;

@@ -13,6 +13,7 @@ struct GroupCommitStore::Job {
     read_after,
     policy,
     resume,
+    lead,  // a new term: also a resume
   } kind;
   explicit Job(Kind k) : kind(k) {}
   Batch events;
@@ -23,6 +24,7 @@ struct GroupCommitStore::Job {
   AppendDone append_done;
   PageDone page_done;
   PolicyDone policy_done;
+  LeadDone lead_done;
 };
 
 namespace {
@@ -161,6 +163,19 @@ void GroupCommitStore::read_after(std::uint64_t after_seq, std::size_t limit, Pa
 
 void GroupCommitStore::resume() { enqueue(Job{Job::Kind::resume}); }
 
+std::int64_t TimelineWriter::lead(const std::string&, sla::Millis) {
+  throw StoreFailure(StoreError(StoreError::Kind::other,
+                                "leadership needs the PostgreSQL backend (--store postgres://...)"));
+}
+
+void GroupCommitStore::lead(const std::string& holder, sla::Millis now, LeadDone done) {
+  Job job{Job::Kind::lead};
+  job.fingerprint = holder;
+  job.now = now;
+  job.lead_done = std::move(done);
+  enqueue(std::move(job));
+}
+
 void GroupCommitStore::render_metrics(std::string& out) const {
   std::lock_guard lock(stats_mutex_);
   out += "# HELP zonecall_commit_batch_events Events written per group commit.\n"
@@ -254,6 +269,15 @@ void GroupCommitStore::run() {
       } else if (job.kind == Job::Kind::resume) {
         flush();
         failure = StoreError();
+      } else if (job.kind == Job::Kind::lead) {
+        flush();
+        failure = StoreError();
+        try {
+          job.lead_done(writer_->lead(job.fingerprint, job.now), std::nullopt);
+        } catch (const std::exception& e) {
+          log::error("store.lead_failed", {{"error", e.what()}});
+          job.lead_done(0, store_error_of(e, "taking the leader's term: "));
+        }
       }
     }
     flush();

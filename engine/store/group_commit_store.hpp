@@ -37,6 +37,8 @@ class TimelineWriter {
   virtual std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) = 0;
   // After the writer thread has stopped (SQLite: checkpoint the WAL).
   virtual void finish() {}
+  // TimelineStore::lead: the new term. Only PostgreSQL has leaders.
+  virtual std::int64_t lead(const std::string& holder, sla::Millis now);
 };
 
 // An incident's committed events, on the reader thread's own connection.
@@ -62,6 +64,7 @@ class GroupCommitStore : public TimelineStore {
   void read_incident(std::uint64_t incident_id, ReadDone done) override;
   void read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) override;
   void resume() override;
+  void lead(const std::string& holder, sla::Millis now, LeadDone done) override;
   // Group-commit figures: events per commit, commit time, failures, and the
   // queue's length and refusals. The same names for every backend.
   void render_metrics(std::string& out) const override;

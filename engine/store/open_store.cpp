@@ -3,7 +3,6 @@
 #include <fstream>
 #include <stdexcept>
 
-#include "engine/store/postgres/pg_schema.hpp"
 #include "engine/store/postgres/pg_source.hpp"
 #include "engine/store/postgres/pg_store.hpp"
 #include "engine/store/sqlite/sqlite_source.hpp"
@@ -13,16 +12,13 @@ namespace zonecall {
 
 namespace {
 PgOptions pg_options(const StoreOptions& options) {
-  return PgOptions{options.location, options.pg_schema, options.busy_timeout_ms, options.term};
+  return PgOptions{options.location, options.pg_schema, options.busy_timeout_ms};
 }
 }  // namespace
 
 std::unique_ptr<TimelineStore> open_store(const StoreOptions& options) {
   if (pg::is_postgres_location(options.location)) {
     return std::make_unique<PgTimelineStore>(pg_options(options), options.max_queued_writes);
-  }
-  if (options.term != 0) {
-    throw std::invalid_argument("fencing by term needs the PostgreSQL backend");
   }
   return std::make_unique<SqliteTimelineStore>(
       SqliteOptions{options.location, options.synchronous_full, options.busy_timeout_ms,
@@ -38,15 +34,6 @@ std::unique_ptr<TimelineSource> open_source(const std::string& location, const s
     throw std::invalid_argument("no database at " + location);
   }
   return SqliteSource::open_read_only(location);
-}
-
-std::int64_t take_leadership(const StoreOptions& options, const std::string& holder, std::int64_t now_ms) {
-  if (!pg::is_postgres_location(options.location)) {
-    throw std::invalid_argument("leadership needs the PostgreSQL backend");
-  }
-  pg::Connection conn(options.location, options.pg_schema);
-  pg::upgrade_schema(conn);
-  return pg::take_leadership(conn, holder, now_ms);
 }
 
 }  // namespace zonecall

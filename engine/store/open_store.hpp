@@ -27,10 +27,6 @@ struct StoreOptions {
   std::size_t max_queued_writes = kDefaultMaxQueuedWrites;
   // PostgreSQL: the street office's schema (--pg-schema), created if missing.
   std::string pg_schema = kDefaultPgSchema;
-  // PostgreSQL: 0, no fencing (one engine). Else every group commit checks,
-  // in its own transaction, that this is still the current term in
-  // zonecall_leader, and fails as `fenced` if not (take_leadership()).
-  std::int64_t term = 0;
   static constexpr const char* kDefaultPgSchema = "public";
 };
 
@@ -44,12 +40,5 @@ std::unique_ptr<TimelineStore> open_store(const StoreOptions& options);
 // StoreFailure if it cannot be read.
 std::unique_ptr<TimelineSource> open_source(const std::string& location,
                                             const std::string& pg_schema = StoreOptions::kDefaultPgSchema);
-
-// PostgreSQL only: takes the leadership of the timeline in `options`
-// (creating its schema if missing) and returns the new term, to be given to
-// open_store() as StoreOptions::term. Every store writing under an older
-// term is fenced from its next commit on. Throws StoreFailure, and
-// std::invalid_argument for a SQLite location.
-std::int64_t take_leadership(const StoreOptions& options, const std::string& holder, std::int64_t now_ms);
 
 }  // namespace zonecall

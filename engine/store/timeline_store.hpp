@@ -73,6 +73,14 @@ class TimelineStore {
   // After a failed commit every later append fails too, until the owner has
   // forgotten its pending state and calls resume(): appends queued after it run.
   virtual void resume() = 0;
+  // Leadership (several engines on one PostgreSQL timeline): takes the next
+  // term, recording `holder` (where this engine is) as the leader, and
+  // writes every later append under it; an append under an older term is
+  // fenced. Queued like an append; it clears an earlier failure as resume()
+  // does, and re-reads where the chain ends, since another leader may have
+  // extended it. `done` gets the term, or why not (SQLite: `other`).
+  using LeadDone = std::function<void(std::int64_t term, const StoreError& error)>;
+  virtual void lead(const std::string& holder, sla::Millis now, LeadDone done) = 0;
 
   // The store's figures for /metrics (group commits, failures, the queue),
   // in the Prometheus text format. Thread-safe.

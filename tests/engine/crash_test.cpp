@@ -21,6 +21,7 @@
 #include <cstdlib>
 
 #include "engine/store/sqlite/sqlite.hpp"
+#include "support/child_server.hpp"
 #include "support/fixtures.hpp"
 #include "support/ws_client.hpp"
 
@@ -34,82 +35,6 @@ sla::Millis wall_ms() {
              std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
-
-// A `zonecall serve` child process on a free port.
-class ChildServer {
- public:
-  ChildServer(const std::string& config_path, const std::string& db_path, const std::string& log_path) {
-    int out[2];
-    REQUIRE(pipe(out) == 0);
-    pid_ = fork();
-    REQUIRE(pid_ >= 0);
-    if (pid_ == 0) {
-      dup2(out[1], STDOUT_FILENO);
-      std::FILE* log = std::fopen(log_path.c_str(), "a");
-      dup2(fileno(log), STDERR_FILENO);
-      close(out[0]);
-      execl(ZONECALL_BINARY, "zonecall", "serve", "--config", config_path.c_str(), "--db",
-            db_path.c_str(), "--listen", "127.0.0.1:0", static_cast<char*>(nullptr));
-      _exit(127);
-    }
-    close(out[1]);
-    port_ = read_port(out[0]);
-    close(out[0]);
-  }
-  ~ChildServer() {
-    if (pid_ > 0) {
-      kill_now();
-    }
-  }
-  unsigned short port() const { return port_; }
-  // SIGTERM, then waits up to `limit`; the exit status, or -1 if it is still
-  // running (then it is killed).
-  int terminate(std::chrono::milliseconds limit) {
-    ::kill(pid_, SIGTERM);
-    const auto until = std::chrono::steady_clock::now() + limit;
-    int status = 0;
-    while (std::chrono::steady_clock::now() < until) {
-      if (waitpid(pid_, &status, WNOHANG) == pid_) {
-        pid_ = -1;
-        return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-      }
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    kill_now();
-    return -1;
-  }
-  void kill_now() {
-    ::kill(pid_, SIGKILL);
-    int status = 0;
-    waitpid(pid_, &status, 0);
-    pid_ = -1;
-  }
-
- private:
-  static unsigned short read_port(int fd) {
-    std::string seen;
-    const std::regex listening("listening on ws://127\\.0\\.0\\.1:(\\d+)/v1/ws");
-    for (int waited = 0; waited < 100; ++waited) {
-      pollfd p{fd, POLLIN, 0};
-      if (poll(&p, 1, 100) > 0) {
-        char buf[256];
-        const auto n = read(fd, buf, sizeof buf);
-        if (n <= 0) {
-          break;
-        }
-        seen.append(buf, static_cast<std::size_t>(n));
-        std::smatch m;
-        if (std::regex_search(seen, m, listening)) {
-          return static_cast<unsigned short>(std::stoi(m[1]));
-        }
-      }
-    }
-    FAIL("the child server did not start: " << seen);
-    return 0;
-  }
-  pid_t pid_ = -1;
-  unsigned short port_ = 0;
-};
 
 // One request a client sent, and what the server said about it.
 struct Sent {
@@ -145,15 +70,6 @@ stored_commands(const std::string& db) {
   return out;
 }
 
-// The test config as a file, for a child `zonecall serve --config`.
-std::string write_test_config(const TempDir& dir) {
-  const auto path = dir.file("config.textproto");
-  std::string text;
-  google::protobuf::TextFormat::PrintToString(test_config(), &text);
-  std::ofstream(path) << text;
-  return path;
-}
-
 int env_or(const char* name, int fallback) {
   const char* v = std::getenv(name);
   return v != nullptr ? std::atoi(v) : fallback;
@@ -168,7 +84,7 @@ int env_or(const char* name, int fallback) {
 TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged event") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
-  const auto config_path = write_test_config(dir);
+  const auto config_path = write_test_config(dir.file("config.textproto"));
   // Printed, and settable, so that a failing run can be repeated.
   const auto seed = static_cast<unsigned>(env_or("ZONECALL_SEED", static_cast<int>(std::random_device{}() >> 1)));
   std::printf("kill -9 loop: seed %u (ZONECALL_SEED=%u repeats it)\n", seed, seed);
@@ -180,7 +96,8 @@ TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged eve
   std::uint64_t retried = 0;
   std::uint64_t retried_already_stored = 0;
 
-  auto child = std::make_unique<ChildServer>(config_path, db, dir.file("server.log"));
+  auto child = std::make_unique<ChildServer>(std::vector<std::string>{"--config", config_path, "--db", db},
+                                          dir.file("server.log"));
   for (int round = 0; round < rounds; ++round) {
     std::vector<std::unique_ptr<WsClient>> clients;
     std::vector<std::map<std::uint64_t, std::size_t>> pending(kClients);  // request id -> sent[]
@@ -255,7 +172,8 @@ TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged eve
     std::this_thread::sleep_until(std::chrono::system_clock::time_point(
         std::chrono::milliseconds(deadline + 50)));
     const auto restart_ms = wall_ms();
-    child = std::make_unique<ChildServer>(config_path, db, dir.file("server.log"));
+    child = std::make_unique<ChildServer>(std::vector<std::string>{"--config", config_path, "--db", db},
+                                          dir.file("server.log"));
 
     // The deadline that fell due while the server was down fired on
     // restart, dated at its deadline. GetIncident reads committed state, and
@@ -339,8 +257,8 @@ TEST_CASE("engine: SIGKILL at random points under load loses no acknowledged eve
 TEST_CASE("engine: SIGTERM answers what is in flight, closes clients with 1012, checkpoints, exits 0") {
   TempDir dir;
   const auto db = dir.file("zonecall.db");
-  const auto config_path = write_test_config(dir);
-  ChildServer child(config_path, db, dir.file("server.log"));
+  const auto config_path = write_test_config(dir.file("config.textproto"));
+  ChildServer child({"--config", config_path, "--db", db}, dir.file("server.log"));
   WsClient grid(child.port());
   grid.hello("demo-z1-grid-1");
   WsClient watcher(child.port());

@@ -12,6 +12,7 @@
 #include "engine/store/postgres/pg.hpp"
 #include "engine/store/postgres/pg_writer.hpp"
 #include "support/commit_cutter.hpp"
+#include "support/child_server.hpp"
 #include "support/fixtures.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/store_events.hpp"
@@ -38,22 +39,6 @@ std::string terminate_others(const std::string& uri) {
                               "WHERE datname = current_database() AND pid <> pg_backend_pid()");
 }
 
-struct Run {
-  int exit_code;
-  std::string output;
-};
-
-Run zonecall_cli(const std::string& args) {
-  std::FILE* pipe = popen((std::string(ZONECALL_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, pipe)) {
-    out.append(buf, n);
-  }
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
 }  // namespace
 
 TEST_CASE("postgres: SQLSTATEs map to error kinds") {
@@ -106,17 +91,24 @@ TEST_CASE("postgres: a database that refuses connections is connection_lost at s
   CHECK_THAT(closed.message(), Catch::Contains("127.0.0.1:1"));
 }
 
+namespace {
+std::pair<std::int64_t, StoreError> lead_and_wait(TimelineStore& store, const std::string& holder) {
+  std::promise<std::pair<std::int64_t, StoreError>> done;
+  store.lead(holder, 1, [&](std::int64_t term, const StoreError& error) { done.set_value({term, error}); });
+  return done.get_future().get();
+}
+}  // namespace
+
 TEST_CASE("postgres: a store whose term was taken over is fenced, and stores nothing") {
   const auto uri = PostgresCluster::shared().fresh_database();
-  StoreOptions options{uri};
-  options.term = take_leadership(options, "engine-a", 1);
-  REQUIRE(options.term == 1);
-  const auto old_leader = open_store(options);
+  const auto old_leader = open_store(StoreOptions{uri});
   old_leader->start();
+  // Opened before the old leader writes: lead() must re-read where the chain ends.
+  const auto new_leader = open_store(StoreOptions{uri});
+  new_leader->start();
+  REQUIRE(lead_and_wait(*old_leader, "engine-a").first == 1);
   REQUIRE_FALSE(append_and_wait(*old_leader, reports(1)));
-  StoreOptions next{uri};
-  next.term = take_leadership(next, "engine-b", 2);
-  CHECK(next.term == 2);
+  CHECK(lead_and_wait(*new_leader, "engine-b").first == 2);
   CHECK(PostgresCluster::sql(uri, "SELECT holder FROM zonecall_leader") == "engine-b");
   const auto fenced = append_and_wait(*old_leader, reports(2, 3));
   REQUIRE(fenced);
@@ -125,8 +117,6 @@ TEST_CASE("postgres: a store whose term was taken over is fenced, and stores not
   old_leader->resume();
   CHECK(append_and_wait(*old_leader, reports(2)).kind() == Kind::fenced);  // still not its term
   CHECK(PostgresCluster::sql(uri, "SELECT count(*) FROM timeline") == "1");
-  const auto new_leader = open_store(next);
-  new_leader->start();
   CHECK_FALSE(append_and_wait(*new_leader, reports(2, 2)));
   new_leader->stop();
   CHECK(stored_seqs(*new_leader) == std::vector<std::uint64_t>{1, 2, 3});

@@ -164,3 +164,17 @@ TEST_CASE("store: a file written before the schema version table is upgraded in 
   store->stop();
   CHECK(stored_seqs(*store).size() == 6);
 }
+
+TEST_CASE("store: SQLite has no leaders: lead() fails as other and the store goes on") {
+  TempDir dir;
+  const auto store = open_store(StoreOptions{dir.file("zonecall.db")});
+  store->start();
+  std::promise<StoreError> done;
+  store->lead("engine-a", 1, [&](std::int64_t, const StoreError& error) { done.set_value(error); });
+  const auto error = done.get_future().get();
+  REQUIRE(error);
+  CHECK(error.kind() == Kind::other);
+  CHECK_THAT(error.message(), Catch::Contains("leadership needs the PostgreSQL backend"));
+  CHECK_FALSE(append_and_wait(*store, reports(1)));
+  store->stop();
+}

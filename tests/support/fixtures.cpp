@@ -12,6 +12,10 @@
 #include "engine/store/open_store.hpp"
 #include "engine/store/sqlite/sqlite.hpp"
 #include "engine/token.hpp"
+#include "engine/store/postgres/pg.hpp"
+#include "support/ws_client.hpp"
+#include <catch2/catch.hpp>
+#include <thread>
 
 namespace zonecall::testing {
 
@@ -78,10 +82,30 @@ RunningServer::RunningServer(ServerOptions options, SimulatedTime& time)
 }
 
 void RunningServer::start(ServerOptions options) {
+  const bool postgres = pg::is_postgres_location(options.db_path);
   server_ = std::make_unique<Server>(std::move(options), *time_);
   std::packaged_task<void()> run([this] { server_->run(); });
   stopped_ = run.get_future();
   thread_ = std::thread(std::move(run));
+  if (postgres) {
+    // It starts as a standby; alone on its timeline it leads within moments.
+    REQUIRE(wait_for_readiness(port(), "ready", std::chrono::seconds(10)));
+  }
+}
+
+bool wait_for_readiness(unsigned short port, const std::string& state, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    try {
+      if (http_get(port, "/readyz").body == state + "\n") {
+        return true;
+      }
+    } catch (const std::exception&) {
+      // not listening yet, or closing: ask again
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
 }
 
 RunningServer::~RunningServer() { stop(); }

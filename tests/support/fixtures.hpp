@@ -82,6 +82,10 @@ class RunningServer {
   std::future<void> stopped_;
 };
 
+// Polls GET /readyz until its body is `state` ("ready", "standby", ...);
+// false if `limit` passed first. Real time: leadership runs on the real clock.
+bool wait_for_readiness(unsigned short port, const std::string& state, std::chrono::milliseconds limit);
+
 // Collects the server's log lines while it lives, to check what an operator
 // would read.
 class LogCapture {

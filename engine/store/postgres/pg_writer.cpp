@@ -18,11 +18,28 @@ struct PgWriter::Outcome {
 PgWriter::PgWriter(PgOptions options) : options_(std::move(options)) {
   connect();
   pg::upgrade_schema(*conn_);
+  read_chain_end();
+}
+
+void PgWriter::read_chain_end() {
+  next_seq_ = 1;
+  last_link_.clear();
   const auto last = conn_->query("SELECT seq, hash FROM timeline ORDER BY seq DESC LIMIT 1");
   if (PQntuples(last.get()) == 1) {
     next_seq_ = static_cast<std::uint64_t>(pg::get_int64(last.get(), 0, 0)) + 1;
     last_link_ = std::string(pg::get_bytes(last.get(), 0, 1));
   }
+}
+
+std::int64_t PgWriter::lead(const std::string& holder, sla::Millis now) {
+  connection();
+  options_.term = pg::take_leadership(*conn_, holder, now);
+  // The bump waited for every commit under the old term, so the end read
+  // now is final: later ones under it are fenced.
+  read_chain_end();
+  unresolved_.reset();
+  diverged_.clear();
+  return options_.term;
 }
 
 pg::Connection& PgWriter::connection() {
@@ -36,6 +53,9 @@ void PgWriter::connect() {
   conn_.reset();
   auto conn = std::make_unique<pg::Connection>(options_.conninfo, options_.schema);
   conn->exec("SET lock_timeout = " + std::to_string(options_.lock_timeout_ms));
+  // A frozen engine's open transaction would hold the leader's row (the
+  // fence check locks it) and stall the next leader's takeover.
+  conn->exec("SET idle_in_transaction_session_timeout = " + std::to_string(options_.lock_timeout_ms));
   conn_ = std::move(conn);
 }
 

@@ -17,8 +17,9 @@ struct PgOptions {
   std::string conninfo;  // a postgres:// URI
   std::string schema = "public";
   int lock_timeout_ms = 5000;  // how long a commit waits for a lock (`locked` after)
-  // 0: no fencing. Else every commit checks, in its transaction, that this
-  // is the current term of zonecall_leader, and fails as `fenced` if not.
+  // 0: no fencing, until lead() takes a term. Then every commit checks, in
+  // its transaction, that this is the current term of zonecall_leader, and
+  // fails as `fenced` if not.
   std::int64_t term = 0;
 };
 
@@ -38,6 +39,9 @@ class PgWriter final : public TimelineWriter {
   std::vector<v1::TimelineEvent> read_after(std::uint64_t after_seq, std::size_t limit) override;
   std::uint64_t last_committed_seq() const override { return next_seq_ - 1; }
   std::uint32_t record_policy(const std::string& fingerprint, sla::Millis now) override;
+  // Takes the next term and re-reads where the chain ends: the engine folds
+  // what it finds there, so a commit whose outcome was not known is settled.
+  std::int64_t lead(const std::string& holder, sla::Millis now) override;
 
   // Whether the commit that ends at `seq` with `link` is in the timeline:
   // the stored row at `seq` carries exactly that link. Throws when the
@@ -50,6 +54,7 @@ class PgWriter final : public TimelineWriter {
  private:
   struct Outcome;
   void connect();
+  void read_chain_end();
   Outcome send_and_read(pg::Params& rows);
   // After the connection went during a commit: reconnect and check.
   void resolve_lost(std::uint64_t last_seq, const std::string& last_link, const std::string& why);
