@@ -301,3 +301,38 @@ TEST_CASE("failover: the leader's lock session terminated by the database hands 
   CHECK(second.ack().seq() > first.ack().seq());
   check_timeline(engines.uri, stored(engines.uri));
 }
+
+TEST_CASE("failover: a database that goes away and comes back: typed refusals, /readyz 503, then the engine leads again") {
+  TempDir dir;
+  Engines engines(dir);
+  auto engine = engines.start("a");
+  REQUIRE(wait_for_readiness(engine->port(), "ready", std::chrono::seconds(10)));
+  WsClient grid(engine->port());
+  grid.hello("demo-z7-grid-1");
+  const auto first = grid.request(report_msg("Z7", "sanitation"));
+  REQUIRE(first.has_ack());
+
+  // Every session of the engine ends, and no new one is let in.
+  const std::string db = engines.uri.substr(engines.uri.rfind('/') + 1);
+  const std::string admin = engines.uri.substr(0, engines.uri.rfind('/') + 1) + "postgres";
+  PostgresCluster::sql(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS false");
+  PostgresCluster::sql(admin, "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = '" +
+                                  db + "'");
+  // Without its lock the engine stands by: it cannot know it still leads.
+  REQUIRE(wait_for_readiness(engine->port(), "standby", std::chrono::seconds(5)));
+  WsClient during(engine->port());
+  during.hello("demo-z7-grid-1");
+  const auto refused = during.request(report_msg("Z7", "sanitation"));
+  REQUIRE(refused.has_error());
+  CHECK(refused.error().code() == v1::UNAVAILABLE);
+  CHECK_THAT(refused.error().message(), Catch::StartsWith("standby:"));
+
+  PostgresCluster::sql(admin, "ALTER DATABASE " + db + " ALLOW_CONNECTIONS true");
+  REQUIRE(wait_for_readiness(engine->port(), "ready", std::chrono::seconds(10)));
+  WsClient after(engine->port());
+  after.hello("demo-z7-grid-1");
+  const auto second = after.request(discover_msg(first.ack().incident_id()));
+  REQUIRE(second.has_ack());
+  CHECK(second.ack().seq() > first.ack().seq());
+  check_timeline(engines.uri, stored(engines.uri));
+}
