@@ -22,6 +22,7 @@
 #include "support/ack_cutter.hpp"
 #include "support/fake_standby.hpp"
 #include "support/fixtures.hpp"
+#include "support/tls_cert.hpp"
 #include "support/ws_client.hpp"
 
 extern char** environ;
@@ -149,6 +150,25 @@ TEST_CASE("client failover: the URLs are tried in order, an unreachable first on
                       "\nsigned in as z1-grid-1",
                   0) == 0);
   CHECK(count(out, "ok: incident 1,") == 1);
+}
+
+TEST_CASE("client failover: wss:// is verified; a server whose certificate fails is a failed try") {
+  TempDir dir;
+  const auto files = make_self_signed_certificate(dir.path().string());
+  auto options = options_for(dir.file("zonecall.db"));
+  options.tls_cert_file = files.cert;
+  options.tls_key_file = files.key;
+  RunningServer server(options);
+  const auto wss = "wss://127.0.0.1:" + std::to_string(server.port()) + "/v1/ws";
+  std::filesystem::create_directories(dir.file("other"));
+  const auto other = make_self_signed_certificate(dir.file("other"));  // trusted, but not the server's
+  Console untrusted(dir, {"--url", wss, "--ca", other.cert, "--reconnect-s", "0", "--token", "demo-z1-grid-1"},
+                    "report Z1 sanitation\n");
+  CHECK(untrusted.wait() == 1);
+  CHECK(untrusted.output().rfind(wss + ": TLS handshake failed: ", 0) == 0);
+  Console trusted(dir, {"--url", wss, "--ca", files.cert, "--token", "demo-z1-grid-1"}, "report Z1 sanitation\n");
+  REQUIRE(trusted.wait() == 0);
+  CHECK(trusted.output().find("ok: incident 1,") != std::string::npos);
 }
 
 TEST_CASE("client failover: with no server it gives up after --reconnect-s, or at once with 0") {
