@@ -21,6 +21,7 @@ const WAIT_MS = 10_000;
 // the real server, which the standby names as its leader.
 const REAL_WS = new URL(BASE.replace(/^http/, 'ws') + '/v1/ws').href;
 const FAKE_STANDBY = 'ws://127.0.0.1:9/v1/ws';
+const FAKE_TURNED = 'ws://127.0.0.1:7/v1/ws';   // says leader at Hello, refuses writes as a standby
 
 const log = (...a) => console.error('[board_test]', ...a);
 let shotNo = 0;
@@ -290,6 +291,48 @@ async function main() {
     await grid.click(`${inc1} [data-action="resolve"]`);
     await see(grid, inc1, 'the resolved incident leaving the board', 'detached');
     await shot(grid, 'resolved');
+
+    // 7. A server that turns standby after the sign-in refuses a write with
+    // UNAVAILABLE "standby: ...": the board takes the write to the next
+    // server, under its request id, and shows that server's Ack.
+    log('step 7: a write refused by a standby goes to the leader');
+    const turned = { refused: [], ids: [], resentIds: [] };
+    const desk = await signIn(browser, 'demo-z1-grid-1', pageErrors, (page) =>
+      page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+        if (ws.url() !== FAKE_TURNED) {   // the leader: relayed, noting the reports it gets
+          const server = ws.connectToServer();
+          ws.onMessage((raw) => {
+            const m = JSON.parse(raw);
+            if (m.report) turned.resentIds.push(m.requestId);
+            server.send(raw);
+          });
+          return;
+        }
+        ws.onMessage((raw) => {   // answered as a leader would, until a write comes
+          const m = JSON.parse(raw);
+          const id = m.requestId;
+          if (m.hello) ws.send(JSON.stringify({ requestId: id, welcome: { staffId: 'z1-grid-1', name: 'Fake', role: 'GRID_WORKER', zoneId: 'Z1' } }));
+          else if (m.subscribe) ws.send(JSON.stringify({ requestId: id, subscribed: { caughtUpSeq: m.subscribe.afterSeq } }));
+          else if (m.listIncidents) ws.send(JSON.stringify({ requestId: id, incidents: {} }));
+          else {
+            turned.refused.push(Object.keys(m).find((k) => k !== 'requestId'));
+            turned.ids.push(id);
+            ws.send(JSON.stringify({ requestId: id, error: { code: 'UNAVAILABLE', message: 'standby: the leader is elsewhere' } }));
+          }
+        });
+      }), `?servers=${encodeURIComponent(`${FAKE_TURNED},${REAL_WS}`)}`);
+    pages.push(desk);
+    expect(await desk.evaluate(() => window.zonecallBoard.server) === FAKE_TURNED, 'the board did not start on the first server');
+    await desk.selectOption('#report-category', 'sanitation');
+    await desk.fill('#report-location', 'C1 building 9 (board test 7)');
+    await desk.click('[data-action="report"]');
+    await until(desk, (real) => window.zonecallBoard.server === real, REAL_WS, 'the board on the leader after the refusal');
+    await until(desk, () => [...document.querySelectorAll('#status [data-kind="info"]')]
+      .some((p) => /已上报，事件 #\d+/.test(p.textContent)), null, 'the leader\'s Ack of the write the standby refused');
+    expect(turned.refused.join() === 'report', `the standby was sent ${turned.refused.join() || 'nothing'}, not one report`);
+    expect(turned.resentIds.length === 1 && turned.resentIds[0] === turned.ids[0],
+      `the leader got the report under ${turned.resentIds.join() || 'no id'}, not its first id ${turned.ids[0]}`);
+    await shot(desk, 'write-taken-to-the-leader');
 
     const errors = await grid.$$eval('#status [data-kind="error"]', (ps) => ps.map((p) => p.textContent));
     expect(errors.length === 0, `errors in the status area: ${errors.join(' | ')}`);
