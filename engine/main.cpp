@@ -71,11 +71,19 @@ usage:
       is YYYY-MM-DD in the config's time_zone, default Asia/Shanghai).
       Read-only; safe while a server runs. Exit 0 when the timeline is intact
       and consistent, 1 when not, 3 when the report cannot be written.
-  zonecall client [--url ws://HOST:PORT/v1/ws] [--token TOKEN] [--json] [--ca PEM]
+  zonecall client [--url ws://HOST:PORT/v1/ws[,URL...]]... [--token TOKEN] [--json]
+                  [--ca PEM] [--reconnect-s N]
       A staff console: reads commands from stdin (type help) and prints what
       the server says, one readable line each, or one JSON object with --json.
-      Exits 0 at quit or end of input once every request is answered, 1 if a
-      request was refused or the server went away.
+      Several servers (--url given again, or a comma-separated list) are tried
+      in order; a standby's Welcome sends it to the leader_url it names if
+      that URL is listed, else to the next listed URL. When the connection
+      drops it reconnects (200 ms doubling to 2 s), signs in again, resends
+      unanswered requests with their request ids and resumes `tail` from the
+      last seq received. Exits 0 at quit or end of input once every request
+      is answered, 1 if a request was refused or no leader was reached for
+      --reconnect-s seconds (default 60; 0: never reconnect, and exit 1 when
+      the connection ends).
   zonecall check-config FILE     Parse and validate a config; errors name the line.
   zonecall print-default-config  Print the embedded Jincheng config.
   zonecall hash-token TOKEN      Print the SHA-256 a config stores for a token.
@@ -99,7 +107,11 @@ Args parse_args(int argc, char** argv, int first) {
       if (i + 1 >= argc) {
         throw std::invalid_argument("option " + arg + " needs a value");
       }
-      a.options[arg.substr(2)] = argv[++i];
+      const std::string key = arg.substr(2);
+      const std::string value = argv[++i];
+      // `client --url A --url B` is `--url A,B`; for other options the last one counts.
+      auto it = a.options.find(key);
+      a.options[key] = key == "url" && it != a.options.end() ? it->second + "," + value : value;
     } else {
       a.positional.push_back(arg);
     }
@@ -135,6 +147,19 @@ std::size_t to_size(const std::string& s, const char* what, std::size_t max) {
   }
   throw std::invalid_argument(std::string(what) + " must be a number from 1 to " +
                               std::to_string(max) + ", not '" + s + "'");
+}
+
+// The same, or 0.
+std::size_t to_size_or_zero(const std::string& s, const char* what, std::size_t max) {
+  if (s == "0") {
+    return 0;
+  }
+  try {
+    return to_size(s, what, max);
+  } catch (const std::invalid_argument&) {
+    throw std::invalid_argument(std::string(what) + " must be a number from 0 to " + std::to_string(max) +
+                                ", not '" + s + "'");
+  }
 }
 
 // Where the timeline is: a SQLite file (--db PATH, default ./zonecall.db)
@@ -406,7 +431,9 @@ int audit_command(Args args) {
 
 int client_command(Args args) {
   client::ClientOptions options;
-  options.url = take(args, "url", options.url);
+  options.urls = {take(args, "url", options.urls.front())};
+  options.reconnect_s = static_cast<int>(
+      to_size_or_zero(take(args, "reconnect-s", std::to_string(options.reconnect_s)), "--reconnect-s", 86400));
   options.token = take(args, "token", "");
   options.json = take(args, "json", "") == "yes";
   options.ca_file = take(args, "ca", "");

@@ -1,6 +1,7 @@
 // zonecall live command board: a plain script, no build step. The engine serves
 // it at /board.js; it speaks the JSON form of the protocol (docs/protocol.md)
-// over the WebSocket /v1/ws of the host that served the page.
+// over the WebSocket /v1/ws of the host that served the page, or of the
+// engines a `?servers=` list names (docs/protocol.md §1, several engines).
 'use strict';
 (() => {
 
@@ -81,6 +82,9 @@ const I18N = {
   needDept: ['请填写科室编号', 'Enter a department id'],
   needReason: ['退回需要原因', 'A decline needs a reason'],
   badToken: ['令牌无效，请重新登录', 'Unknown token: sign in again'],
+  standby: ['{url} 是备用服务器，转至 {next}', '{url} is a standby; trying {next}'],
+  serverTitle: ['当前连接的服务器', 'The server this board is connected to'],
+  signsInAt: ['令牌将发送至：{list}', 'Your token is sent to: {list}'],
   timelineReset: ['服务器时间线已更换，看板已重新加载', "The server's timeline changed: the board reloaded"],
   alert: ['警报 #{id}：{text}', 'Alert #{id}: {text}'],
   'alertReason.NEW': ['新事件', 'new incident'], 'alertReason.WARNING': ['临近时限', 'near deadline'],
@@ -136,6 +140,9 @@ function applyLanguage() {
   $('#lang').textContent = t('langButton');
   for (const o of $('#departments').options) o.label = t('dept.' + o.value);
   setConn(state.conn);
+  const note = $('#servers-note');   // a ?servers= list: say where a token would go
+  note.hidden = SERVERS.length === 1 && SERVERS[0] === OWN_SERVER;
+  note.textContent = t('signsInAt', { list: SERVERS.join(t('listSep')) });
   render();
 }
 
@@ -167,6 +174,33 @@ const state = {
   filterZone: '',
   subscribes: [],         // afterSeq of every Subscribe sent (read by the browser test)
 };
+
+// ---- servers ----------------------------------------------------------------
+// `?servers=ws://a:8080/v1/ws,wss://b/v1/ws`: the engines to try, in order;
+// without it, the one that served the page. URLs are compared normalised
+// (no path means /v1/ws; host case and default ports do not count).
+function serverUrl(text) {
+  try {
+    const u = new URL(text.trim());
+    if (u.protocol !== 'ws:' && u.protocol !== 'wss:') return null;
+    if (u.pathname === '/') u.pathname = '/v1/ws';
+    return u.href;
+  } catch { return null; }
+}
+const OWN_SERVER = serverUrl(`${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`);
+const SERVERS = (() => {
+  const listed = (new URLSearchParams(location.search).get('servers') || '').split(',').map(serverUrl).filter(Boolean);
+  return [...new Set(listed.length ? listed : [OWN_SERVER])];
+})();
+// After a Welcome: a leader keeps this server; a standby sends the board to
+// the leader_url it names if that is listed (the token goes only where the
+// page's address said), else to the next listed server.
+function nextAfterWelcome(w) {
+  if (!w.standby) return sock.index;
+  const leader = w.leaderUrl ? serverUrl(w.leaderUrl) : null;
+  const i = leader ? SERVERS.indexOf(leader) : -1;
+  return i >= 0 && i !== sock.index ? i : (sock.index + 1) % SERVERS.length;
+}
 const serverNow = () => Date.now() + state.offsetMs;
 // Wall-clock times are the site's (Welcome.timeZone, an IANA name), not the
 // browser's, labelled with the zone's offset, e.g. "09:15:02 GMT+8".
@@ -180,7 +214,8 @@ function siteTime(ms) {
   }
 }
 // Read-only view for tests and the console.
-window.zonecallBoard = { get cursor() { return state.cursor; }, get subscribes() { return [...state.subscribes]; } };
+window.zonecallBoard = { get cursor() { return state.cursor; }, get subscribes() { return [...state.subscribes]; },
+  get server() { return SERVERS[sock.index]; }, servers: SERVERS };
 
 // Applies a view unless a newer one is already shown: replies and pushes can
 // arrive out of order, so every view carries the seq it is as of.
@@ -205,8 +240,10 @@ function resetBoard() {
 }
 
 // ---- protocol / socket --------------------------------------------------------
-const sock = { ws: null, ready: false, backoffMs: 250, retryTimer: 0, helloSentAt: 0, lastId: 0,
-  pending: new Map() };  // requestId -> { kind, write, msg, sent, incidentId, asOf }
+// Back-off between tries: 200 ms doubling to 2 s, reset by a leader's Welcome.
+const FIRST_BACKOFF_MS = 200, MOST_BACKOFF_MS = 2000;
+const sock = { ws: null, ready: false, index: 0, backoffMs: FIRST_BACKOFF_MS, retryTimer: 0, helloSentAt: 0,
+  lastId: 0, pending: new Map() };  // requestId -> { kind, write, msg, sent, incidentId, asOf }
 
 // Ids must be unique per staff member across tabs and reconnects (protocol §4):
 // time-based, with a random tail so two tabs of one person do not collide.
@@ -230,8 +267,10 @@ function request(body, info) {
 
 function connect() {
   clearTimeout(sock.retryTimer);
-  const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/ws`;
-  const ws = new WebSocket(url);
+  const url = SERVERS[sock.index];
+  showServer(url);
+  let ws;
+  try { ws = new WebSocket(url); } catch { scheduleReconnect((sock.index + 1) % SERVERS.length); return; }
   sock.ws = ws; sock.ready = false;
   setConn('reconnecting');
   const openTimer = setTimeout(() => ws.close(), 5000);  // a hung handshake counts as a failed try
@@ -245,20 +284,36 @@ function connect() {
   ws.onmessage = (e) => { if (sock.ws === ws) onMessage(e.data); };
   ws.onclose = (e) => {
     clearTimeout(openTimer);
-    if (sock.ws !== ws) return;   // a socket we already left (sign-out)
-    sock.ws = null; sock.ready = false;
-    for (const [id, p] of sock.pending) { if (p.write) p.sent = false; else sock.pending.delete(id); }
-    for (const id of refresh.inflight) refresh.dirty.add(id);
-    refresh.inflight.clear();
+    if (sock.ws !== ws) return;   // a socket we already left (sign-out, a standby)
+    forgetSocket();
     if (e.code === 1008 && /sign-in/.test(e.reason)) { signOut(t('badToken')); return; }
-    if (state.token) scheduleReconnect();
+    if (state.token) scheduleReconnect((sock.index + 1) % SERVERS.length);
   };
 }
 
-function scheduleReconnect() {
+// Writes stay pending, to be sent again with their ids; reads are asked again.
+function forgetSocket() {
+  sock.ws = null; sock.ready = false;
+  for (const [id, p] of sock.pending) { if (p.write) p.sent = false; else sock.pending.delete(id); }
+  for (const id of refresh.inflight) refresh.dirty.add(id);
+  refresh.inflight.clear();
+}
+
+// This server is a standby: on to `next`, keeping what waits.
+function leaveServer(next) {
+  status('info', t('standby', { url: SERVERS[sock.index], next: SERVERS[next] }));
+  const ws = sock.ws;
+  forgetSocket();
+  if (ws) ws.close(1000);
+  scheduleReconnect(next);
+}
+
+function scheduleReconnect(next) {
+  sock.index = next;
   setConn('reconnecting');
+  showServer(SERVERS[next]);
   sock.retryTimer = setTimeout(connect, sock.backoffMs);
-  sock.backoffMs = Math.min(sock.backoffMs * 2, 5000);
+  sock.backoffMs = Math.min(sock.backoffMs * 2, MOST_BACKOFF_MS);
 }
 
 function onMessage(raw) {
@@ -278,11 +333,12 @@ function onMessage(raw) {
 }
 
 function onWelcome(w) {
+  if (w.standby) { leaveServer(nextAfterWelcome(w)); return; }
   // The server's clock is the only clock: take the Welcome's time at the
   // midpoint of the Hello round trip.
   if (w.serverTimeMs) state.offsetMs = Number(w.serverTimeMs) - (sock.helloSentAt + Date.now()) / 2;
   state.me = w;
-  sock.ready = true; sock.backoffMs = 250;
+  sock.ready = true; sock.backoffMs = FIRST_BACKOFF_MS;
   const lastSeq = Number(w.lastSeq || 0);
   if (state.cursor !== null && lastSeq < state.cursor) {  // a fresh database behind the same address
     resetBoard();
@@ -357,6 +413,12 @@ function onAck(ack, req) {
 
 function onError(err, req) {
   const kind = req ? req.kind : '';
+  if (err.code === 'UNAVAILABLE' && /^standby:/.test(err.message || '') && req && req.msg && sock.ready) {
+    // Not executed here: a write waits for the leader, under its id.
+    if (req.write) sock.pending.set(req.msg.requestId, req);
+    leaveServer((sock.index + 1) % SERVERS.length);
+    return;
+  }
   if (kind === 'get') {
     // Not readable (an alert about another zone) or gone: keep it off the board.
     refreshDone(req.incidentId);
@@ -403,6 +465,13 @@ function setConn(s) {
   const c = $('#conn');
   c.dataset.state = s;
   c.textContent = t(s === 'reconnecting' && !state.everConnected ? 'conn.connecting' : 'conn.' + s);
+}
+
+// Which server the board uses (or is trying, while reconnecting).
+function showServer(url) {
+  const s = $('#server');
+  s.dataset.server = url;
+  s.textContent = new URL(url).host;
 }
 
 function status(kind, text) {
@@ -673,7 +742,7 @@ function signIn(e) {
   sessionStorage.setItem('zonecall.token', token);
   $('#token').value = '';
   resetBoard();
-  state.everConnected = false; sock.backoffMs = 250;
+  state.everConnected = false; sock.backoffMs = FIRST_BACKOFF_MS; sock.index = 0;
   connect();
 }
 

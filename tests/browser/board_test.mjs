@@ -16,6 +16,12 @@ const BASE = (process.env.ZONECALL_URL || 'http://127.0.0.1:8080').replace(/\/$/
 const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 const ARTIFACTS = process.env.ARTIFACTS || 'artifacts';
 const WAIT_MS = 10_000;
+// The grid worker's board is given two servers: a standby, faked by the
+// test's WebSocket routing (no engine can be one without PostgreSQL), then
+// the real server, which the standby names as its leader.
+const REAL_WS = new URL(BASE.replace(/^http/, 'ws') + '/v1/ws').href;
+const FAKE_STANDBY = 'ws://127.0.0.1:9/v1/ws';
+const FAKE_TURNED = 'ws://127.0.0.1:7/v1/ws';   // says leader at Hello, refuses writes as a standby
 
 const log = (...a) => console.error('[board_test]', ...a);
 let shotNo = 0;
@@ -76,7 +82,7 @@ async function report(page, location) {
   return reply.ack;
 }
 
-async function signIn(browser, token, pageErrors, beforeLoad = async () => {}) {
+async function signIn(browser, token, pageErrors, beforeLoad = async () => {}, query = '') {
   // bypassCSP: the server's Content-Security-Policy forbids eval, which
   // Playwright's waitForFunction uses; the board itself never needs it.
   // The browser in another zone than the site's (Asia/Shanghai): the board
@@ -86,7 +92,7 @@ async function signIn(browser, token, pageErrors, beforeLoad = async () => {}) {
   const page = await context.newPage();
   page.on('pageerror', (e) => pageErrors.push(`${token}: ${e.message}`));
   await beforeLoad(page);
-  await page.goto(BASE + '/');
+  await page.goto(BASE + '/' + query);
   await see(page, '#conn[data-state="signed-out"]', `${token}: signed-out indicator before sign-in`);
   await page.fill('#token', token);
   await page.click('#sign-in');
@@ -136,13 +142,27 @@ async function main() {
 
     // The grid worker's sockets go through Playwright's WebSocket routing, so
     // step 5 can hold its reconnects back (the route must exist before the page loads).
-    const sockets = { hold: false };
+    const sockets = { hold: false, standbyHellos: 0 };
     const grid = await signIn(browser, 'demo-z1-grid-1', pageErrors, (page) =>
       page.routeWebSocket(/\/v1\/ws$/, (ws) => {
-        if (sockets.hold) ws.close({ code: 1013, reason: 'held by the test' });
+        if (ws.url() === FAKE_STANDBY) {
+          ws.onMessage((raw) => {   // a standby: Welcome says so and names the leader; the rest is refused
+            const m = JSON.parse(raw);
+            if (m.hello) sockets.standbyHellos += 1;
+            ws.send(JSON.stringify(m.hello
+              ? { requestId: m.requestId, welcome: { staffId: 'z1-grid-1', standby: true, leaderUrl: BASE.replace(/^http/, 'ws') } }
+              : { requestId: m.requestId, error: { code: 'UNAVAILABLE', message: 'standby: the leader is elsewhere' } }));
+          });
+        } else if (sockets.hold) ws.close({ code: 1013, reason: 'held by the test' });
         else ws.connectToServer();   // relays both ways, closes included
-      }));
+      }), `?servers=${encodeURIComponent(`${FAKE_STANDBY},${REAL_WS}`)}`);
     pages.push(grid);
+    // It tried the standby first, was sent on to the leader, and says where it is.
+    expect(sockets.standbyHellos === 1, `the standby was asked ${sockets.standbyHellos} times, not once`);
+    await until(grid, (real) => document.querySelector('#server')?.dataset.server === real, REAL_WS,
+      'the top bar naming the leader the board is connected to');
+    await until(grid, (fake) => [...document.querySelectorAll('#status [data-kind="info"]')]
+      .some((p) => p.textContent.includes(fake)), FAKE_STANDBY, 'the status area naming the standby it left');
     const siteHour = new Intl.DateTimeFormat('en-GB', { hour: 'numeric', hourCycle: 'h23', timeZone: 'Asia/Shanghai' });
     await until(grid, (hours) => {
       const shown = document.querySelector('#clock')?.textContent || '';
@@ -248,6 +268,7 @@ async function main() {
       const second = await report(chief, 'C2 building 1 (board test 2)');
       sockets.hold = false;
       await see(grid, '#conn[data-state="connected"]', 'connected again after the restart');
+      expect(await grid.evaluate(() => window.zonecallBoard.server) === REAL_WS, 'the board is not back on the leader');
       const states = await grid.evaluate(() => window.connLog);
       const r = states.indexOf('reconnecting');
       expect(r >= 0 && states.indexOf('connected', r) > r, `indicator went ${states.join(' -> ')}`);
@@ -270,6 +291,48 @@ async function main() {
     await grid.click(`${inc1} [data-action="resolve"]`);
     await see(grid, inc1, 'the resolved incident leaving the board', 'detached');
     await shot(grid, 'resolved');
+
+    // 7. A server that turns standby after the sign-in refuses a write with
+    // UNAVAILABLE "standby: ...": the board takes the write to the next
+    // server, under its request id, and shows that server's Ack.
+    log('step 7: a write refused by a standby goes to the leader');
+    const turned = { refused: [], ids: [], resentIds: [] };
+    const desk = await signIn(browser, 'demo-z1-grid-1', pageErrors, (page) =>
+      page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+        if (ws.url() !== FAKE_TURNED) {   // the leader: relayed, noting the reports it gets
+          const server = ws.connectToServer();
+          ws.onMessage((raw) => {
+            const m = JSON.parse(raw);
+            if (m.report) turned.resentIds.push(m.requestId);
+            server.send(raw);
+          });
+          return;
+        }
+        ws.onMessage((raw) => {   // answered as a leader would, until a write comes
+          const m = JSON.parse(raw);
+          const id = m.requestId;
+          if (m.hello) ws.send(JSON.stringify({ requestId: id, welcome: { staffId: 'z1-grid-1', name: 'Fake', role: 'GRID_WORKER', zoneId: 'Z1' } }));
+          else if (m.subscribe) ws.send(JSON.stringify({ requestId: id, subscribed: { caughtUpSeq: m.subscribe.afterSeq } }));
+          else if (m.listIncidents) ws.send(JSON.stringify({ requestId: id, incidents: {} }));
+          else {
+            turned.refused.push(Object.keys(m).find((k) => k !== 'requestId'));
+            turned.ids.push(id);
+            ws.send(JSON.stringify({ requestId: id, error: { code: 'UNAVAILABLE', message: 'standby: the leader is elsewhere' } }));
+          }
+        });
+      }), `?servers=${encodeURIComponent(`${FAKE_TURNED},${REAL_WS}`)}`);
+    pages.push(desk);
+    expect(await desk.evaluate(() => window.zonecallBoard.server) === FAKE_TURNED, 'the board did not start on the first server');
+    await desk.selectOption('#report-category', 'sanitation');
+    await desk.fill('#report-location', 'C1 building 9 (board test 7)');
+    await desk.click('[data-action="report"]');
+    await until(desk, (real) => window.zonecallBoard.server === real, REAL_WS, 'the board on the leader after the refusal');
+    await until(desk, () => [...document.querySelectorAll('#status [data-kind="info"]')]
+      .some((p) => /已上报，事件 #\d+/.test(p.textContent)), null, 'the leader\'s Ack of the write the standby refused');
+    expect(turned.refused.join() === 'report', `the standby was sent ${turned.refused.join() || 'nothing'}, not one report`);
+    expect(turned.resentIds.length === 1 && turned.resentIds[0] === turned.ids[0],
+      `the leader got the report under ${turned.resentIds.join() || 'no id'}, not its first id ${turned.ids[0]}`);
+    await shot(desk, 'write-taken-to-the-leader');
 
     const errors = await grid.$$eval('#status [data-kind="error"]', (ps) => ps.map((p) => p.textContent));
     expect(errors.length === 0, `errors in the status area: ${errors.join(' | ')}`);
