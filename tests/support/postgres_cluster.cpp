@@ -37,7 +37,9 @@ unsigned short free_port() {
 // Runs a shell command, as nobody when we are root; throws with its output.
 void run(const std::string& command, const std::filesystem::path& log) {
   const std::string as = ::geteuid() == 0 ? "runuser -u nobody -- " : "";
-  const std::string line = as + command + " >>" + log.string() + " 2>&1";
+  // Descriptors 3-9 closed: a server must not hold what the test inherited
+  // (a build lock's flock, a listening socket) for as long as it runs.
+  const std::string line = "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- && " + as + command + " >>" + log.string() + " 2>&1";
   if (std::system(line.c_str()) != 0) {
     std::ifstream in(log);
     std::stringstream text;
