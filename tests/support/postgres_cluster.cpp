@@ -68,6 +68,7 @@ void clean_up_at_death(const std::string& shell) {
   const std::string script = "cat >/dev/null; " + shell;
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::setsid();  // out of our process group, which `timeout` signals as one
     ::dup2(fds[0], 0);  // dup2 clears close-on-exec on stdin
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);  // ctest waits for whoever holds the test's output open

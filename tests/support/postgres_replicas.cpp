@@ -117,10 +117,8 @@ void ReplicatedPostgres::start(Node node) {
 }
 
 void ReplicatedPostgres::start_again(Node node) {
-  // The killed postmaster may linger as a zombie that nobody reaps, and
-  // PostgreSQL takes a lock file whose pid still exists for a live server.
+  // The socket's lock file names the killed postmaster too (see kill()).
   const unsigned short port = node == Node::primary ? primary_port_ : replica_port_;
-  std::filesystem::remove(data_dir(node) / "postmaster.pid");
   std::filesystem::remove(dir_ / "socket" / (".s.PGSQL." + std::to_string(port) + ".lock"));
   start(node);
 }
@@ -188,6 +186,9 @@ std::chrono::steady_clock::time_point ReplicatedPostgres::kill(Node node) {
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
     }
   }
+  // Its pid may live on as a zombie nobody reaps, which pg_ctl would take
+  // for a server still running (to stop, or to refuse to start beside).
+  std::filesystem::remove(data_dir(node) / "postmaster.pid");
   return signalled;
 }
 
