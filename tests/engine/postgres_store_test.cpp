@@ -3,10 +3,8 @@
 // street office, and a real server on it end to end.
 #include <catch2/catch.hpp>
 
-#include <sys/wait.h>
-
-#include <cstdio>
 #include <future>
+#include <thread>
 
 #include "engine/store/open_store.hpp"
 #include "engine/store/postgres/pg.hpp"
@@ -17,6 +15,7 @@
 #include "support/postgres_cluster.hpp"
 #include "support/store_events.hpp"
 #include "support/ws_client.hpp"
+#include "support/zonecall_cli.hpp"
 
 using namespace zonecall;
 using namespace zonecall::testing;
@@ -38,7 +37,6 @@ std::string terminate_others(const std::string& uri) {
                               "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
                               "WHERE datname = current_database() AND pid <> pg_backend_pid()");
 }
-
 }  // namespace
 
 TEST_CASE("postgres: SQLSTATEs map to error kinds") {
@@ -123,17 +121,19 @@ TEST_CASE("postgres: a store whose term was taken over is fenced, and stores not
   old_leader->stop();
 }
 
-TEST_CASE("postgres: a killed connection fails the commit as connection_lost, and after resume() it reconnects") {
+TEST_CASE("postgres: a connection killed between commits is replaced at the next commit, which succeeds") {
   const auto uri = PostgresCluster::shared().fresh_database();
   const auto store = open_store(StoreOptions{uri});
   store->start();
   REQUIRE_FALSE(append_and_wait(*store, reports(1)));
   CHECK(terminate_others(uri) != "0");
-  const auto lost = append_and_wait(*store, reports(2));
-  REQUIRE(lost);
-  CHECK(lost.kind() == Kind::connection_lost);
-  CHECK_THAT(lost.message(), Catch::Contains("did not land"));
-  store->resume();
+  // Once the backends are gone their sockets are closed; the writer reads
+  // that before it sends, so nothing is in doubt.
+  while (PostgresCluster::sql(uri, "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                   "AND pid <> pg_backend_pid()") != "0") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the close, just after the exit
   CHECK_FALSE(append_and_wait(*store, reports(2)));
   std::promise<std::size_t> read;  // the reader's connection went too: it reconnects
   store->read_incident(2, [&](std::vector<v1::TimelineEvent> events, const StoreError& error) {

@@ -92,6 +92,9 @@ void CommitCutter::pump(int client) {
       const bool from_server = i == 1;
       if (from_server && completes_commit({buf, static_cast<std::size_t>(n)}) && armed_.exchange(false)) {
         ++cuts_;  // the server has committed; the client never hears it
+        if (before_cut_) {
+          before_cut_();
+        }
         done = true;
         break;
       }

@@ -4,6 +4,7 @@
 // that connection, after the server has committed. The one way to make "the
 // commit landed, but the client never heard" happen on cue.
 #include <atomic>
+#include <functional>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -18,7 +19,12 @@ class CommitCutter {
   CommitCutter& operator=(const CommitCutter&) = delete;
 
   unsigned short port() const { return port_; }
-  void arm() { armed_ = true; }
+  // Runs `before_cut` on the proxy's thread after the answer is dropped and
+  // before the connection is cut (a test kills the server there).
+  void arm(std::function<void()> before_cut = nullptr) {
+    before_cut_ = std::move(before_cut);
+    armed_ = true;
+  }
   int cuts() const { return cuts_; }  // connections cut so far
 
  private:
@@ -28,6 +34,7 @@ class CommitCutter {
   unsigned short server_port_;
   unsigned short port_ = 0;
   int listener_ = -1;
+  std::function<void()> before_cut_;  // set before armed_, read after it
   std::atomic<bool> armed_{false};
   std::atomic<bool> stopping_{false};
   std::atomic<int> cuts_{0};

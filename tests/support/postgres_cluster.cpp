@@ -15,11 +15,23 @@
 
 namespace zonecall::testing {
 
-namespace {
-const std::string kBin = "/usr/lib/postgresql/15/bin/";
-constexpr uid_t kNobody = 65534;
+namespace postgres_tools {
 
-// A port the kernel calls free now; the cluster binds it right after.
+namespace {
+constexpr uid_t kNobody = 65534;
+}  // namespace
+
+std::string bin(const std::string& program) { return "/usr/lib/postgresql/15/bin/" + program; }
+
+std::string as_postgres_user() { return ::geteuid() == 0 ? "runuser -u nobody -- " : ""; }
+
+void create_owned_directory(const std::filesystem::path& dir) {
+  std::filesystem::create_directories(dir);
+  if (::geteuid() == 0 && ::chown(dir.c_str(), kNobody, kNobody) != 0) {
+    throw std::runtime_error("PostgresCluster: cannot hand " + dir.string() + " to nobody");
+  }
+}
+
 unsigned short free_port() {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in address{};
@@ -34,12 +46,11 @@ unsigned short free_port() {
   return ntohs(address.sin_port);
 }
 
-// Runs a shell command, as nobody when we are root; throws with its output.
 void run(const std::string& command, const std::filesystem::path& log) {
-  const std::string as = ::geteuid() == 0 ? "runuser -u nobody -- " : "";
   // Descriptors 3-9 closed: a server must not hold what the test inherited
   // (a build lock's flock, a listening socket) for as long as it runs.
-  const std::string line = "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- && " + as + command + " >>" + log.string() + " 2>&1";
+  const std::string line =
+      "exec 3>&- 4>&- 5>&- 6>&- 7>&- 8>&- 9>&- && " + as_postgres_user() + command + " >>" + log.string() + " 2>&1";
   if (std::system(line.c_str()) != 0) {
     std::ifstream in(log);
     std::stringstream text;
@@ -48,18 +59,19 @@ void run(const std::string& command, const std::filesystem::path& log) {
   }
 }
 
-// A process that outlives this one just long enough to stop the cluster and
-// remove its directory if this process dies without its destructors (a
-// crash, ctest's kill at a timeout): it waits for the end of a pipe whose
-// other end only this process holds (close-on-exec: no child inherits it).
-void watch_for_death(const std::string& stop_and_remove) {
+// A process that outlives this one just long enough to run `shell` if this
+// process dies without its destructors (a crash, ctest's kill at a
+// timeout): it waits for the end of a pipe whose other end only this
+// process holds (close-on-exec: no child inherits it).
+void clean_up_at_death(const std::string& shell) {
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) {
     return;
   }
-  const std::string script = "cat >/dev/null; " + stop_and_remove;
+  const std::string script = "cat >/dev/null; " + shell;
   const pid_t pid = ::fork();
   if (pid == 0) {
+    ::setsid();  // out of our process group, which `timeout` signals as one
     ::dup2(fds[0], 0);  // dup2 clears close-on-exec on stdin
     const int null = ::open("/dev/null", O_WRONLY);
     ::dup2(null, 1);  // ctest waits for whoever holds the test's output open
@@ -69,6 +81,11 @@ void watch_for_death(const std::string& stop_and_remove) {
   }
   ::close(fds[0]);  // the write end stays open, unused, until this process ends
 }
+
+}  // namespace postgres_tools
+
+namespace {
+using namespace postgres_tools;
 }  // namespace
 
 PostgresCluster& PostgresCluster::shared() {
@@ -79,24 +96,17 @@ PostgresCluster& PostgresCluster::shared() {
 PostgresCluster::PostgresCluster() {
   std::random_device rd;
   dir_ = std::filesystem::temp_directory_path() / ("zonecall-pg-" + std::to_string(rd()));
-  std::filesystem::create_directories(dir_ / "socket");
-  if (::geteuid() == 0) {
-    for (const auto& p : {dir_, dir_ / "socket"}) {
-      if (::chown(p.c_str(), kNobody, kNobody) != 0) {
-        throw std::runtime_error("PostgresCluster: cannot hand " + p.string() + " to nobody");
-      }
-    }
-  }
+  create_owned_directory(dir_);
+  create_owned_directory(dir_ / "socket");
   // First of all: a kill during initdb or pg_ctl start leaves nothing either
   // (a postmaster that started after the stop finds its directory gone and
   // shuts itself down within a minute).
-  const std::string as = ::geteuid() == 0 ? "runuser -u nobody -- " : "";
-  watch_for_death("sleep 1; " + as + kBin + "pg_ctl -D " + (dir_ / "data").string() +
-                  " -m immediate -w stop >/dev/null 2>&1; rm -rf " + dir_.string());
+  clean_up_at_death("sleep 1; " + as_postgres_user() + bin("pg_ctl") + " -D " + (dir_ / "data").string() +
+                    " -m immediate -w stop >/dev/null 2>&1; rm -rf " + dir_.string());
   const auto log = dir_ / "setup.log";
-  run(kBin + "initdb -D " + (dir_ / "data").string() + " -U zonecall --auth=trust -E UTF8 --no-locale", log);
+  run(bin("initdb") + " -D " + (dir_ / "data").string() + " -U zonecall --auth=trust -E UTF8 --no-locale", log);
   port_ = free_port();
-  run(kBin + "pg_ctl -D " + (dir_ / "data").string() + " -l " + (dir_ / "server.log").string() +
+  run(bin("pg_ctl") + " -D " + (dir_ / "data").string() + " -l " + (dir_ / "server.log").string() +
           " -w -t 60 -o \"-c listen_addresses=127.0.0.1 -p " + std::to_string(port_) + " -k " +
           (dir_ / "socket").string() + " -c fsync=on -c max_connections=200\" start",
       log);
@@ -106,7 +116,7 @@ PostgresCluster::PostgresCluster() {
 PostgresCluster::~PostgresCluster() {
   if (started_) {
     try {
-      run(kBin + "pg_ctl -D " + (dir_ / "data").string() + " -m immediate -w stop", dir_ / "setup.log");
+      run(bin("pg_ctl") + " -D " + (dir_ / "data").string() + " -m immediate -w stop", dir_ / "setup.log");
     } catch (const std::exception&) {
       // Removing the directory below still leaves nothing behind but a process.
     }

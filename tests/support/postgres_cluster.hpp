@@ -10,6 +10,24 @@
 
 namespace zonecall::testing {
 
+// The parts every throwaway cluster needs (this one, ReplicatedPostgres).
+namespace postgres_tools {
+// A program of Debian's PostgreSQL 15.
+std::string bin(const std::string& program);
+// "runuser -u nobody -- " when we are root (PostgreSQL refuses root), else "".
+std::string as_postgres_user();
+// A directory PostgreSQL, running as that user, may write.
+void create_owned_directory(const std::filesystem::path& dir);
+// Runs a shell command as that user, its output appended to `log`; throws
+// with the log if it fails.
+void run(const std::string& command, const std::filesystem::path& log);
+// A loopback port the kernel calls free now.
+unsigned short free_port();
+// Runs `shell` (stopping servers, removing their directory) once this
+// process has ended, however it ended.
+void clean_up_at_death(const std::string& shell);
+}  // namespace postgres_tools
+
 class PostgresCluster {
  public:
   // The process's cluster, started on first call; throws if it cannot start.

@@ -37,6 +37,34 @@ bool is_postgres_location(std::string_view location) {
   return location.starts_with("postgres://") || location.starts_with("postgresql://");
 }
 
+namespace {
+std::vector<std::string> split_commas(const std::string& list) {
+  std::vector<std::string> out{""};
+  for (char c : list) {
+    if (c == ',') {
+      out.emplace_back();
+    } else {
+      out.back() += c;
+    }
+  }
+  return out;
+}
+
+// "h1:p1, h2:p2": a multi-host string pairs its hosts and ports in order,
+// one port standing for all; an empty one is the default.
+std::string servers(const std::string& hosts, const std::string& ports) {
+  const auto host_list = split_commas(hosts);
+  const auto port_list = split_commas(ports);
+  std::string out;
+  for (std::size_t i = 0; i < host_list.size(); ++i) {
+    const std::string& port = port_list.size() == 1 ? port_list[0] : i < port_list.size() ? port_list[i] : "";
+    out += (i > 0 ? ", " : "") + (host_list[i].empty() ? std::string("the local socket") : host_list[i]) +
+           ":" + (port.empty() ? std::string("5432") : port);
+  }
+  return out;
+}
+}  // namespace
+
 std::string describe(const std::string& conninfo) {
   char* message = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &message);
@@ -67,7 +95,7 @@ std::string describe(const std::string& conninfo) {
     return it != given.end() ? it->second : std::string(fallback);
   };
   std::string out = "database " + value("dbname", "(the user's)") + " on " +
-                    value("host", "the local socket") + ":" + value("port", "5432");
+                    servers(value("host", ""), value("port", ""));
   if (given.contains("user")) {
     out += " as " + given["user"];
   }

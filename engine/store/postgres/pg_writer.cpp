@@ -1,5 +1,8 @@
 #include "engine/store/postgres/pg_writer.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include "engine/log.hpp"
 #include "engine/store/hash_chain.hpp"
 #include "engine/store/postgres/pg_schema.hpp"
@@ -7,6 +10,13 @@
 namespace zonecall {
 
 using Kind = StoreError::Kind;
+
+namespace {
+// How often an in-doubt commit asks again: a connection attempt is cheap
+// (refused, or a standby saying it is read-only), and a failover's end
+// should be seen at once.
+constexpr std::chrono::milliseconds kInDoubtRetry{100};
+}  // namespace
 
 // What came back from a commit's pipeline.
 struct PgWriter::Outcome {
@@ -43,6 +53,15 @@ std::int64_t PgWriter::lead(const std::string& holder, sla::Millis now) {
 }
 
 pg::Connection& PgWriter::connection() {
+  // A server that went away since the last commit has usually said so (its
+  // kernel closed the socket): reading that now, before anything is sent,
+  // makes it a fresh connection rather than a commit in doubt. Twice: a
+  // terminated backend's last words (FATAL) come before the end of stream.
+  for (int read = 0; read < 2 && conn_ && conn_->ok(); ++read) {
+    if (PQconsumeInput(conn_->get()) == 0) {
+      conn_.reset();
+    }
+  }
   if (!conn_ || !conn_->ok()) {
     connect();
   }
@@ -203,17 +222,39 @@ PgWriter::Outcome PgWriter::send_and_read(pg::Params& rows) {
 }
 
 void PgWriter::resolve_lost(std::uint64_t last_seq, const std::string& last_link, const std::string& why) {
-  try {
-    connect();
-    if (landed(last_seq, last_link)) {
-      log::warn("store.commit_landed_despite_lost_connection", {{"seq", std::to_string(last_seq)}});
-      return;
+  // Failing the commit now would be a guess: with a synchronous standby the
+  // rows often reached it before the primary died, so they will be there
+  // once it is promoted. Ask until a server that takes writes answers.
+  const auto began = std::chrono::steady_clock::now();
+  const auto until = began + std::chrono::milliseconds(options_.in_doubt_wait_ms);
+  bool logged = false;
+  for (;;) {
+    try {
+      connect();
+      const bool found = landed(last_seq, last_link);
+      const auto waited =
+          std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - began);
+      log::warn(found ? "store.commit_landed_despite_lost_connection" : "store.commit_lost_with_connection",
+                {{"seq", std::to_string(last_seq)}, {"waited_ms", std::to_string(waited.count())}});
+      if (found) {
+        return;
+      }
+      break;
+    } catch (const std::exception& e) {
+      const auto* failure = dynamic_cast<const StoreFailure*>(&e);
+      const bool may_mend = failure != nullptr && failure->error().kind() == Kind::connection_lost;
+      if (!may_mend || std::chrono::steady_clock::now() >= until) {
+        unresolved_ = Unresolved{last_seq, last_link};
+        conn_.reset();
+        throw pg::Error(Kind::connection_lost, why + "; whether the commit landed is not known (" + e.what() +
+                                                   "): it is checked before the next commit");
+      }
+      if (!logged) {
+        log::warn("store.commit_in_doubt", {{"seq", std::to_string(last_seq)}, {"why", e.what()}});
+        logged = true;
+      }
     }
-  } catch (const std::exception& e) {
-    unresolved_ = Unresolved{last_seq, last_link};
-    conn_.reset();
-    throw pg::Error(Kind::connection_lost, why + "; whether the commit landed is not known (" + e.what() +
-                                               "): it is checked before the next commit");
+    std::this_thread::sleep_for(kInDoubtRetry);
   }
   throw pg::Error(Kind::connection_lost, why + "; the commit did not land");
 }

@@ -21,6 +21,10 @@ struct PgOptions {
   // its transaction, that this is the current term of zonecall_leader, and
   // fails as `fenced` if not.
   std::int64_t term = 0;
+  // How long a commit whose COMMIT answer was lost keeps asking whether it
+  // landed while no server takes writes: long enough for a failover to a
+  // synchronous standby (Patroni's ttl plus its loop; docs/deployment.md).
+  int in_doubt_wait_ms = 30000;
 };
 
 class PgWriter final : public TimelineWriter {
@@ -31,10 +35,12 @@ class PgWriter final : public TimelineWriter {
 
   // A lost connection is reconnected at the next commit. If the connection
   // went while COMMIT's answer was due, the commit is resolved by reading
-  // what landed (resolve()): landed, it succeeds; not landed, it fails as
-  // connection_lost; not known (no connection), it fails as connection_lost
-  // and is resolved before the next commit, which fails for good if it had
-  // landed after all (the engine must restart to recover those events).
+  // what landed, on whichever server takes writes (after a failover, the
+  // promoted standby), reconnecting for up to in_doubt_wait_ms: landed, it
+  // succeeds; not landed, it fails as connection_lost. Still not known, it
+  // fails as connection_lost and is resolved before the next commit, which
+  // fails for good if it had landed after all (the engine must restart to
+  // recover those events).
   void commit(const Batches& batches) override;
   std::vector<v1::TimelineEvent> read_after(std::uint64_t after_seq, std::size_t limit) override;
   std::uint64_t last_committed_seq() const override { return next_seq_ - 1; }
