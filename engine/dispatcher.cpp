@@ -29,6 +29,9 @@ Dispatcher::Dispatcher(boost::asio::io_context& io, TimelineStore& store, const 
                       ticker_.after_commit(false);
                       if (error.kind() == StoreError::Kind::fenced) {
                         step_down(error.message());
+                        if (give_up_lock) {
+                          give_up_lock();  // the lock may still be ours: let another lead
+                        }
                       }
                     }}),
       ticker_(io, time, book_, pipeline_, [this] { return now(); }),
@@ -54,10 +57,10 @@ sla::Millis Dispatcher::now() {
 
 void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at, bool as_standby) {
   std::uint64_t events = 0;
-  std::optional<ChainVerdict> accepted_break;
   book_.begin_bulk_load();
   const ChainVerdict chain = store_.load([&](const v1::TimelineEvent& e) {
     last_now_ = std::max(last_now_, e.at_ms());
+    note_recorded_break(e);
     if (!book_.apply(e)) {
       throw std::runtime_error("the timeline is corrupt at seq " + std::to_string(e.seq()) + ": " +
                                sla::malformed(e).value_or("") + "; run `zonecall replay`");
@@ -75,7 +78,7 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at, bo
     }
     // The operator was told where it breaks and chose to go on.
     log::warn("store.chain_broken_accepted", {{"seq", seq}, {"problem", chain.problem}});
-    accepted_break = chain;
+    accepted_break_ = chain;
   } else if (accept_broken_chain_at) {
     throw std::runtime_error("--accept-broken-chain " + std::to_string(*accept_broken_chain_at) +
                              " was given, but the timeline's hash chain is intact");
@@ -97,21 +100,33 @@ void Dispatcher::recover(std::optional<std::uint64_t> accept_broken_chain_at, bo
   // the engine starts serving with its clocks caught up.
   while (ticker_.tick(now()) != 0) {
   }
-  if (accepted_break) {
-    // Recorded after the overdue backlog, at an instant with nothing more
-    // due, as the replay expects of any event that is not a clock tick.
-    v1::Command record;
-    record.mutable_accept_broken_chain()->set_first_broken_seq(accepted_break->first_broken_seq);
-    record.mutable_accept_broken_chain()->set_problem(accepted_break->problem);
-    sla::Step step = book_.handle(sla::IncidentBook::engine(), record, {}, now());
-    if (!step.due.empty()) {
-      pipeline_.submit(std::move(step.due), nullptr);
-    }
-    pipeline_.submit(std::move(step.decision.events), nullptr);
-  }
+  record_accepted_break();
   recovery_batches_ = pipeline_.submitted();
   recovery_durable_ = recovery_batches_ == 0;
   log::info("recovery.overdue", {{"batches", std::to_string(recovery_batches_)}});
+}
+
+void Dispatcher::note_recorded_break(const v1::TimelineEvent& e) {
+  if (e.has_chain_break_accepted()) {
+    recorded_break_seq_ = e.chain_break_accepted().first_broken_seq();
+  }
+}
+
+void Dispatcher::record_accepted_break() {
+  if (!accepted_break_ || recorded_break_seq_ == accepted_break_->first_broken_seq) {
+    return;  // none accepted, or an engine that led before recorded it
+  }
+  // Recorded after the overdue backlog, at an instant with nothing more
+  // due, as the replay expects of any event that is not a clock tick.
+  v1::Command record;
+  record.mutable_accept_broken_chain()->set_first_broken_seq(accepted_break_->first_broken_seq);
+  record.mutable_accept_broken_chain()->set_problem(accepted_break_->problem);
+  sla::Step step = book_.handle(sla::IncidentBook::engine(), record, {}, now());
+  if (!step.due.empty()) {
+    pipeline_.submit(std::move(step.due), nullptr);
+  }
+  pipeline_.submit(std::move(step.decision.events), nullptr);
+  recorded_break_seq_ = accepted_break_->first_broken_seq;
 }
 
 void Dispatcher::stop() {

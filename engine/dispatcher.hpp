@@ -55,6 +55,8 @@ class Dispatcher final : public RequestHandler {
   // The leader lock is ours: take the next term as `holder` (this engine's
   // URL), fold what the last leader committed, fire what fell due, and serve.
   void take_over(const std::string& holder);
+  // The lock's session ended: whatever this engine was doing as leader stops.
+  void lock_lost(const std::string& why);
   // The lock was lost, or a commit was fenced: stop deciding, close every
   // session (its client finds the leader), and stand by again.
   void step_down(const std::string& why);
@@ -62,6 +64,7 @@ class Dispatcher final : public RequestHandler {
   void leader_is(const std::string& url);
   bool leading() const { return role_ == Role::leader; }
   std::function<void()> on_step_down;  // the server closes the sessions
+  std::function<void()> give_up_lock;  // the server releases the leader lock
 
   // After a config reload (see SessionRegistry::roster_changed).
   void roster_changed() { sessions_.roster_changed(roster_); }
@@ -98,11 +101,15 @@ class Dispatcher final : public RequestHandler {
   // what the last leader committed.
   enum class Role { leader, standby, taking_over, catching_up };
   // Folds events another engine committed (tail, catch-up).
-  void fold_committed(const std::vector<v1::TimelineEvent>& events);
+  // False at an event the book refuses (it stops there).
+  bool fold_committed(const std::vector<v1::TimelineEvent>& events);
   void tail_after(std::chrono::milliseconds delay);
   void catch_up();
   void become_leader();
   std::string standby_refusal() const;
+  void note_recorded_break(const v1::TimelineEvent& e);
+  // --accept-broken-chain's record, once per timeline, by whoever leads.
+  void record_accepted_break();
 
   const Roster& roster_;
   TimeSource& time_;
@@ -123,6 +130,10 @@ class Dispatcher final : public RequestHandler {
   std::int64_t term_ = 0;
   std::unique_ptr<Timer> tail_timer_;
   std::unique_ptr<Timer> retry_take_over_;
+  bool lock_held_ = false;
+  std::uint64_t takeovers_ = 0;  // tells a stale lead() answer from the current one
+  std::optional<ChainVerdict> accepted_break_;
+  std::optional<std::uint64_t> recorded_break_seq_;
   boost::asio::io_context& io() { return io_; }
   boost::asio::io_context& io_;
 

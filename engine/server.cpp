@@ -99,8 +99,8 @@ void Server::start_leader_lock() {
       !options_.advertise_url.empty()
           ? options_.advertise_url
           : std::string(tls_ ? "wss://" : "ws://") + options_.address + ":" + std::to_string(port_) + "/v1/ws";
+  dispatcher_->give_up_lock = [this] { leader_lock_->release(); };
   dispatcher_->on_step_down = [this] {
-    leader_lock_->release();  // held still, if a fenced commit was the reason
     for (auto& [id, weak] : context_->live) {
       if (auto session = weak.lock()) {
         session->close_for_restart();
@@ -114,7 +114,7 @@ void Server::start_leader_lock() {
           [this, holder] { boost::asio::post(io_, [this, holder] { dispatcher_->take_over(holder); }); },
           [this](const std::string& why) {
             log::warn("leader.lock_lost", {{"error", why}});
-            boost::asio::post(io_, [this, why] { dispatcher_->step_down("the leader lock was lost: " + why); });
+            boost::asio::post(io_, [this, why] { dispatcher_->lock_lost(why); });
           },
           [this](const std::string& url) {
             boost::asio::post(io_, [this, url] { dispatcher_->leader_is(url); });

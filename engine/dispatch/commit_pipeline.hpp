@@ -41,6 +41,8 @@ class CommitPipeline {
   std::uint64_t submit(std::vector<v1::TimelineEvent> events, Durable on_durable);
   std::uint64_t submitted() const { return submitted_; }
   bool in_flight() const { return in_flight_ != 0; }
+  // The store was reset (a new leader's term): forget that commits failed.
+  void store_resumed() { store_failing_ = false; }
   // Since a commit failed, until one succeeds.
   bool store_failing() const { return store_failing_; }
   // Runs `done` on the io thread once no batch waits for its commit's

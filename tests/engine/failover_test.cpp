@@ -16,6 +16,7 @@
 #include "support/fixtures.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/ws_client.hpp"
+#include "support/zonecall_cli.hpp"
 
 using namespace zonecall;
 using namespace zonecall::testing;
@@ -281,8 +282,12 @@ TEST_CASE("failover: the leader's lock session terminated by the database hands 
   CHECK(PostgresCluster::sql(engines.uri,
                              "SELECT count(pg_terminate_backend(pid)) FROM pg_locks "
                              "WHERE locktype = 'advisory' AND granted") == "1");
-  // Whichever engine's lock thread asks first leads next; exactly one does.
+  // A new term is taken (by either engine: whichever lock thread asks
+  // first), and then exactly one engine leads.
   const auto until = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < until && PostgresCluster::sql(engines.uri, "SELECT term FROM zonecall_leader") == "1") {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
   unsigned short leader_port = 0;
   while (Clock::now() < until && leader_port == 0) {
     for (auto* e : {a.get(), b.get()}) {

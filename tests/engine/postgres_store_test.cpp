@@ -10,7 +10,6 @@
 #include "engine/store/postgres/pg.hpp"
 #include "engine/store/postgres/pg_writer.hpp"
 #include "support/commit_cutter.hpp"
-#include "support/child_server.hpp"
 #include "support/fixtures.hpp"
 #include "support/postgres_cluster.hpp"
 #include "support/store_events.hpp"

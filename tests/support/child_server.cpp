@@ -48,18 +48,6 @@ std::string write_test_config(const std::string& path) {
   return path;
 }
 
-CliRun zonecall_cli(const std::string& args) {
-  std::FILE* pipe = popen((std::string(ZONECALL_BINARY) + " " + args + " 2>&1").c_str(), "r");
-  REQUIRE(pipe != nullptr);
-  std::string out;
-  char buf[4096];
-  while (auto n = std::fread(buf, 1, sizeof buf, pipe)) {
-    out.append(buf, n);
-  }
-  const int status = pclose(pipe);
-  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
-}
-
 ChildServer::ChildServer(const std::vector<std::string>& args, const std::string& log_path) {
   std::vector<std::string> all{"zonecall", "serve", "--listen", "127.0.0.1:0"};
   all.insert(all.end(), args.begin(), args.end());

@@ -13,14 +13,6 @@ namespace zonecall::testing {
 // child's --config; returns `path`.
 std::string write_test_config(const std::string& path);
 
-// `zonecall ARGS` run to its end (a shell parses ARGS): its exit code and
-// its stdout and stderr together.
-struct CliRun {
-  int exit_code;
-  std::string output;
-};
-CliRun zonecall_cli(const std::string& args);
-
 class ChildServer {
  public:
   // Runs `zonecall serve --listen 127.0.0.1:0` with `args` after it; stderr

@@ -35,11 +35,14 @@ void LeaderLock::run() {
   std::string last_leader = "\n";  // none told yet
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    if (std::exchange(release_, false)) {
+    const bool release = std::exchange(release_, false);
+    lock.unlock();
+    if ((release || (conn && !conn->ok())) && held) {
+      // Its session ends with the connection: say so, whoever asked.
       conn.reset();
       held = false;
+      events_.lost(release ? "given up after a fenced commit" : "the lock connection went");
     }
-    lock.unlock();
     try {
       if (!conn || !conn->ok()) {
         conn = std::make_unique<Connection>(options_.conninfo, options_.schema);

@@ -36,8 +36,8 @@ class LeaderLock {
   // The events run on the lock's thread; post them where they belong.
   LeaderLock(LeaderLockOptions options, Events events);
   ~LeaderLock();  // releases the lock (the session ends)
-  // Gives the lock up (ending its session) and competes again: the engine
-  // stepped down for a reason of its own (a fenced commit).
+  // Gives the lock up (ending its session; reported as lost) and competes
+  // again: the engine stepped down for a reason of its own (a fenced commit).
   void release();
   LeaderLock(const LeaderLock&) = delete;
   LeaderLock& operator=(const LeaderLock&) = delete;
