@@ -43,6 +43,9 @@ struct Engine {
 };
 
 std::vector<pid_t> g_children;
+// Request ids are one actor's across every client and round: never reused.
+std::atomic<std::uint64_t> g_next_id{static_cast<std::uint64_t>(
+    std::chrono::system_clock::now().time_since_epoch() / std::chrono::microseconds(1))};
 
 [[noreturn]] void die(const std::string& why) {
   std::fprintf(stderr, "failover_bench: %s\n", why.c_str());
@@ -121,7 +124,7 @@ class Client {
   }
   // The answer to `m`, pushes skipped; none if the connection went.
   std::optional<v1::ServerMessage> call(v1::ClientMessage m) {
-    m.set_request_id(++id_);
+    m.set_request_id(++g_next_id);
     beast::error_code ec;
     ws_->write(asio::buffer(m.SerializeAsString()), ec);
     while (!ec) {
@@ -140,7 +143,6 @@ class Client {
  private:
   asio::io_context io_;
   std::unique_ptr<websocket::stream<tcp::socket>> ws_;
-  std::uint64_t id_ = static_cast<std::uint64_t>(::getpid()) << 32;
 };
 
 v1::ClientMessage report(const std::string& category) {
