@@ -1,8 +1,9 @@
 // A year of one street office's timeline, then the audit and the recovery
 // over it, each next to the baseline B3: a raw SQLite scan of the same table
-// with a prepared statement that reads every column.
+// with a prepared statement that reads every column. With --store URI the
+// same on PostgreSQL, next to B5, a raw cursor scan (pg_scan.hpp).
 //
-//   build/bench/audit_bench [--incidents N] [--runs R] [--db PATH] [--existing]
+//   build/bench/audit_bench [--incidents N] [--runs R] [--db PATH | --store URI] [--existing]
 //
 // --existing measures the timeline already at PATH (one this benchmark
 // generated earlier) instead of generating a new one: generating a year takes
@@ -18,6 +19,7 @@
 #include <random>
 
 #include "bench_util.hpp"
+#include "pg_scan.hpp"
 #include "engine/audit/audit.hpp"
 #include "engine/config/config.hpp"
 #include "engine/huge_pages.hpp"
@@ -38,7 +40,9 @@ struct Step {
 };
 
 std::uint64_t generate(const std::string& db, std::size_t incidents, const v1::Config& config) {
-  std::filesystem::remove(db);
+  if (!pg::is_postgres_location(db)) {
+    std::filesystem::remove(db);
+  }
   const auto store = open_store(StoreOptions{db, false});
   const auto version = store->record_policy_at_startup(config::policy_fingerprint(config), 0);
   sla::PolicyHistory policies(sla::Policy::from_config(config, version));
@@ -189,16 +193,21 @@ double raw_scan_rows_per_s(const std::string& db, std::uint64_t& rows) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::CommandLine args("audit_bench [--incidents N] [--runs R] [--db PATH] [--existing]", argc, argv,
-                          1, {"--existing"});
+  bench::CommandLine args("audit_bench [--incidents N] [--runs R] [--db PATH | --store URI] [--existing]",
+                          argc, argv, 1, {"--existing"});
   const auto incidents = static_cast<std::size_t>(args.integer("--incidents", 1'000'000, 1));
   const int runs = static_cast<int>(args.integer("--runs", 3, 1, 100));
-  const std::string db = args.text("--db", "/tmp/zonecall-audit-bench.db");
+  const std::string store = args.text("--store", "");
+  const bool on_pg = !store.empty();
+  if (on_pg && !pg::is_postgres_location(store)) {
+    args.fail("--store takes a postgres:// or postgresql:// URI");
+  }
+  const std::string db = on_pg ? store : args.text("--db", "/tmp/zonecall-audit-bench.db");
   const bool existing = args.flag("--existing");
   args.finish();
   const auto config = config::parse(config::default_config_text(), "default");
   if (existing) {
-    if (!std::filesystem::exists(db)) {
+    if (!on_pg && !std::filesystem::exists(db)) {
       std::fprintf(stderr, "audit_bench: no timeline at %s\n", db.c_str());
       return 2;
     }
@@ -208,14 +217,14 @@ int main(int argc, char** argv) {
     const auto events = generate(db, incidents, config);
     std::printf("timeline: %zu incidents, %llu events, generated in %.1f s (%s)\n", incidents,
                 static_cast<unsigned long long>(events), bench::seconds_since(generated_at),
-                db.c_str());
+                on_pg ? "PostgreSQL" : db.c_str());
   }
 
   std::vector<double> scan, audit_rate, recovery_rate;
   bool clean = true;
   for (int r = 0; r < runs; ++r) {
     std::uint64_t rows = 0;
-    scan.push_back(raw_scan_rows_per_s(db, rows));
+    scan.push_back(on_pg ? bench::raw_pg_scan_rows_per_s(db, rows) : raw_scan_rows_per_s(db, rows));
 
     const auto audit_started = std::chrono::steady_clock::now();
     const auto report = audit::run(*open_source(db), audit::topology_for(config), {});
@@ -246,7 +255,8 @@ int main(int argc, char** argv) {
              rec = bench::summarize(recovery_rate), ar = bench::summarize(audit_ratio),
              rr = bench::summarize(recovery_ratio);
   std::printf("runs: %d (median [min, max]; ratio: median of each run's ratio to its own scan)\n", runs);
-  std::printf("  B3 raw scan     rows/s   %12.0f [%.0f, %.0f]\n", b3.median, b3.min, b3.max);
+  std::printf("  %s raw scan     rows/s   %12.0f [%.0f, %.0f]\n", on_pg ? "B5" : "B3", b3.median, b3.min,
+              b3.max);
   std::printf("  audit           events/s %12.0f [%.0f, %.0f]  ratio %.3f [%.3f, %.3f] (target >= 0.30)\n",
               a.median, a.min, a.max, ar.median, ar.min, ar.max);
   std::printf("  recovery        events/s %12.0f [%.0f, %.0f]  ratio %.3f [%.3f, %.3f] (target >= 0.50)\n",

@@ -2,20 +2,25 @@
 // obviously correct. With --commit, each message is first appended as a row
 // to a SQLite WAL table by one writer thread doing group commit, and echoed
 // only after COMMIT (B2), with the same synchronous setting as zonecall.
+// With --commit-pg, the same on PostgreSQL as zonecall's writer does it (B4,
+// pg_echo_commit.hpp).
 //
 //   build/bench/echo_server [--port P] [--commit DB] [--synchronous full|normal]
+//                           [--commit-pg URI]
 #include <boost/asio/post.hpp>
 
 #include <condition_variable>
 #include <cstdio>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <iostream>
 #include <memory>
 #include <mutex>
 #include <thread>
 
 #include "bench_util.hpp"
+#include "pg_echo_commit.hpp"
 #include "engine/net/beast.hpp"
 #include "engine/store/sqlite/sqlite.hpp"
 
@@ -26,14 +31,12 @@ namespace {
 
 class Session;
 
-// B2's writer: everything queued since the last commit, in one transaction.
+// B2's and B4's writer: everything queued since the last commit, in one
+// transaction, which `commit` makes on this writer's thread.
 class GroupCommit {
  public:
-  GroupCommit(asio::io_context& io, const std::string& path, bool full)
-      : io_(io), db_(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) {
-    db_.exec("PRAGMA journal_mode=WAL");
-    db_.exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    db_.exec("CREATE TABLE IF NOT EXISTS echo(id INTEGER PRIMARY KEY, payload BLOB NOT NULL)");
+  using Commit = std::function<void(const std::vector<std::string_view>&)>;
+  GroupCommit(asio::io_context& io, Commit commit) : io_(io), commit_(std::move(commit)) {
     thread_ = std::thread([this] { run(); });
   }
   ~GroupCommit() {
@@ -55,7 +58,7 @@ class GroupCommit {
  private:
   void run();
   asio::io_context& io_;
-  sqlite::Database db_;
+  Commit commit_;
   std::mutex mutex_;
   std::condition_variable wake_;
   std::deque<std::pair<std::shared_ptr<Session>, std::string>> queue_;
@@ -116,7 +119,7 @@ class Session : public std::enable_shared_from_this<Session> {
 };
 
 void GroupCommit::run() {
-  sqlite::Statement insert(db_, "INSERT INTO echo(payload) VALUES(?)");
+  std::vector<std::string_view> payloads;
   for (;;) {
     std::deque<std::pair<std::shared_ptr<Session>, std::string>> batch;
     {
@@ -127,17 +130,33 @@ void GroupCommit::run() {
       }
       batch.swap(queue_);
     }
-    db_.exec("BEGIN IMMEDIATE");
-    for (auto& [session, payload] : batch) {
-      insert.bind_blob(1, payload);
-      insert.step();
-      insert.reset();
+    payloads.clear();
+    for (const auto& item : batch) {
+      payloads.push_back(item.second);
     }
-    db_.exec("COMMIT");
+    commit_(payloads);
     for (auto& [session, payload] : batch) {
       asio::post(io_, [s = std::move(session), p = std::move(payload)]() mutable { s->echo(std::move(p)); });
     }
   }
+}
+
+// B2: SQLite in WAL mode, synchronous as zonecall's --synchronous.
+GroupCommit::Commit sqlite_commit(const std::string& path, bool full) {
+  auto db = std::make_shared<sqlite::Database>(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  db->exec("PRAGMA journal_mode=WAL");
+  db->exec(full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+  db->exec("CREATE TABLE IF NOT EXISTS echo(id INTEGER PRIMARY KEY, payload BLOB NOT NULL)");
+  auto insert = std::make_shared<sqlite::Statement>(*db, "INSERT INTO echo(payload) VALUES(?)");
+  return [db, insert](const std::vector<std::string_view>& payloads) {
+    db->exec("BEGIN IMMEDIATE");
+    for (const auto payload : payloads) {
+      insert->bind_blob(1, payload);
+      insert->step();
+      insert->reset();
+    }
+    db->exec("COMMIT");
+  };
 }
 
 void accept(tcp::acceptor& acceptor, GroupCommit* commit) {
@@ -152,7 +171,8 @@ void accept(tcp::acceptor& acceptor, GroupCommit* commit) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  zonecall::bench::CommandLine args("echo_server [--port P] [--commit DB] [--synchronous full|normal]",
+  zonecall::bench::CommandLine args(
+      "echo_server [--port P] [--commit DB] [--synchronous full|normal] [--commit-pg URI]",
                                     argc, argv, 1);
   const auto port = static_cast<unsigned short>(args.integer("--port", 0, 0, 65535));
   const std::string db = args.text("--commit", "");
@@ -161,11 +181,18 @@ int main(int argc, char** argv) {
     args.fail("--synchronous is full or normal, not '" + synchronous + "'");
   }
   const bool full = synchronous == "full";
+  const std::string pg_uri = args.text("--commit-pg", "");
+  if (!db.empty() && !pg_uri.empty()) {
+    args.fail("give --commit or --commit-pg, not both");
+  }
   args.finish();
   asio::io_context io{1};
   std::unique_ptr<GroupCommit> commit;
   if (!db.empty()) {
-    commit = std::make_unique<GroupCommit>(io, db, full);
+    commit = std::make_unique<GroupCommit>(io, sqlite_commit(db, full));
+  } else if (!pg_uri.empty()) {
+    auto pg = std::make_shared<zonecall::bench::PgEchoCommit>(pg_uri);
+    commit = std::make_unique<GroupCommit>(io, [pg](const auto& payloads) { pg->commit(payloads); });
   }
   tcp::acceptor acceptor(io, tcp::endpoint(asio::ip::make_address("127.0.0.1"), port));
   acceptor.set_option(asio::socket_base::reuse_address(true));
