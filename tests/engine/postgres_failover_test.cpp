@@ -33,7 +33,9 @@ std::int64_t ms_between(Clock::time_point from, Clock::time_point to) {
 }
 
 // A grid worker reporting as fast as the engine answers, on its own thread,
-// noting every Ack and every refusal with the time it came.
+// noting every Ack and every refusal with the time it came. When the engine
+// closes the session (it stood by while no server took writes: its leader
+// lock went with the database), it signs in again, as a client would.
 class Reporter {
  public:
   struct Acked {
@@ -46,8 +48,9 @@ class Reporter {
     Clock::time_point at;
   };
 
-  Reporter(unsigned short port, int zone) : client_(port), zone_("Z" + std::to_string(zone)) {
-    client_.hello("demo-z" + std::to_string(zone) + "-grid-1");
+  Reporter(unsigned short port, int zone)
+      : port_(port), token_("demo-z" + std::to_string(zone) + "-grid-1"), zone_("Z" + std::to_string(zone)) {
+    connect();
     thread_ = std::thread([this] { run(); });
   }
   ~Reporter() { stop(); }
@@ -71,26 +74,43 @@ class Reporter {
   }
 
  private:
+  void connect() {
+    client_ = std::make_unique<WsClient>(port_);
+    client_->hello(token_);
+  }
   void run() {
     while (!stopping_) {
+      if (client_->closed()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        try {
+          connect();
+        } catch (const std::exception&) {
+          continue;  // the engine still closing: try again
+        }
+      }
       try {
         const auto sent = Clock::now();
-        const auto reply = client_.request(report_msg(zone_, "dispute"));
+        const auto reply = client_->request(report_msg(zone_, "dispute"));
         std::lock_guard lock(mutex_);
         if (reply.has_ack()) {
           acked_.push_back({reply.ack().seq(), reply.ack().incident_id(), sent, Clock::now()});
         } else {
           refused_.push_back({reply.error().code(), reply.error().message(), Clock::now()});
         }
-      } catch (const std::exception& e) {  // no reply in time: the test fails on it
-        std::lock_guard lock(mutex_);
+      } catch (const std::exception& e) {
+        if (client_->closed()) {
+          continue;  // closed by a step-down: sign in again
+        }
+        std::lock_guard lock(mutex_);  // no reply in time: the test fails on it
         failure_ = e.what();
         return;
       }
     }
   }
 
-  WsClient client_;
+  unsigned short port_;
+  std::string token_;
+  std::unique_ptr<WsClient> client_;
   std::string zone_;
   std::atomic<bool> stopping_{false};
   mutable std::mutex mutex_;
@@ -254,21 +274,25 @@ TEST_CASE("postgres: database failover under load: the engine follows the promot
   CHECK(ready.count(200, first_ack, Clock::now()) > 0);
 
   // The promoted server lost too, with no standby left: writes fail,
-  // /readyz says so, and both mend once it is back.
+  // /readyz says so, and both mend once it is back. Without a server the
+  // engine cannot hold its leader lock, so it stands by.
   const auto alone = Clock::now();
   cluster.kill(Node::replica);
+  REQUIRE(wait_for_readiness(server.port(), "standby", std::chrono::seconds(10)));
+  {
+    WsClient grid(server.port());
+    grid.hello("demo-z5-grid-1");
+    const auto refused = grid.request(report_msg("Z5", "dispute"));
+    REQUIRE(refused.has_error());
+    CHECK(refused.error().code() == v1::UNAVAILABLE);
+    CHECK_THAT(refused.error().message(), Catch::StartsWith("standby:"));
+  }
+  cluster.start_again(Node::replica);
+  REQUIRE(wait_for_readiness(server.port(), "ready", std::chrono::seconds(30)));
   WsClient grid(server.port());
   grid.hello("demo-z5-grid-1");
-  const auto refused = grid.request(report_msg("Z5", "dispute"));
-  REQUIRE(refused.has_error());
-  CHECK(refused.error().code() == v1::INTERNAL);
-  const auto refusing = http_get(server.port(), "/readyz");
-  CHECK(refusing.status == 503);
-  CHECK(refusing.body == "store refusing writes\n");
-  cluster.start_again(Node::replica);
   const auto back = grid.request(report_msg("Z5", "dispute"));
   REQUIRE(back.has_ack());
-  CHECK(http_get(server.port(), "/readyz").status == 200);
   CHECK(ready.count(503, alone, Clock::now()) > 0);
   ready.stop();
   server.stop();
