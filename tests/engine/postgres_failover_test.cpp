@@ -91,12 +91,17 @@ class Reporter {
       try {
         const auto sent = Clock::now();
         const auto reply = client_->request(report_msg(zone_, "dispute"));
-        std::lock_guard lock(mutex_);
-        if (reply.has_ack()) {
-          acked_.push_back({reply.ack().seq(), reply.ack().incident_id(), sent, Clock::now()});
-        } else {
+        {
+          std::lock_guard lock(mutex_);
+          if (reply.has_ack()) {
+            acked_.push_back({reply.ack().seq(), reply.ack().incident_id(), sent, Clock::now()});
+            continue;
+          }
           refused_.push_back({reply.error().code(), reply.error().message(), Clock::now()});
         }
+        // A client backs off after a refusal (a standby answers at once;
+        // without it this one would hit the request rate limit).
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
       } catch (const std::exception& e) {
         if (client_->closed()) {
           continue;  // closed by a step-down: sign in again
