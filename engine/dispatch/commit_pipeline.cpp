@@ -27,11 +27,32 @@ std::uint64_t CommitPipeline::submit(std::vector<v1::TimelineEvent> events, Dura
   ++in_flight_;
   auto shared = std::make_shared<const std::vector<v1::TimelineEvent>>(std::move(events));
   store_.append(shared, [this, batch, shared, on_durable = std::move(on_durable)](const StoreError& error) mutable {
-    boost::asio::post(io_, [this, batch, shared = std::move(shared), on_durable = std::move(on_durable), error] {
-      done(batch, *shared, on_durable, error);
+    boost::asio::post(io_, [this, answer = Answer{batch, std::move(shared), std::move(on_durable), error}]() mutable {
+      answered(std::move(answer));
     });
   });
   return batch;
+}
+
+void CommitPipeline::answered(Answer answer) {
+  answers_.push_back(std::move(answer));
+  if (!delivering_) {
+    delivering_ = true;
+    boost::asio::post(io_, [this] { deliver_next(); });
+  }
+}
+
+void CommitPipeline::deliver_next() {
+  // Posted anew after each batch: Asio polls timers and sockets between
+  // one post and the next, but not within a burst of posts made at once.
+  Answer answer = std::move(answers_.front());
+  answers_.pop_front();
+  if (answers_.empty()) {
+    delivering_ = false;
+  } else {
+    boost::asio::post(io_, [this] { deliver_next(); });
+  }
+  done(answer.batch, *answer.events, answer.on_durable, answer.error);
 }
 
 void CommitPipeline::done(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,

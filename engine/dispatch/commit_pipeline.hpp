@@ -8,6 +8,7 @@
 #include <boost/asio/io_context.hpp>
 
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -50,6 +51,14 @@ class CommitPipeline {
   void on_drained(std::function<void()> done);
 
  private:
+  struct Answer {
+    std::uint64_t batch;
+    std::shared_ptr<const std::vector<v1::TimelineEvent>> events;
+    Durable on_durable;
+    StoreError error;
+  };
+  void answered(Answer answer);
+  void deliver_next();
   void done(std::uint64_t batch, const std::vector<v1::TimelineEvent>& events,
             const Durable& on_durable, const StoreError& error);
 
@@ -62,6 +71,10 @@ class CommitPipeline {
   std::uint64_t failed_through_ = 0;  // batches up to here fail with the first failure
   bool store_failing_ = false;
   std::function<void()> drained_;
+  // Answers the store gave at once (one transaction holds many batches),
+  // handled one per io handler so that timers and reads run between them.
+  std::deque<Answer> answers_;
+  bool delivering_ = false;
 };
 
 // Decides what falls due, at each deadline, and commits it.
