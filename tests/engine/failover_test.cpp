@@ -307,6 +307,55 @@ TEST_CASE("failover: the leader's lock session terminated by the database hands 
   check_timeline(engines.uri, stored(engines.uri));
 }
 
+TEST_CASE("failover: a leader whose lock session stops answering steps down within the lease") {
+  TempDir dir;
+  Engines engines(dir);
+  auto a = engines.start("a");
+  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
+  auto b = engines.start("b");
+  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  WsClient grid(a->port());
+  grid.hello("demo-z5-grid-1");
+  const auto first = grid.request(report_msg("Z5", "sanitation"));
+  REQUIRE(first.has_ack());
+
+  // The database process serving the lock's session, frozen: the socket
+  // stays up, nothing answers, and the server cannot end the session (nor
+  // free the lock) while it is stopped.
+  const int backend = std::stoi(PostgresCluster::sql(
+      engines.uri, "SELECT pid FROM pg_locks WHERE locktype = 'advisory' AND granted"));
+  REQUIRE(::kill(backend, SIGSTOP) == 0);
+  const auto frozen = Clock::now();
+  const bool stepped_down = wait_for_readiness(a->port(), "standby", kLease * 3);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - frozen);
+  // Nobody may lead meanwhile: the frozen session still holds the lock.
+  const auto b_state = http_get(b->port(), "/readyz").body;
+  ::kill(backend, SIGCONT);
+  INFO("stepped down " << took.count() << " ms after the lock's session froze");
+  REQUIRE(stepped_down);
+  CHECK(took <= kLease + std::chrono::milliseconds(500));
+  CHECK(b_state == "standby\n");
+
+  // Woken, the backend finds its client gone and ends, freeing the lock:
+  // one engine leads again and takes writes.
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  unsigned short leader_port = 0;
+  while (Clock::now() < until && leader_port == 0) {
+    for (auto* e : {a.get(), b.get()}) {
+      if (http_get(e->port(), "/readyz").status == 200) {
+        leader_port = e->port();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  REQUIRE(leader_port != 0);
+  WsClient after(leader_port);
+  after.hello("demo-z5-grid-1");
+  const auto second = after.request(discover_msg(first.ack().incident_id()));
+  REQUIRE(second.has_ack());
+  check_timeline(engines.uri, stored(engines.uri));
+}
+
 TEST_CASE("failover: a database that goes away and comes back: typed refusals, /readyz 503, then the engine leads again") {
   TempDir dir;
   Engines engines(dir);

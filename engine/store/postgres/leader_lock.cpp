@@ -1,7 +1,10 @@
 #include "engine/store/postgres/leader_lock.hpp"
 
+#include <algorithm>
+#include <cstdint>
 #include <memory>
 #include <utility>
+#include <vector>
 
 #include "engine/log.hpp"
 #include "engine/store/postgres/pg.hpp"
@@ -28,9 +31,25 @@ LeaderLock::~LeaderLock() {
   thread_.join();
 }
 
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// No call on the lock's connection may wait past the lease: not the connect
+// (whole seconds, 2 at least, as libpq counts them), not a send the network
+// swallows (tcp_user_timeout), not an answer (query_by).
+std::vector<std::pair<std::string, std::string>> lock_connection_defaults(std::chrono::milliseconds lease) {
+  const auto seconds = std::max<std::int64_t>(2, (lease.count() + 999) / 1000);
+  return {{"connect_timeout", std::to_string(seconds)},
+          {"tcp_user_timeout", std::to_string(lease.count())}};
+}
+}  // namespace
+
 void LeaderLock::run() {
   std::unique_ptr<Connection> conn;
   bool held = false;
+  // The server keeps the lock at least until then: its session ends only
+  // after a lease idle, counted from after our last answered query was sent.
+  Clock::time_point held_until;
   std::string last_failure;
   std::string last_leader = "\n";  // none told yet
   std::unique_lock lock(mutex_);
@@ -45,17 +64,22 @@ void LeaderLock::run() {
     }
     try {
       if (!conn || !conn->ok()) {
-        conn = std::make_unique<Connection>(options_.conninfo, options_.schema);
-        conn->exec("SET idle_session_timeout = " + std::to_string(options_.lease.count()));
+        conn = std::make_unique<Connection>(options_.conninfo, options_.schema,
+                                            lock_connection_defaults(options_.lease));
+        conn->query_by("SET idle_session_timeout = " + std::to_string(options_.lease.count()),
+                       Clock::now() + options_.lease);
       }
+      const auto sent = Clock::now();
       if (!held) {
         // One key per street office (schema): offices in one database lead apart.
-        const auto r = conn->query(
+        const auto r = conn->query_by(
             "SELECT pg_try_advisory_lock(hashtext('zonecall.leader'), hashtext(current_schema())), "
-            "coalesce((SELECT holder FROM zonecall_leader WHERE id = 1), '')");
+            "coalesce((SELECT holder FROM zonecall_leader WHERE id = 1), '')",
+            sent + options_.lease);
         held = get_bytes(r.get(), 0, 0) == std::string_view("\1", 1);
         const std::string leader(get_bytes(r.get(), 0, 1));
         if (held) {
+          held_until = sent + options_.lease;
           last_leader = "\n";
           events_.acquired();
         } else if (leader != last_leader) {
@@ -63,7 +87,10 @@ void LeaderLock::run() {
           events_.standing_by(leader);
         }
       } else {
-        conn->exec("SELECT 1");  // the heartbeat that keeps the session, and the lock
+        // The heartbeat that keeps the session, and the lock. Unanswered
+        // when the lease may have run out, the lock may be another's now.
+        conn->query_by("SELECT 1", held_until);
+        held_until = sent + options_.lease;
       }
       last_failure.clear();
     } catch (const std::exception& e) {

@@ -3,7 +3,9 @@
 // advisory lock, on a connection of its own. The lock ends with the session,
 // so a killed engine's is released at once; a frozen or cut-off engine's
 // session ends once it has been idle for the lease (idle_session_timeout:
-// the server enforces it, whatever the engine's clock or state). Holding the
+// the server enforces it, whatever the engine's clock or state). The leader
+// also gives the lock up itself once a heartbeat goes unanswered that long,
+// so that it never goes on leading unheard. Holding the
 // lock is not enough to write: the new leader also takes a term, which
 // every group commit checks (TimelineStore::lead), so a deposed leader that
 // has not noticed yet cannot commit.

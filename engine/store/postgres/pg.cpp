@@ -1,7 +1,9 @@
 #include "engine/store/postgres/pg.hpp"
 
 #include <arpa/inet.h>
+#include <poll.h>
 
+#include <cerrno>
 #include <cstring>
 #include <map>
 #include <stdexcept>
@@ -199,11 +201,22 @@ void log_notice(void*, const char* message) {
 }  // namespace
 
 Connection::Connection(const std::string& conninfo, const std::string& schema)
+    : Connection(conninfo, schema, {}) {}
+
+Connection::Connection(const std::string& conninfo, const std::string& schema,
+                       const std::vector<std::pair<std::string, std::string>>& defaults)
     : conn_(nullptr, PQfinish), name_(describe(conninfo)), schema_(schema) {
   check_schema_name(schema);
-  const char* keys[] = {"dbname", "fallback_application_name", nullptr};
-  const char* values[] = {conninfo.c_str(), "zonecall", nullptr};
-  conn_.reset(PQconnectdbParams(keys, values, 1));
+  // Options before the expanded dbname are overridden by the string's own.
+  std::vector<const char*> keys;
+  std::vector<const char*> values;
+  for (const auto& [key, value] : defaults) {
+    keys.push_back(key.c_str());
+    values.push_back(value.c_str());
+  }
+  keys.insert(keys.end(), {"dbname", "fallback_application_name", nullptr});
+  values.insert(values.end(), {conninfo.c_str(), "zonecall", nullptr});
+  conn_.reset(PQconnectdbParams(keys.data(), values.data(), 1));
   if (conn_ == nullptr) {
     throw Error(StoreError::Kind::other, "cannot connect to " + name_ + ": out of memory");
   }
@@ -248,6 +261,41 @@ Result Connection::query(const std::string& sql, Params params) {
     throw error(r.get(), sql);
   }
   return r;
+}
+
+Result Connection::query_by(const std::string& sql, std::chrono::steady_clock::time_point deadline) {
+  PGconn* c = conn_.get();
+  // Binary results, as query()'s; a small statement is sent at once.
+  if (PQsendQueryParams(c, sql.c_str(), 0, nullptr, nullptr, nullptr, nullptr, 1) == 0) {
+    throw error(nullptr, sql);
+  }
+  Result last;
+  for (;;) {
+    while (PQisBusy(c) != 0) {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      pollfd fd{PQsocket(c), POLLIN, 0};
+      const int ready = left.count() > 0 ? poll(&fd, 1, static_cast<int>(left.count())) : 0;
+      if (ready < 0 && errno == EINTR) {
+        continue;
+      }
+      if (ready == 0) {
+        throw Error(StoreError::Kind::connection_lost, sql + ": no answer from " + name_ + " in time");
+      }
+      if (PQconsumeInput(c) == 0) {
+        throw error(nullptr, sql);
+      }
+    }
+    Result r(PQgetResult(c));
+    if (!r) {
+      break;
+    }
+    last = std::move(r);
+  }
+  if (!last || (PQresultStatus(last.get()) != PGRES_COMMAND_OK && PQresultStatus(last.get()) != PGRES_TUPLES_OK)) {
+    throw error(last.get(), sql);
+  }
+  return last;
 }
 
 void Connection::prepare(const char* name, const std::string& sql, int params, const Oid* types) {

@@ -5,10 +5,12 @@
 // SQLSTATE (or from the connection having gone).
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "engine/store/store_error.hpp"
@@ -94,6 +96,10 @@ class Connection {
   // every unqualified name is the street office's. Throws Error:
   // connection_lost when the server cannot be reached, other for a bad string.
   Connection(const std::string& conninfo, const std::string& schema);
+  // The same, with defaults of our own for libpq options (connect_timeout,
+  // tcp_user_timeout, ...) that the connection string may override.
+  Connection(const std::string& conninfo, const std::string& schema,
+             const std::vector<std::pair<std::string, std::string>>& defaults);
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
 
@@ -106,6 +112,11 @@ class Connection {
   void exec(const std::string& sql);
   // A statement with binary parameters and results; throws on failure.
   Result query(const std::string& sql, Params params = {});
+  // query() of one statement without parameters, that gives up once
+  // `deadline` passes with no answer: it throws Error (connection_lost), and
+  // the connection must be closed. For where no answer has to mean a
+  // decision, as a leader's heartbeat does.
+  Result query_by(const std::string& sql, std::chrono::steady_clock::time_point deadline);
   void prepare(const char* name, const std::string& sql, int params, const Oid* types);
   // The Error for a failed result (or, with null, the connection's last).
   Error error(const PGresult* r, std::string_view doing) const;
