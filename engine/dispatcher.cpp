@@ -142,7 +142,10 @@ RequestHandler::Readiness Dispatcher::readiness() const {
   if (role_ != Role::leader) {
     return Readiness::standby;
   }
-  return pipeline_.store_failing() ? Readiness::store_refusing_writes : Readiness::ready;
+  if (pipeline_.store_failing()) {
+    return Readiness::store_refusing_writes;
+  }
+  return store_.commit_in_doubt() ? Readiness::commit_in_doubt : Readiness::ready;
 }
 
 void Dispatcher::on_message(std::uint64_t session_id, v1::ClientMessage message, Encoding encoding) {

@@ -27,7 +27,7 @@ class RequestHandler {
   virtual void on_send_queue_overflow() = 0;
 
   // What GET /readyz answers.
-  enum class Readiness { ready, recovering, store_refusing_writes, standby };
+  enum class Readiness { ready, recovering, store_refusing_writes, commit_in_doubt, standby };
   virtual Readiness readiness() const = 0;
 };
 

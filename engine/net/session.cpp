@@ -160,6 +160,9 @@ void HttpSession<Stream>::on_request(beast::error_code ec) {
       case RequestHandler::Readiness::store_refusing_writes:
         respond(http::status::service_unavailable, "store refusing writes\n", "text/plain");
         break;
+      case RequestHandler::Readiness::commit_in_doubt:
+        respond(http::status::service_unavailable, "commit in doubt\n", "text/plain");
+        break;
       case RequestHandler::Readiness::standby:
         respond(http::status::service_unavailable, "standby\n", "text/plain");
         break;

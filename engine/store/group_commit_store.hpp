@@ -39,6 +39,8 @@ class TimelineWriter {
   virtual void finish() {}
   // TimelineStore::lead: the new term. Only PostgreSQL has leaders.
   virtual std::int64_t lead(const std::string& holder, sla::Millis now);
+  // TimelineStore::commit_in_doubt. Thread-safe.
+  virtual bool commit_in_doubt() const { return false; }
 };
 
 // An incident's committed events, on the reader thread's own connection.
@@ -61,6 +63,7 @@ class GroupCommitStore : public TimelineStore {
   void stop() override;
   void append(Batch events, AppendDone done) override;
   bool has_room() const override;
+  bool commit_in_doubt() const override { return writer_->commit_in_doubt(); }
   void read_incident(std::uint64_t incident_id, ReadDone done) override;
   void read_after(std::uint64_t after_seq, std::size_t limit, PageDone done) override;
   void resume() override;

@@ -64,6 +64,9 @@ class TimelineStore {
   // is at its bound. Thread-safe and cheap, so that the caller can refuse a
   // write before deciding it.
   virtual bool has_room() const = 0;
+  // Whether a COMMIT's answer was lost and the store is still finding out
+  // whether it landed (PostgreSQL; SQLite never is). Thread-safe and cheap.
+  virtual bool commit_in_doubt() const = 0;
   // The incident's committed events. Never waits for a commit: an append
   // whose completion has run is included, one still in flight may not be.
   virtual void read_incident(std::uint64_t incident_id, ReadDone done) = 0;

@@ -26,6 +26,7 @@ class HeldStore : public TimelineStore {
   void stop() override {}
   void append(Batch, AppendDone done) override { held_.push_back(std::move(done)); }
   bool has_room() const override { return true; }
+  bool commit_in_doubt() const override { return false; }
   void read_incident(std::uint64_t, ReadDone done) override { done({}, std::nullopt); }
   void read_after(std::uint64_t, std::size_t, PageDone done) override { done({}, 0, std::nullopt); }
   void resume() override {}

@@ -163,6 +163,23 @@ TEST_CASE("postgres: a COMMIT whose answer was lost is resolved by reading what 
     store->stop();
     CHECK(stored_seqs(*store) == std::vector<std::uint64_t>{1, 2, 3, 4});
   }
+  SECTION("in doubt until the server answers again, which the store says meanwhile") {
+    cutter.arm([&] { cutter.refuse_new(true); });
+    std::promise<StoreError> done;
+    store->append(reports(2), [&](const StoreError& error) { done.set_value(error); });
+    auto answer = done.get_future();
+    const auto until = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!store->commit_in_doubt() && std::chrono::steady_clock::now() < until) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    CHECK(store->commit_in_doubt());
+    CHECK(answer.wait_for(std::chrono::milliseconds(0)) == std::future_status::timeout);
+    cutter.refuse_new(false);
+    CHECK_FALSE(answer.get());  // it landed, and is found
+    CHECK_FALSE(store->commit_in_doubt());
+    store->stop();
+    CHECK(stored_seqs(*store) == std::vector<std::uint64_t>{1, 2});
+  }
   SECTION("not landed: connection_lost") {
     // The server dies inside COMMIT (a deferred trigger ends its own backend).
     PostgresCluster::sql(uri, R"sql(

@@ -58,6 +58,10 @@ void CommitCutter::accept_loop() {
       }
       return;
     }
+    if (refusing_) {
+      ::close(client);
+      continue;
+    }
     std::lock_guard lock(mutex_);
     pumps_.emplace_back([this, client] { pump(client); });
   }

@@ -26,6 +26,8 @@ class CommitCutter {
     armed_ = true;
   }
   int cuts() const { return cuts_; }  // connections cut so far
+  // While set, new connections are closed at once: the server seems gone.
+  void refuse_new(bool refuse) { refusing_ = refuse; }
 
  private:
   void accept_loop();
@@ -37,6 +39,7 @@ class CommitCutter {
   std::function<void()> before_cut_;  // set before armed_, read after it
   std::atomic<bool> armed_{false};
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> refusing_{false};
   std::atomic<int> cuts_{0};
   std::mutex mutex_;
   std::vector<std::thread> pumps_;

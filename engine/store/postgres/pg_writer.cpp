@@ -225,6 +225,11 @@ void PgWriter::resolve_lost(std::uint64_t last_seq, const std::string& last_link
   // Failing the commit now would be a guess: with a synchronous standby the
   // rows often reached it before the primary died, so they will be there
   // once it is promoted. Ask until a server that takes writes answers.
+  in_doubt_ = true;
+  struct Resolved {
+    std::atomic<bool>& flag;
+    ~Resolved() { flag = false; }
+  } resolved{in_doubt_};
   const auto began = std::chrono::steady_clock::now();
   const auto until = began + std::chrono::milliseconds(options_.in_doubt_wait_ms);
   bool logged = false;

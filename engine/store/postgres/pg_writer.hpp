@@ -3,6 +3,7 @@
 // transaction sent in one round trip (libpq pipeline mode: BEGIN, the fence
 // check, one multi-row INSERT, COMMIT), the hash chain's next link, policy
 // versions, and what to do when the connection goes.
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -48,6 +49,7 @@ class PgWriter final : public TimelineWriter {
   // Takes the next term and re-reads where the chain ends: the engine folds
   // what it finds there, so a commit whose outcome was not known is settled.
   std::int64_t lead(const std::string& holder, sla::Millis now) override;
+  bool commit_in_doubt() const override { return in_doubt_; }
 
   // Whether the commit that ends at `seq` with `link` is in the timeline:
   // the stored row at `seq` carries exactly that link. Throws when the
@@ -73,7 +75,8 @@ class PgWriter final : public TimelineWriter {
     std::uint64_t seq;
     std::string link;
   };
-  std::optional<Unresolved> unresolved_;  // a commit whose outcome is not known yet
+  std::optional<Unresolved> unresolved_;
+  std::atomic<bool> in_doubt_{false};  // inside resolve_lost  // a commit whose outcome is not known yet
   std::string diverged_;                  // set once an unknown commit is found to have landed
 };
 
