@@ -1,7 +1,7 @@
 // `zonecall client` given several URLs and losing its server: the real
 // binary against real servers (stopped and started again on the same port),
 // a proxy that loses an Ack, and a fake standby (the engine cannot be one
-// without PostgreSQL).
+// without PostgreSQL; failover_test runs the client against real ones).
 #include <catch2/catch.hpp>
 
 #include <netinet/in.h>

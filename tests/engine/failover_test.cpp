@@ -1,10 +1,12 @@
 // Several engines on one PostgreSQL timeline (issue 15): the leader killed
-// under load, frozen, or cut off from the database. Real `zonecall serve`
+// under load, frozen, or cut off from the database, and `zonecall client`
+// following the leader. Real `zonecall serve`
 // children, real WebSocket clients, a throwaway PostgreSQL cluster.
 #include <catch2/catch.hpp>
 #include <signal.h>
 
 #include <cstdio>
+#include <fstream>
 #include <map>
 #include <memory>
 #include <random>
@@ -388,5 +390,38 @@ TEST_CASE("failover: a database that goes away and comes back: typed refusals, /
   const auto second = after.request(discover_msg(first.ack().incident_id()));
   REQUIRE(second.has_ack());
   CHECK(second.ack().seq() > first.ack().seq());
+  check_timeline(engines.uri, stored(engines.uri));
+}
+
+TEST_CASE("failover: zonecall client finds the leader through a real standby, and the new one after a kill") {
+  TempDir dir;
+  Engines engines(dir);
+  auto a = engines.start("a");
+  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
+  auto b = engines.start("b");
+  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  const auto url = [](const ChildServer& s) { return "ws://127.0.0.1:" + std::to_string(s.port()) + "/v1/ws"; };
+  const auto script = dir.file("script");
+  std::ofstream(script) << "report Z6 sanitation\n";
+
+  // The standby listed first: its Welcome names the leader, which is listed.
+  const auto first = zonecall_cli("client --url " + url(*b) + "," + url(*a) +
+                                  " --token demo-z6-grid-1 < " + script);
+  INFO(first.output);
+  REQUIRE(first.exit_code == 0);
+  CHECK_THAT(first.output, Catch::Contains(url(*b) + " is a standby (leader: " + url(*a) + "); trying " + url(*a)));
+  CHECK_THAT(first.output, Catch::Contains("ok: incident 1,"));
+
+  // The leader killed: the client, listing it first, goes on to the engine
+  // that took over.
+  const std::string old_url = url(*a);
+  a->kill_now();
+  REQUIRE(wait_for_readiness(b->port(), "ready", std::chrono::seconds(10)));
+  const auto second = zonecall_cli("client --url " + old_url + "," + url(*b) +
+                                   " --token demo-z6-grid-1 < " + script);
+  INFO(second.output);
+  REQUIRE(second.exit_code == 0);
+  CHECK_THAT(second.output, Catch::Contains("connected to " + url(*b)));
+  CHECK_THAT(second.output, Catch::Contains("ok: incident 2,"));
   check_timeline(engines.uri, stored(engines.uri));
 }
