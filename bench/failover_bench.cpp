@@ -4,13 +4,17 @@
 // first Ack from the new leader and (b) the drill's overdue breach committed
 // by it. The killed engine comes back as the next standby; N rounds.
 //
-//   failover_bench --zonecall BIN --store URI --dir DIR [--rounds 10] [--lease-ms 1000]
+//   failover_bench --zonecall BIN --store URI --dir DIR [--rounds 10] [--lease-ms 1000] [--freeze]
 //
+// --freeze leaves the leader frozen instead of killing it, as a stalled VM
+// or a lost machine: nothing closes its sessions, and the database ends its
+// lock session after the lease. Measured from the freeze.
 // The leader is frozen (SIGSTOP) shortly before the drill's deadline and
 // killed just after it, so the breach is overdue at the kill and only the
 // new leader can fire it; the freeze is far shorter than the lease.
 #include <google/protobuf/text_format.h>
 #include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -139,6 +143,7 @@ class Client {
     return std::nullopt;
   }
   bool standby = false;
+  int socket() { return ws_->next_layer().native_handle(); }
 
  private:
   asio::io_context io_;
@@ -168,11 +173,17 @@ void wait_role(unsigned short port, bool leader) {
 
 // Reports on the leader until its connection goes, then on the standby
 // until one is acknowledged; returns when that Ack came.
+// The load's socket at the leader: a frozen leader never answers or closes,
+// so with --freeze the bench shuts it at the freeze, as the client's own
+// timeout would later.
+std::atomic<int> g_load_socket{-1};
+
 Clock::time_point load(unsigned short leader, unsigned short standby, std::atomic<long>& acks) {
   Client c;
   if (!c.open(leader) || c.standby) {
     die("the load could not sign in at the leader");
   }
+  g_load_socket = c.socket();
   while (const auto answer = c.call(report("sanitation"))) {
     acks += answer->has_ack() ? 1 : 0;
   }
@@ -224,13 +235,14 @@ void print(const char* what, std::vector<double> v) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  bench::CommandLine args("failover_bench --zonecall BIN --store URI --dir DIR [--rounds 10] [--lease-ms 1000]",
-                          argc, argv, 1);
+  bench::CommandLine args("failover_bench --zonecall BIN --store URI --dir DIR [--rounds 10] [--lease-ms 1000] [--freeze]",
+                          argc, argv, 1, {"--freeze"});
   const std::string zonecall = args.text("--zonecall", "");
   const std::string store = args.text("--store", "");
   const std::string dir = args.text("--dir", "");
   const int rounds = static_cast<int>(args.integer("--rounds", 10, 1, 1000));
   const auto lease = args.integer("--lease-ms", 1000, 200, 60'000);
+  const bool freeze = args.flag("--freeze");
   args.finish();
   if (zonecall.empty() || store.empty() || dir.empty()) {
     args.fail("--zonecall, --store and --dir are required");
@@ -268,13 +280,18 @@ int main(int argc, char** argv) {
     // The deadline is kDrillDiscoverMs after the server took the report,
     // between `sent` and `acked`: freeze before it can pass, kill after.
     std::this_thread::sleep_until(sent + milliseconds(kDrillDiscoverMs - 150));
+    const auto frozen_at = Clock::now();
     ::kill(leader.pid, SIGSTOP);
     std::this_thread::sleep_until(acked + milliseconds(kDrillDiscoverMs + 30));
     if (breach_of(db, answer->ack().incident_id()) != -1) {
       die("the old leader fired the drill's breach before it froze");
     }
-    kill_at = Clock::now();
-    ::kill(leader.pid, SIGKILL);
+    kill_at = freeze ? frozen_at : Clock::now();
+    if (freeze) {
+      ::shutdown(g_load_socket, SHUT_RDWR);
+    } else {
+      ::kill(leader.pid, SIGKILL);
+    }
     double breach_ms = -1;
     while (breach_ms < 0 && ms_since(kill_at) < 30'000) {
       if (breach_of(db, answer->ack().incident_id()) != -1) {
@@ -284,14 +301,15 @@ int main(int argc, char** argv) {
       }
     }
     loader.join();
+    ::kill(leader.pid, SIGKILL);  // a frozen one too, once measured
     ::waitpid(leader.pid, nullptr, 0);
     if (breach_ms < 0) {
       die("the new leader did not fire the drill's breach within 30 s");
     }
     to_ack.push_back(std::chrono::duration<double, std::milli>(first_ack - kill_at).count());
     to_breach.push_back(breach_ms);
-    std::printf("round %d: %ld Acks from the old leader; kill to first Ack %.0f ms, to the overdue breach %.0f ms\n",
-                round, acks.load(), to_ack.back(), breach_ms);
+    std::printf("round %d: %ld Acks from the old leader; %s to first Ack %.0f ms, to the overdue breach %.0f ms\n",
+                round, acks.load(), freeze ? "freeze" : "kill", to_ack.back(), breach_ms);
     std::fflush(stdout);
     leader = standby;
     standby = start_engine();  // the killed one comes back as the standby
@@ -301,10 +319,11 @@ int main(int argc, char** argv) {
     ::kill(pid, SIGTERM);
     ::waitpid(pid, nullptr, 0);
   }
-  std::printf("failover: %d rounds, --leader-lease-ms %lld, the leader SIGKILLed each round\n", rounds,
-              static_cast<long long>(lease));
-  print("kill to the first Ack from the new leader", to_ack);
-  print("kill to the drill's overdue breach committed by the new leader", to_breach);
+  const char* from = freeze ? "freeze" : "kill";
+  std::printf("failover: %d rounds, --leader-lease-ms %lld, the leader %s each round\n", rounds,
+              static_cast<long long>(lease), freeze ? "frozen (SIGSTOP, left so)" : "SIGKILLed");
+  print((std::string(from) + " to the first Ack from the new leader").c_str(), to_ack);
+  print((std::string(from) + " to the drill's overdue breach committed by the new leader").c_str(), to_breach);
   std::printf("  baselines: the lease plus the lock poll %lld ms; GoAlert's engine cycle 5000 ms; target p99 <= 3000 ms\n",
               static_cast<long long>(lease + 100));
   return 0;
