@@ -122,10 +122,10 @@ void IncidentBook::decide_due(Draft& draft, Incident& incident, const Deadline& 
   if (kind >= 1 && kind <= 3) {
     const auto stage = static_cast<v1::Stage>(kind - kBreachBase);
     const StageClock& clock = incident.stage(stage);
-    v1::TimelineEvent e = draft.event(incident.id);
+    v1::TimelineEvent& e = draft.add(incident.id);
     e.mutable_breached()->set_stage(stage);
     e.mutable_breached()->set_deadline_ms(clock.deadline);
-    draft.push(std::move(e), &incident);
+    draft.fold_last(incident);
     draft.escalate(incident, rung_for_missed(stage), stage,
                    v1::Stage_Name(stage) + " deadline missed");
   } else if (kind >= 4 && kind <= 6) {
@@ -138,13 +138,13 @@ void IncidentBook::decide_due(Draft& draft, Incident& incident, const Deadline& 
     const Millis due = accept ? call->accept_deadline : call->on_site_deadline;
     const auto call_no = call->call_no;
     const std::string department = call->department_id;
-    v1::TimelineEvent e = draft.event(incident.id);
+    v1::TimelineEvent& e = draft.add(incident.id);
     auto* b = e.mutable_call_breached();
     b->set_call_no(call_no);
     b->set_department_id(department);
     b->set_what(accept ? v1::ACCEPT : v1::ON_SITE);
     b->set_deadline_ms(due);
-    draft.push(std::move(e), &incident);
+    draft.fold_last(incident);
     draft.escalate(incident, v1::DEPARTMENT_MISSED, v1::STAGE_UNSPECIFIED,
                    "department " + department + " missed its " +
                        (accept ? "acceptance" : "on-site") + " limit",

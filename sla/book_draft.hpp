@@ -11,8 +11,12 @@ class IncidentBook::Draft {
   Draft(const IncidentBook& book, Origin origin, Millis now)
       : book_(book), origin_(origin), now_(now) {}
 
-  v1::TimelineEvent event(std::uint64_t incident_id) const;
-  void push(v1::TimelineEvent e, Incident* local);
+  // A new event of this decision, built in place: the audit decides every
+  // command again, and moving each event into place cost more than making
+  // it (bench/RESULTS.md). The reference lasts until the next add().
+  v1::TimelineEvent& add(std::uint64_t incident_id);
+  // Folds the last event added into `local`, so later steps see it.
+  void fold_last(Incident& local) { apply_event(local, events_.back()); }
   // A rung of the ladder for `incident`, if the policy enables it and it has
   // not fired yet; recipients are resolved to zones, departments or staff.
   void escalate(Incident& incident, v1::Rung rung, v1::Stage stage, const std::string& reason,
@@ -36,9 +40,7 @@ template <class Fill>
 Decision IncidentBook::single(const Origin& origin, std::uint64_t incident_id, Millis now,
                               Fill&& fill) const {
   Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
-  fill(e);
-  draft.push(std::move(e), nullptr);
+  fill(draft.add(incident_id));
   return draft.finish();
 }
 

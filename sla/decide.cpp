@@ -17,9 +17,12 @@ bool once_per_incident(v1::Rung rung) {
 }
 }  // namespace
 
-v1::TimelineEvent IncidentBook::Draft::event(std::uint64_t incident_id) const {
-  v1::TimelineEvent e;
-  e.set_seq(book_.decide_next_seq() + events_.size());
+v1::TimelineEvent& IncidentBook::Draft::add(std::uint64_t incident_id) {
+  if (events_.empty()) {
+    events_.reserve(4);  // a report's or a breach's events, without regrowing
+  }
+  v1::TimelineEvent& e = events_.emplace_back();
+  e.set_seq(book_.decide_next_seq() + events_.size() - 1);
   e.set_incident_id(incident_id);
   e.set_at_ms(now_);
   if (origin_.who == nullptr) {
@@ -44,13 +47,6 @@ v1::TimelineEvent IncidentBook::Draft::event(std::uint64_t incident_id) const {
   return e;
 }
 
-void IncidentBook::Draft::push(v1::TimelineEvent e, Incident* local) {
-  if (local != nullptr) {
-    apply_event(*local, e);
-  }
-  events_.push_back(std::move(e));
-}
-
 void IncidentBook::Draft::escalate(Incident& incident, v1::Rung rung, v1::Stage stage,
                                  const std::string& reason, std::uint32_t call_no) {
   const Policy& policy = book_.policy_of(incident);
@@ -64,7 +60,7 @@ void IncidentBook::Draft::escalate(Incident& incident, v1::Rung rung, v1::Stage 
   if (rung == v1::DEPARTMENT_MISSED && (call == nullptr || call->miss_escalated)) {
     return;
   }
-  v1::TimelineEvent e = event(incident.id);
+  v1::TimelineEvent& e = add(incident.id);
   auto* esc = e.mutable_escalated();
   esc->set_rung(rung);
   esc->set_stage(stage);
@@ -110,7 +106,7 @@ void IncidentBook::Draft::escalate(Incident& incident, v1::Rung rung, v1::Stage 
       esc->add_mutual_aid_zones(n);
     }
   }
-  push(std::move(e), &incident);
+  fold_last(incident);
 }
 
 
@@ -130,20 +126,19 @@ Decision IncidentBook::report(const Origin& origin, const v1::Report& report,
   if (!report.dedup_key().empty()) {
     auto it = open_with_key(dedup_index_key(report.zone_id(), report.dedup_key()));
     if (it) {
-      v1::TimelineEvent e = draft.event(*it);
+      v1::TimelineEvent& e = draft.add(*it);
       auto* a = e.mutable_attached();
       a->set_dedup_key(report.dedup_key());
       a->set_location(report.location());
       a->set_description(report.description());
       a->set_claimed_occurred_at_ms(report.occurred_at_ms());
-      draft.push(std::move(e), nullptr);
       return draft.finish();
     }
   }
 
   const v1::Severity severity = policy.effective_severity(*rule, report.severity());
   const Budgets budgets = policy.budgets_for(*rule, severity);
-  v1::TimelineEvent e = draft.event(decide_next_incident_id());
+  v1::TimelineEvent& e = draft.add(decide_next_incident_id());
   auto* r = e.mutable_reported();
   r->set_zone_id(report.zone_id());
   r->set_category(report.category());
@@ -166,7 +161,7 @@ Decision IncidentBook::report(const Origin& origin, const v1::Report& report,
     r->set_resolve_warn_ms(now + budgets.resolve * pct / 100);
   }
   Incident incident;
-  draft.push(std::move(e), &incident);
+  draft.fold_last(incident);
 
   // The ladder's rungs at report time.
   const bool nobody_on_duty = latest_duty().in_zone(report.zone_id()).empty();
@@ -183,7 +178,7 @@ Decision IncidentBook::report(const Origin& origin, const v1::Report& report,
   // Beyond the community's authority: call the category's department at once.
   const DepartmentRule* department = policy.department(rule->department_id);
   if (rule->beyond_community_authority && department != nullptr) {
-    v1::TimelineEvent call = draft.event(incident.id);
+    v1::TimelineEvent& call = draft.add(incident.id);
     auto* c = call.mutable_call_raised();
     c->set_call_no(1);
     c->set_department_id(department->id);
@@ -191,7 +186,7 @@ Decision IncidentBook::report(const Origin& origin, const v1::Report& report,
     c->set_automatic(true);
     c->set_accept_deadline_ms(now + department->accept_limit);
     c->set_on_site_limit_ms(static_cast<std::uint32_t>(department->on_site_limit));
-    draft.push(std::move(call), &incident);
+    draft.fold_last(incident);
   }
   return draft.finish();
 }
@@ -212,7 +207,7 @@ Decision IncidentBook::advance(const Origin& origin, std::uint64_t incident_id,
                                                         ", cannot go to " + state_name(to));
   }
   Draft draft(*this, origin, now);
-  v1::TimelineEvent e = draft.event(incident_id);
+  v1::TimelineEvent& e = draft.add(incident_id);
   if (!v1::Outcome_IsValid(outcome) || (outcome != v1::OUTCOME_UNSPECIFIED && to != v1::RESOLVED)) {
     return Decision::refuse(v1::BAD_REQUEST, "an outcome belongs to a resolution");
   }
@@ -231,7 +226,6 @@ Decision IncidentBook::advance(const Origin& origin, std::uint64_t incident_id,
     met->set_deadline_ms(clock.deadline);
     met->set_late_by_ms(std::max<Millis>(0, now - clock.deadline));
   }
-  draft.push(std::move(e), nullptr);
   return draft.finish();
 }
 

@@ -128,7 +128,7 @@ Decision IncidentBook::department_decline(const Origin& origin, std::uint64_t in
   }
   Draft draft(*this, origin, now);
   Incident incident = *found;
-  v1::TimelineEvent e = draft.event(incident_id);
+  v1::TimelineEvent& e = draft.add(incident_id);
   auto* d = e.mutable_call_declined();
   d->set_call_no(call->call_no);
   d->set_department_id(department_id);
@@ -136,7 +136,7 @@ Decision IncidentBook::department_decline(const Origin& origin, std::uint64_t in
     d->set_reason(reason);
   }
   const auto call_no = call->call_no;
-  draft.push(std::move(e), &incident);
+  draft.fold_last(incident);
   draft.escalate(incident, v1::CALL_DECLINED, v1::STAGE_UNSPECIFIED,
                  "department " + department_id + " declined: " + reason, call_no);
   return draft.finish();
