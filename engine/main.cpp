@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/audit/audit.hpp"
+#include "engine/cli_args.hpp"
 #include "engine/config/config.hpp"
 #include "engine/log.hpp"
 #include "engine/server.hpp"
@@ -28,6 +29,7 @@
 namespace {
 
 using namespace zonecall;
+using namespace zonecall::cli;
 
 constexpr const char* kUsage = R"(zonecall: real-time incident dispatch with 1/5/15 SLA clocks
 
@@ -88,118 +90,6 @@ usage:
   zonecall print-default-config  Print the embedded Jincheng config.
   zonecall hash-token TOKEN      Print the SHA-256 a config stores for a token.
 )";
-
-struct Args {
-  std::map<std::string, std::string> options;
-  std::vector<std::string> positional;
-};
-
-// Options that take no value.
-bool is_flag(const std::string& arg) { return arg == "--insecure" || arg == "--json"; }
-
-Args parse_args(int argc, char** argv, int first) {
-  Args a;
-  for (int i = first; i < argc; ++i) {
-    std::string arg = argv[i];
-    if (is_flag(arg)) {
-      a.options[arg.substr(2)] = "yes";
-    } else if (arg.rfind("--", 0) == 0) {
-      if (i + 1 >= argc) {
-        throw std::invalid_argument("option " + arg + " needs a value");
-      }
-      const std::string key = arg.substr(2);
-      const std::string value = argv[++i];
-      // `client --url A --url B` is `--url A,B`; for other options the last one counts.
-      auto it = a.options.find(key);
-      a.options[key] = key == "url" && it != a.options.end() ? it->second + "," + value : value;
-    } else {
-      a.positional.push_back(arg);
-    }
-  }
-  return a;
-}
-
-std::string take(Args& a, const std::string& key, const std::string& fallback) {
-  auto it = a.options.find(key);
-  if (it == a.options.end()) {
-    return fallback;
-  }
-  std::string v = it->second;
-  a.options.erase(it);
-  return v;
-}
-
-void reject_leftovers(const Args& a) {
-  if (!a.options.empty()) {
-    throw std::invalid_argument("unknown option --" + a.options.begin()->first);
-  }
-}
-
-// A whole number in [1, max]; anything else names the option.
-std::size_t to_size(const std::string& s, const char* what, std::size_t max) {
-  try {
-    std::size_t used = 0;
-    auto v = std::stoull(s, &used);
-    if (used == s.size() && v > 0 && v <= max) {
-      return v;
-    }
-  } catch (const std::exception&) {
-  }
-  throw std::invalid_argument(std::string(what) + " must be a number from 1 to " +
-                              std::to_string(max) + ", not '" + s + "'");
-}
-
-// The same, or 0.
-std::size_t to_size_or_zero(const std::string& s, const char* what, std::size_t max) {
-  if (s == "0") {
-    return 0;
-  }
-  try {
-    return to_size(s, what, max);
-  } catch (const std::invalid_argument&) {
-    throw std::invalid_argument(std::string(what) + " must be a number from 0 to " + std::to_string(max) +
-                                ", not '" + s + "'");
-  }
-}
-
-// Where the timeline is: a SQLite file (--db PATH, default ./zonecall.db)
-// or a PostgreSQL schema (--store URI, --pg-schema NAME), never both.
-struct Timeline {
-  std::string location;
-  std::string pg_schema;
-  bool postgres = false;
-  std::string name;  // for messages: never the URI, which may hold a password
-};
-
-Timeline take_timeline(Args& args) {
-  const std::string db = take(args, "db", "");
-  const std::string store = take(args, "store", "");
-  const std::string schema = take(args, "pg-schema", "");
-  if (!db.empty() && !store.empty()) {
-    throw std::invalid_argument("give --db PATH (SQLite) or --store URI (PostgreSQL), not both");
-  }
-  if (pg::is_postgres_location(db)) {
-    throw std::invalid_argument("--db is a SQLite file; give a PostgreSQL URI with --store");
-  }
-  if (store.empty()) {
-    if (!schema.empty()) {
-      throw std::invalid_argument("--pg-schema goes with --store URI");
-    }
-    const std::string path = db.empty() ? "zonecall.db" : db;
-    return {path, StoreOptions::kDefaultPgSchema, false, path};
-  }
-  if (!pg::is_postgres_location(store)) {
-    throw std::invalid_argument("--store wants a postgres:// or postgresql:// URI; a SQLite file is --db PATH");
-  }
-  Timeline t{store, schema.empty() ? StoreOptions::kDefaultPgSchema : schema, true, ""};
-  pg::check_schema_name(t.pg_schema);
-  try {
-    t.name = "PostgreSQL " + pg::describe(store) + ", schema " + t.pg_schema;
-  } catch (const StoreFailure& e) {
-    throw std::invalid_argument(std::string("--store: ") + e.what());
-  }
-  return t;
-}
 
 // The demo roster's tokens are "demo-<staff id>": print the ones that match.
 void print_demo_tokens(const v1::Config& config) {
