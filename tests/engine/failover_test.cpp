@@ -43,6 +43,14 @@ struct Engines {
                                  std::to_string(kLease.count()), "--log-level", "warn"},
         dir_.file(name + ".log"));
   }
+  // Engine a leading, then engine b standing by.
+  std::pair<std::unique_ptr<ChildServer>, std::unique_ptr<ChildServer>> start_leader_and_standby() {
+    auto a = start("a");
+    REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
+    auto b = start("b");
+    REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+    return {std::move(a), std::move(b)};
+  }
   const TempDir& dir_;
   std::string uri;
   std::string config;
@@ -73,6 +81,21 @@ void check_timeline(const std::string& uri, const std::vector<v1::TimelineEvent>
   CHECK_THAT(replay.output, Catch::Contains("0 discrepancies"));
 }
 
+// The port of the one engine that leads, once one does and the other stands
+// by; 0 if none does within 10 s.
+unsigned short one_leader(const ChildServer& a, const ChildServer& b) {
+  const auto until = Clock::now() + std::chrono::seconds(10);
+  while (Clock::now() < until) {
+    for (auto [e, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+      if (http_get(e->port(), "/readyz").status == 200 && http_get(other->port(), "/readyz").body == "standby\n") {
+        return e->port();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
+
 }  // namespace
 
 TEST_CASE("failover: the leader is SIGKILLed under load; the standby takes over and loses nothing") {
@@ -83,10 +106,7 @@ TEST_CASE("failover: the leader is SIGKILLed under load; the standby takes over 
   std::mt19937 random(seed);
   const int rounds = env_or("ZONECALL_FAILOVER_ROUNDS", 4);
 
-  auto leader = engines.start("a");
-  REQUIRE(wait_for_readiness(leader->port(), "ready", std::chrono::seconds(10)));
-  auto standby = engines.start("b");
-  REQUIRE(wait_for_readiness(standby->port(), "standby", std::chrono::seconds(10)));
+  auto [leader, standby] = engines.start_leader_and_standby();
 
   struct Sent {
     std::string staff;
@@ -215,10 +235,7 @@ TEST_CASE("failover: the leader is SIGKILLed under load; the standby takes over 
 TEST_CASE("failover: a frozen leader resumed after a takeover stores nothing and steps down") {
   TempDir dir;
   Engines engines(dir);
-  auto a = engines.start("a");
-  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
-  auto b = engines.start("b");
-  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  auto [a, b] = engines.start_leader_and_standby();
 
   WsClient old_client(a->port());
   old_client.hello("demo-z2-grid-1");
@@ -271,10 +288,7 @@ TEST_CASE("failover: a frozen leader resumed after a takeover stores nothing and
 TEST_CASE("failover: the leader's lock session terminated by the database hands over the lead") {
   TempDir dir;
   Engines engines(dir);
-  auto a = engines.start("a");
-  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
-  auto b = engines.start("b");
-  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  auto [a, b] = engines.start_leader_and_standby();
   WsClient grid(a->port());
   grid.hello("demo-z4-grid-1");
   const auto first = grid.request(report_msg("Z4", "sanitation"));
@@ -290,16 +304,7 @@ TEST_CASE("failover: the leader's lock session terminated by the database hands 
   while (Clock::now() < until && PostgresCluster::sql(engines.uri, "SELECT term FROM zonecall_leader") == "1") {
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
-  unsigned short leader_port = 0;
-  while (Clock::now() < until && leader_port == 0) {
-    for (auto* e : {a.get(), b.get()}) {
-      if (http_get(e->port(), "/readyz").status == 200 &&
-          http_get(e->port() == a->port() ? b->port() : a->port(), "/readyz").body == "standby\n") {
-        leader_port = e->port();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const unsigned short leader_port = one_leader(*a, *b);
   REQUIRE(leader_port != 0);
   WsClient after(leader_port);
   after.hello("demo-z4-grid-1");
@@ -312,10 +317,7 @@ TEST_CASE("failover: the leader's lock session terminated by the database hands 
 TEST_CASE("failover: a leader whose lock session stops answering steps down within the lease") {
   TempDir dir;
   Engines engines(dir);
-  auto a = engines.start("a");
-  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
-  auto b = engines.start("b");
-  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  auto [a, b] = engines.start_leader_and_standby();
   WsClient grid(a->port());
   grid.hello("demo-z5-grid-1");
   const auto first = grid.request(report_msg("Z5", "sanitation"));
@@ -340,16 +342,7 @@ TEST_CASE("failover: a leader whose lock session stops answering steps down with
 
   // Woken, the backend finds its client gone and ends, freeing the lock:
   // one engine leads again and takes writes.
-  const auto until = Clock::now() + std::chrono::seconds(10);
-  unsigned short leader_port = 0;
-  while (Clock::now() < until && leader_port == 0) {
-    for (auto* e : {a.get(), b.get()}) {
-      if (http_get(e->port(), "/readyz").status == 200) {
-        leader_port = e->port();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
+  const unsigned short leader_port = one_leader(*a, *b);
   REQUIRE(leader_port != 0);
   WsClient after(leader_port);
   after.hello("demo-z5-grid-1");
@@ -396,10 +389,7 @@ TEST_CASE("failover: a database that goes away and comes back: typed refusals, /
 TEST_CASE("failover: zonecall client finds the leader through a real standby, and the new one after a kill") {
   TempDir dir;
   Engines engines(dir);
-  auto a = engines.start("a");
-  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
-  auto b = engines.start("b");
-  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  auto [a, b] = engines.start_leader_and_standby();
   const auto url = [](const ChildServer& s) { return "ws://127.0.0.1:" + std::to_string(s.port()) + "/v1/ws"; };
   const auto script = dir.file("script");
   std::ofstream(script) << "report Z6 sanitation\n";
