@@ -50,6 +50,11 @@ class CommitPipeline {
   // answer (soon, if none does now). Null forgets it.
   void on_drained(std::function<void()> done);
 
+  // About how many events the answers handled in one io turn fold: a
+  // restart's backlog, committed in slices this size, is answered one slice
+  // per turn, and the small answers of one group commit all in one.
+  static constexpr std::size_t kEventsPerTurn = 2000;
+
  private:
   struct Answer {
     std::uint64_t batch;
@@ -72,7 +77,8 @@ class CommitPipeline {
   bool store_failing_ = false;
   std::function<void()> drained_;
   // Answers the store gave at once (one transaction holds many batches),
-  // handled one per io handler so that timers and reads run between them.
+  // handled about kEventsPerTurn events per io handler so that timers and
+  // reads run between them.
   std::deque<Answer> answers_;
   bool delivering_ = false;
 };
