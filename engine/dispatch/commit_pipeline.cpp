@@ -12,10 +12,6 @@ namespace zonecall {
 
 namespace {
 constexpr sla::Millis kRetryAfterStoreFailureMs = 1000;
-// A large backlog (after a restart) commits in slices: the writer still
-// groups them into one transaction, but each slice's answer is a short
-// handler, so deadlines and requests interleave with them.
-constexpr std::size_t kMaxTickBatch = CommitPipeline::kEventsPerTurn;
 }  // namespace
 
 CommitPipeline::CommitPipeline(boost::asio::io_context& io, TimelineStore& store,
@@ -123,8 +119,11 @@ std::size_t DeadlineTicker::tick(sla::Millis now) {
     return 0;
   }
   auto events = book_.tick(now);
-  for (std::size_t from = 0; from < events.size(); from += kMaxTickBatch) {
-    const auto to = std::min(events.size(), from + kMaxTickBatch);
+  // A large backlog (after a restart) commits in slices: the writer still
+  // groups them into one transaction, but each slice is answered in a turn
+  // of its own, so deadlines and requests interleave with them.
+  for (std::size_t from = 0; from < events.size(); from += CommitPipeline::kEventsPerTurn) {
+    const auto to = std::min(events.size(), from + CommitPipeline::kEventsPerTurn);
     pipeline_.submit(std::vector<v1::TimelineEvent>(std::make_move_iterator(events.begin() + from),
                                                     std::make_move_iterator(events.begin() + to)),
                      nullptr);
