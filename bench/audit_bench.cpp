@@ -257,10 +257,13 @@ int main(int argc, char** argv) {
   std::printf("runs: %d (median [min, max]; ratio: median of each run's ratio to its own scan)\n", runs);
   std::printf("  %s raw scan     rows/s   %12.0f [%.0f, %.0f]\n", on_pg ? "B5" : "B3", b3.median, b3.min,
               b3.max);
-  std::printf("  audit           events/s %12.0f [%.0f, %.0f]  ratio %.3f [%.3f, %.3f] (target >= 0.30)\n",
-              a.median, a.min, a.max, ar.median, ar.min, ar.max);
-  std::printf("  recovery        events/s %12.0f [%.0f, %.0f]  ratio %.3f [%.3f, %.3f] (target >= 0.50)\n",
-              rec.median, rec.min, rec.max, rr.median, rr.min, rr.max);
+  // The targets are SQLite's (benchmarks 4 and 6); issue 15 sets none for PostgreSQL.
+  const char* audit_target = on_pg ? "no target on PostgreSQL" : "target >= 0.30";
+  const char* recovery_target = on_pg ? "no target on PostgreSQL" : "target >= 0.50";
+  std::printf("  audit           events/s %12.0f [%.0f, %.0f]  ratio %.3f [%.3f, %.3f] (%s)\n", a.median, a.min,
+              a.max, ar.median, ar.min, ar.max, audit_target);
+  std::printf("  recovery        events/s %12.0f [%.0f, %.0f]  ratio %.3f [%.3f, %.3f] (%s)\n", rec.median,
+              rec.min, rec.max, rr.median, rr.min, rr.max, recovery_target);
   std::printf("  audit clean: %s\n", clean ? "yes" : "NO");
   return clean ? 0 : 1;
 }

@@ -78,6 +78,9 @@ void write_config(const std::string& path) {
 
 // Starts an engine, its output to `log`; returns once it listens.
 Engine spawn(const std::vector<std::string>& argv, const std::string& log) {
+  // Emptied here, not only in the child: a log left by an earlier run in the
+  // same --dir would otherwise be read for its port before the child opens it.
+  std::ofstream(log, std::ios::trunc).close();
   const pid_t pid = ::fork();
   if (pid == 0) {
     std::freopen(log.c_str(), "w", stdout);
