@@ -16,6 +16,11 @@ namespace {
 // (refused, or a standby saying it is read-only), and a failover's end
 // should be seen at once.
 constexpr std::chrono::milliseconds kInDoubtRetry{100};
+
+// A group commit's two statements, prepared once per connection: parsing and
+// planning them for every commit cost PostgreSQL more than the fence itself.
+constexpr const char* kCheckTerm = "zc_check_term";
+constexpr const char* kInsertRows = "zc_insert_rows";
 }  // namespace
 
 // What came back from a commit's pipeline.
@@ -76,6 +81,24 @@ void PgWriter::connect() {
   // fence check locks it) and stall the next leader's takeover.
   conn->exec("SET idle_in_transaction_session_timeout = " + std::to_string(options_.lock_timeout_ms));
   conn_ = std::move(conn);
+  prepared_ = false;
+}
+
+void PgWriter::prepare_statements() {
+  // Not in connect(): the first connection comes before the schema exists.
+  if (prepared_) {
+    return;
+  }
+  const Oid term_type[] = {pg::kInt8};
+  conn_->prepare(kCheckTerm, "SELECT zonecall_check_term($1)", 1, term_type);
+  const Oid row_types[] = {pg::kInt8Array, pg::kInt8Array, pg::kInt8Array, pg::kInt8Array,
+                           pg::kTextArray, pg::kByteaArray, pg::kByteaArray};
+  conn_->prepare(kInsertRows,
+                 "INSERT INTO timeline(seq, incident_id, kind, at_ms, actor, payload, hash) "
+                 "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
+                 "$5::text[], $6::bytea[], $7::bytea[])",
+                 7, row_types);
+  prepared_ = true;
 }
 
 void PgWriter::commit(const Batches& batches) {
@@ -132,6 +155,7 @@ void PgWriter::commit(const Batches& batches) {
       .array(actors.take(), pg::kTextArray)
       .array(payloads.take(), pg::kByteaArray)
       .array(links.take(), pg::kByteaArray);
+  prepare_statements();
   Outcome outcome = send_and_read(rows);
   if (outcome.committed) {
     next_seq_ = seq;
@@ -157,27 +181,27 @@ PgWriter::Outcome PgWriter::send_and_read(pg::Params& rows) {
   }
   // Four statements, one Sync, one round trip; all in the transaction that
   // BEGIN opens, so the fence check and the rows commit (or not) together.
-  int sent = 0;
-  auto send = [&](const char* sql, pg::Params* params) {
-    const bool done = sent >= 0 && PQsendQueryParams(c, sql, params != nullptr ? params->size() : 0,
-                                                     params != nullptr ? params->types() : nullptr,
-                                                     params != nullptr ? params->values() : nullptr,
-                                                     params != nullptr ? params->lengths() : nullptr,
-                                                     params != nullptr ? params->formats() : nullptr, 1) == 1;
-    sent = done ? sent + 1 : -(sent + 1);  // negative: stopped after -sent - 1 statements
+  int sent = 0;  // negative once a send failed: -sent - 1 statements went
+  auto record = [&](bool done) {
+    if (sent >= 0) {
+      sent = done ? sent + 1 : -(sent + 1);
+    }
   };
-  send("BEGIN", nullptr);
+  auto send = [&](const char* sql) {
+    record(sent >= 0 && PQsendQueryParams(c, sql, 0, nullptr, nullptr, nullptr, nullptr, 1) == 1);
+  };
+  auto send_prepared = [&](const char* name, pg::Params& params) {
+    record(sent >= 0 && PQsendQueryPrepared(c, name, params.size(), params.values(), params.lengths(),
+                                            params.formats(), 1) == 1);
+  };
+  send("BEGIN");
   pg::Params term;
   if (options_.term != 0) {
     term.int64(options_.term);
-    send("SELECT zonecall_check_term($1)", &term);
+    send_prepared(kCheckTerm, term);
   }
-  send(
-      "INSERT INTO timeline(seq, incident_id, kind, at_ms, actor, payload, hash) "
-      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], "
-      "$5::text[], $6::bytea[], $7::bytea[])",
-      &rows);
-  send("COMMIT", nullptr);
+  send_prepared(kInsertRows, rows);
+  send("COMMIT");
   const bool all_sent = sent > 0;
   const int statements = all_sent ? sent : -sent - 1;
   const bool synced = conn_->ok() && PQpipelineSync(c) == 1;

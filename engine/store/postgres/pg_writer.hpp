@@ -62,6 +62,7 @@ class PgWriter final : public TimelineWriter {
  private:
   struct Outcome;
   void connect();
+  void prepare_statements();  // on the current connection, once
   void read_chain_end();
   Outcome send_and_read(pg::Params& rows);
   // After the connection went during a commit: reconnect and check.
@@ -69,6 +70,7 @@ class PgWriter final : public TimelineWriter {
 
   PgOptions options_;
   std::unique_ptr<pg::Connection> conn_;
+  bool prepared_ = false;  // conn_ has the commit's statements
   std::uint64_t next_seq_ = 1;
   std::string last_link_;
   struct Unresolved {
