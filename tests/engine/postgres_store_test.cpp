@@ -279,3 +279,33 @@ TEST_CASE("postgres: end to end, a server on PostgreSQL recovers an incident aft
   CHECK(replay.exit_code == 0);
   CHECK_THAT(replay.output, Catch::Contains("0 discrepancies"));
 }
+
+TEST_CASE("postgres: end to end, /readyz says commit in doubt while a lost COMMIT answer is asked after, and the Ack follows") {
+  auto& cluster = PostgresCluster::shared();
+  const auto uri = cluster.fresh_database();
+  CommitCutter cutter(cluster.port());
+  const std::string via_cutter = "postgresql://zonecall@127.0.0.1:" + std::to_string(cutter.port()) + "/" +
+                                 uri.substr(uri.rfind('/') + 1) + "?sslmode=disable";
+  RunningServer server(options_for(via_cutter));
+  WsClient grid(server.port());
+  grid.hello("demo-z5-grid-1");
+  // The COMMIT lands, its answer is lost, and no server can be asked.
+  cutter.arm([&] { cutter.refuse_new(true); });
+  auto report = report_msg("Z5", "dispute");
+  report.set_request_id(77);
+  grid.send(report);
+  CHECK(wait_for_readiness(server.port(), "commit in doubt", std::chrono::seconds(10)));
+  CHECK(http_get(server.port(), "/readyz").status == 503);
+  CHECK_THAT(http_get(server.port(), "/metrics").body, Catch::Contains("zonecall_ready 0"));
+  // Not acknowledged, so not in the engine's state either, while in doubt.
+  WsClient command(server.port());
+  command.hello("demo-command");
+  CHECK(command.request(list_msg()).incidents().incidents_size() == 0);
+  cutter.refuse_new(false);
+  const auto answer = grid.receive(std::chrono::seconds(10));
+  REQUIRE(answer.has_value());
+  CHECK(answer->request_id() == 77);
+  CHECK(answer->has_ack());  // it had landed, and the engine found it
+  CHECK(wait_for_readiness(server.port(), "ready", std::chrono::seconds(10)));
+  CHECK(grid.request(get_incident_msg(answer->ack().incident_id())).has_incident());
+}
