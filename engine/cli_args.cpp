@@ -95,9 +95,29 @@ Timeline take_timeline(Args& args) {
   if (!pg::is_postgres_location(store)) {
     throw std::invalid_argument("--store wants a postgres:// or postgresql:// URI; a SQLite file is --db PATH");
   }
-  Timeline t{store, schema.empty() ? StoreOptions::kDefaultPgSchema : schema, true, ""};
-  pg::check_schema_name(t.pg_schema);
+  Timeline t{store, schema, true, ""};
   try {
+    // The office's schema: --pg-schema, or the string's search_path; both
+    // may be given only if they agree.
+    const std::string in_string = pg::schema_in_conninfo(store);
+    if (!schema.empty() && !in_string.empty() && schema != in_string) {
+      throw std::invalid_argument("--pg-schema " + schema + " and the connection string's search_path " +
+                                  in_string + " name different schemas: give one");
+    }
+    if (t.pg_schema.empty() && !in_string.empty()) {
+      t.pg_schema = in_string;
+      try {
+        pg::check_schema_name(in_string);
+      } catch (const std::invalid_argument& e) {
+        const std::string why = e.what();
+        throw std::invalid_argument("--store: the connection string's search_path " +
+                                    why.substr(std::string_view("--pg-schema ").size()));
+      }
+    }
+    if (t.pg_schema.empty()) {
+      t.pg_schema = StoreOptions::kDefaultPgSchema;
+    }
+    pg::check_schema_name(t.pg_schema);
     t.name = "PostgreSQL " + pg::describe(store) + ", schema " + t.pg_schema;
   } catch (const StoreFailure& e) {
     throw std::invalid_argument(std::string("--store: ") + e.what());

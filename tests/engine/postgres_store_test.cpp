@@ -80,6 +80,24 @@ TEST_CASE("postgres: a bad connection string is refused at start, naming what is
   CHECK_THAT(sync.output, Catch::Contains("--synchronous and --max-db-mb are for SQLite"));
   CHECK(zonecall_cli("replay --db x.db --pg-schema office_a").exit_code == 2);
   CHECK_THAT(zonecall_cli("audit --store /tmp/x.db").output, Catch::Contains("--store wants a postgres://"));
+  // The schema in the string: one, well named, and the flag's if both are given.
+  const auto several = zonecall_cli("serve --store 'postgresql://localhost/db?options=-csearch_path%3Da,b'");
+  CHECK(several.exit_code == 2);
+  CHECK_THAT(several.output, Catch::Contains("search_path names several schemas"));
+  const auto disagree =
+      zonecall_cli("serve --store 'postgresql://localhost/db?options=-c%20search_path%3Doffice_a' --pg-schema office_b");
+  CHECK(disagree.exit_code == 2);
+  CHECK_THAT(disagree.output, Catch::Contains("--pg-schema office_b and the connection string's search_path "
+                                              "office_a name different schemas"));
+  const auto badly = zonecall_cli("serve --store 'postgresql://localhost/db?options=--search_path%3DOffice'");
+  CHECK(badly.exit_code == 2);
+  CHECK_THAT(badly.output, Catch::Contains("--store: the connection string's search_path 'Office': a schema name"));
+}
+
+TEST_CASE("postgres: serve exits 1 when the database refuses connections, naming it") {
+  const auto run = zonecall_cli("serve --store postgresql://zonecall@127.0.0.1:1/db --listen 127.0.0.1:0");
+  CHECK(run.exit_code == 1);
+  CHECK_THAT(run.output, Catch::Contains("cannot connect to PostgreSQL (database db on 127.0.0.1:1"));
 }
 
 TEST_CASE("postgres: a database that refuses connections is connection_lost at start") {
@@ -274,6 +292,13 @@ TEST_CASE("postgres: end to end, a server on PostgreSQL recovers an incident aft
   const auto audit = zonecall_cli("audit --store '" + uri + "' --pg-schema jincheng");
   INFO(audit.output);
   CHECK(audit.exit_code == 0);
+  // The schema may be selected in the connection string instead.
+  const auto by_string = zonecall_cli("audit --store '" + uri + "?options=-csearch_path%3Djincheng'");
+  INFO(by_string.output);
+  CHECK(by_string.exit_code == 0);
+  CHECK(by_string.output == audit.output);
+  CHECK_THAT(zonecall_cli("audit --store '" + uri + "'").output,
+             Catch::Contains("no zonecall timeline in schema public"));
   const auto replay = zonecall_cli("replay --store '" + uri + "' --pg-schema jincheng");
   INFO(replay.output);
   CHECK(replay.exit_code == 0);

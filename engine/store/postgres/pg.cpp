@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <cstring>
 #include <map>
+#include <sstream>
 #include <stdexcept>
 
 #include "engine/log.hpp"
@@ -67,7 +68,10 @@ std::string servers(const std::string& hosts, const std::string& ports) {
 }
 }  // namespace
 
-std::string describe(const std::string& conninfo) {
+namespace {
+// The options a connection string gives, by keyword; throws Error (other)
+// naming what libpq found wrong, never echoing the string.
+std::map<std::string, std::string> parse_conninfo(const std::string& conninfo) {
   char* message = nullptr;
   PQconninfoOption* options = PQconninfoParse(conninfo.c_str(), &message);
   if (options == nullptr) {
@@ -86,6 +90,46 @@ std::string describe(const std::string& conninfo) {
     }
   }
   PQconninfoFree(options);
+  return given;
+}
+}  // namespace
+
+std::string schema_in_conninfo(const std::string& conninfo) {
+  const auto given = parse_conninfo(conninfo);
+  const auto options = given.find("options");
+  if (options == given.end()) {
+    return "";
+  }
+  // The server's command-line forms: -c name=value, -cname=value, --name=value.
+  std::string schema;
+  std::istringstream words(options->second);
+  std::string word;
+  bool after_c = false;
+  while (words >> word) {
+    std::string setting;
+    if (after_c) {
+      setting = word;
+    } else if (word.starts_with("--")) {
+      setting = word.substr(2);
+    } else if (word.starts_with("-c") && word.size() > 2) {
+      setting = word.substr(2);
+    }
+    after_c = word == "-c";
+    if (!setting.starts_with("search_path=")) {
+      continue;
+    }
+    schema = setting.substr(std::string_view("search_path=").size());
+    if (schema.find(',') != std::string::npos) {
+      throw Error(StoreError::Kind::other,
+                  "the PostgreSQL connection string's search_path names several schemas; a street office is "
+                  "one schema: give search_path=NAME or --pg-schema NAME");
+    }
+  }
+  return schema;
+}
+
+std::string describe(const std::string& conninfo) {
+  auto given = parse_conninfo(conninfo);
   // libpq checks the port only when it connects, and then says so as a
   // failure to connect: check it here, where it reads as the string's fault.
   if (given.contains("port") && given["port"].find_first_not_of("0123456789,") != std::string::npos) {

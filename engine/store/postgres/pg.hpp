@@ -38,6 +38,12 @@ bool is_postgres_location(std::string_view location);
 // naming what libpq found wrong with it.
 std::string describe(const std::string& conninfo);
 
+// The schema a connection string selects through its `options`
+// (options=-csearch_path=NAME, the libpq way), or "" if it selects none.
+// Throws Error (other) for a string libpq cannot parse, or a search_path of
+// several schemas.
+std::string schema_in_conninfo(const std::string& conninfo);
+
 // A schema name zonecall accepts (--pg-schema): lower-case letters, digits
 // and _, not starting with a digit or pg_, at most 63 bytes. Throws
 // std::invalid_argument naming the rule.
