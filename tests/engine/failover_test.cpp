@@ -83,21 +83,6 @@ void check_timeline(const std::string& uri, const std::vector<v1::TimelineEvent>
   CHECK_THAT(replay.output, Catch::Contains("0 discrepancies"));
 }
 
-// The port of the one engine that leads, once one does and the other stands
-// by; 0 if none does within 10 s.
-unsigned short one_leader(const ChildServer& a, const ChildServer& b) {
-  const auto until = Clock::now() + std::chrono::seconds(10);
-  while (Clock::now() < until) {
-    for (auto [e, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
-      if (http_get(e->port(), "/readyz").status == 200 && http_get(other->port(), "/readyz").body == "standby\n") {
-        return e->port();
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  return 0;
-}
-
 }  // namespace
 
 TEST_CASE("failover: the leader is SIGKILLed under load; the standby takes over and loses nothing") {

@@ -15,6 +15,7 @@
 #include "engine/store/event_pipeline.hpp"
 #include "engine/store/open_store.hpp"
 #include "engine/store/postgres/pg.hpp"
+#include "support/child_server.hpp"
 #include "support/commit_cutter.hpp"
 #include "support/fixtures.hpp"
 #include "support/postgres_replicas.hpp"
@@ -330,4 +331,54 @@ TEST_CASE("postgres: database failover under load: the engine follows the promot
   const auto replay = zonecall_cli("replay --store '" + uri + "'");
   INFO(replay.output);
   CHECK_THAT(replay.output, Catch::Contains("0 discrepancies"));
+}
+
+TEST_CASE("postgres: database failover with two engines: both follow the promoted replica, one leads, nothing acked is lost") {
+  ReplicatedPostgres cluster;
+  const auto uri = cluster.uri(cluster.fresh_database());
+  TempDir dir;
+  const auto config = write_test_config(dir.file("config.textproto"));
+  auto engine = [&](const std::string& name) {
+    return std::make_unique<ChildServer>(
+        std::vector<std::string>{"--config", config, "--store", uri, "--leader-lease-ms", "1000", "--log-level", "warn"},
+        dir.file(name + ".log"));
+  };
+  auto a = engine("a");
+  REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
+  auto b = engine("b");
+  REQUIRE(wait_for_readiness(b->port(), "standby", std::chrono::seconds(10)));
+  std::vector<v1::Ack> acks;
+  auto report_at = [&](unsigned short port, int n) {
+    WsClient grid(port);
+    grid.hello("demo-z1-grid-1");
+    for (int i = 0; i < n; ++i) {
+      const auto reply = grid.request(report_msg("Z1", "sanitation"));
+      REQUIRE(reply.has_ack());
+      acks.push_back(reply.ack());
+    }
+  };
+  report_at(a->port(), 20);
+
+  REQUIRE(cluster.replica_sync_state() == "sync");
+  cluster.kill(Node::primary);
+  cluster.promote_replica();
+  // Both engines lose their sessions; they reconnect to the promoted server
+  // (the URI lists both, read-write wanted), and one takes the lead there.
+  const unsigned short leader = one_leader(*a, *b, std::chrono::seconds(30));
+  REQUIRE(leader != 0);
+  report_at(leader, 20);
+
+  std::vector<v1::TimelineEvent> stored;
+  read_all_events(*open_source(uri), [&](const v1::TimelineEvent& e) { stored.push_back(e); });
+  for (std::size_t i = 0; i < stored.size(); ++i) {
+    REQUIRE(stored[i].seq() == i + 1);
+  }
+  for (const auto& ack : acks) {
+    REQUIRE(ack.seq() <= stored.size());
+    CHECK(stored[ack.seq() - 1].has_reported());
+    CHECK(stored[ack.seq() - 1].incident_id() == ack.incident_id());
+  }
+  const auto audit = zonecall_cli("audit --store '" + uri + "'");
+  INFO(audit.output);
+  CHECK(audit.exit_code == 0);
 }

@@ -1,6 +1,7 @@
 #include "support/child_server.hpp"
 
 #include "support/fixtures.hpp"
+#include "support/ws_client.hpp"
 
 #include <catch2/catch.hpp>
 #include <poll.h>
@@ -103,5 +104,18 @@ void ChildServer::kill_now() {
 }
 
 void ChildServer::signal(int sig) { ::kill(pid_, sig); }
+
+unsigned short one_leader(const ChildServer& a, const ChildServer& b, std::chrono::milliseconds limit) {
+  const auto until = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < until) {
+    for (auto [e, other] : {std::pair{&a, &b}, std::pair{&b, &a}}) {
+      if (http_get(e->port(), "/readyz").status == 200 && http_get(other->port(), "/readyz").body == "standby\n") {
+        return e->port();
+      }
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return 0;
+}
 
 }  // namespace zonecall::testing

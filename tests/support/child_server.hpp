@@ -35,4 +35,9 @@ class ChildServer {
   unsigned short port_ = 0;
 };
 
+// The port of the one engine that leads, once one does and the other stands
+// by (by their /readyz); 0 if none does within `limit`.
+unsigned short one_leader(const ChildServer& a, const ChildServer& b,
+                          std::chrono::milliseconds limit = std::chrono::seconds(10));
+
 }  // namespace zonecall::testing
