@@ -83,6 +83,17 @@ void check_timeline(const std::string& uri, const std::vector<v1::TimelineEvent>
   CHECK_THAT(replay.output, Catch::Contains("0 discrepancies"));
 }
 
+// The timeline is whole, holds the new leader's Ack at `acked_seq`, and
+// nothing of the deposed leader's late request.
+void check_not_stored(const std::string& uri, std::uint64_t late_request_id, std::uint64_t acked_seq) {
+  const auto events = stored(uri);
+  check_timeline(uri, events);
+  for (const auto& e : events) {
+    CHECK(e.request_id() != late_request_id);
+  }
+  CHECK(events.back().seq() >= acked_seq);
+}
+
 }  // namespace
 
 TEST_CASE("failover: the leader is SIGKILLed under load; the standby takes over and loses nothing") {
@@ -272,12 +283,7 @@ TEST_CASE("failover: a frozen leader resumed after a takeover stores nothing and
     CHECK_THAT(reply->error().message(), Catch::StartsWith("standby:"));
   }
   REQUIRE(wait_for_readiness(a->port(), "standby", std::chrono::seconds(5)));
-  const auto events = stored(engines.uri);
-  check_timeline(engines.uri, events);
-  for (const auto& e : events) {
-    CHECK(e.request_id() != late.request_id());
-  }
-  CHECK(events.back().seq() >= ack.ack().seq());
+  check_not_stored(engines.uri, late.request_id(), ack.ack().seq());
   // The deposed engine now stands by, naming the leader once its lock
   // connection has read who that is (within a poll or two).
   const std::string b_url = "ws://127.0.0.1:" + std::to_string(b->port()) + "/v1/ws";
@@ -331,9 +337,7 @@ TEST_CASE("failover: a leader whose database connections are all terminated stor
   // Engine a reaches the database through a proxy that can keep it out, so
   // that b, not a, takes the next term; its sessions are named to find them.
   CommitCutter proxy(PostgresCluster::shared().port());
-  const std::string db = engines.uri.substr(engines.uri.rfind('/') + 1);
-  const std::string via = "postgresql://zonecall@127.0.0.1:" + std::to_string(proxy.port()) + "/" + db +
-                          "?sslmode=disable&application_name=engine_a";
+  const std::string via = proxy.uri_via(engines.uri, "&application_name=engine_a");
   auto a = engines.start("a", via);
   REQUIRE(wait_for_readiness(a->port(), "ready", std::chrono::seconds(10)));
   auto b = engines.start("b");
@@ -367,12 +371,7 @@ TEST_CASE("failover: a leader whose database connections are all terminated stor
   const auto refused = retry.request(late);  // the same request again, now that a can reach the database
   REQUIRE(refused.has_error());
   CHECK(refused.error().code() == v1::UNAVAILABLE);
-  const auto events = stored(engines.uri);
-  check_timeline(engines.uri, events);
-  for (const auto& e : events) {
-    CHECK(e.request_id() != late.request_id());
-  }
-  CHECK(events.back().seq() >= ack.ack().seq());
+  check_not_stored(engines.uri, late.request_id(), ack.ack().seq());
 }
 
 TEST_CASE("failover: a standby serves GetIncident and ListIncidents from what the leader committed, and refuses Subscribe") {

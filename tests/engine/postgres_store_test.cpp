@@ -166,8 +166,7 @@ TEST_CASE("postgres: a COMMIT whose answer was lost is resolved by reading what 
   auto& cluster = PostgresCluster::shared();
   const auto uri = cluster.fresh_database();
   CommitCutter cutter(cluster.port());
-  const std::string via_cutter = "postgresql://zonecall@127.0.0.1:" + std::to_string(cutter.port()) + "/" +
-                                 uri.substr(uri.rfind('/') + 1) + "?sslmode=disable";
+  const std::string via_cutter = cutter.uri_via(uri);
   LogCapture log;
   const auto store = open_store(StoreOptions{via_cutter});
   store->start();
@@ -309,8 +308,7 @@ TEST_CASE("postgres: end to end, /readyz says commit in doubt while a lost COMMI
   auto& cluster = PostgresCluster::shared();
   const auto uri = cluster.fresh_database();
   CommitCutter cutter(cluster.port());
-  const std::string via_cutter = "postgresql://zonecall@127.0.0.1:" + std::to_string(cutter.port()) + "/" +
-                                 uri.substr(uri.rfind('/') + 1) + "?sslmode=disable";
+  const std::string via_cutter = cutter.uri_via(uri);
   RunningServer server(options_for(via_cutter));
   WsClient grid(server.port());
   grid.hello("demo-z5-grid-1");

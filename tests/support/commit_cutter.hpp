@@ -6,6 +6,7 @@
 #include <atomic>
 #include <functional>
 #include <mutex>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -19,6 +20,12 @@ class CommitCutter {
   CommitCutter& operator=(const CommitCutter&) = delete;
 
   unsigned short port() const { return port_; }
+  // `database_uri` (a postgresql://zonecall@127.0.0.1:PORT/DB of the test
+  // cluster) reached through this proxy; `options` are more URI parameters.
+  std::string uri_via(const std::string& database_uri, const std::string& options = "") const {
+    return "postgresql://zonecall@127.0.0.1:" + std::to_string(port_) + "/" +
+           database_uri.substr(database_uri.rfind('/') + 1) + "?sslmode=disable" + options;
+  }
   // Runs `before_cut` on the proxy's thread after the answer is dropped and
   // before the connection is cut (a test kills the server there).
   void arm(std::function<void()> before_cut = nullptr) {
