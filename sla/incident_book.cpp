@@ -360,6 +360,27 @@ const Incident* IncidentBook::find(std::uint64_t incident_id) const {
   return incidents_.find(incident_id);
 }
 
+bool IncidentBook::load_state(std::vector<Incident> incidents, DutyState duty, std::uint64_t next_seq,
+                              std::uint64_t next_incident_id) {
+  std::uint64_t last_id = 0;
+  for (Incident& from : incidents) {
+    if (from.id <= last_id || from.id >= next_incident_id || !incidents_.acceptable(from.id)) {
+      return false;
+    }
+    last_id = from.id;
+    Incident& incident = incidents_[from.id];
+    incident = std::move(from);
+    index_dedup(incident, true);
+    if (incident.open()) {
+      open_ids_.insert(incident.id);  // armed and counted by end_bulk_load()
+    }
+  }
+  duty_ = std::move(duty);
+  next_seq_ = next_seq;
+  next_incident_id_ = next_incident_id;
+  return true;
+}
+
 void IncidentBook::end_bulk_load() {
   arming_ = true;
   open_counts_.clear();

@@ -109,6 +109,12 @@ class IncidentBook {
   // incidents resolved later. Between these two calls nothing is armed; the
   // second arms the incidents still open.
   void begin_bulk_load() { arming_ = false; }
+  // A checkpoint's committed state in place of the events before it
+  // (sla/snapshot.hpp): only on a new book in bulk load. False, and the book
+  // unusable, if the incidents are not in increasing id order below
+  // next_incident_id.
+  bool load_state(std::vector<Incident> incidents, DutyState duty, std::uint64_t next_seq,
+                  std::uint64_t next_incident_id);
   // Room for incident ids up to `ids`; see IncidentTable::reserve.
   std::vector<std::span<std::byte>> reserve_incidents(std::uint64_t ids) {
     return incidents_.reserve(ids);

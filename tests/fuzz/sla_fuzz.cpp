@@ -16,7 +16,11 @@
 //      apply_event() fold of its own events (what GetIncident shows), and a
 //      fresh book bulk-loaded from the timeline (what recovery does) equals
 //      the live one. At the end the recovered book must also fire exactly
-//      the same future events, and sla::Replayer must find no discrepancy.
+//      the same future events, and sla::Replayer must find no discrepancy;
+//   4. a checkpoint plus its tail is the full fold: a snapshot taken every
+//      few steps (sla/snapshot.hpp), serialised, parsed and restored into a
+//      new book, with the events after it folded, equals the live book, and
+//      fires exactly the same future events.
 //
 // Any violation prints what broke and aborts, so libFuzzer saves the input.
 // ZONECALL_FUZZ_TRACE=1 prints the decoded program, for reading a crash.
@@ -54,6 +58,7 @@
 #include "sla/clock.hpp"
 #include "sla/incident_book.hpp"
 #include "sla/replay.hpp"
+#include "sla/snapshot.hpp"
 
 using namespace zonecall;
 
@@ -75,6 +80,8 @@ constexpr sla::Millis kStart = 1'700'000'000'000;
 // (the fold is O(timeline), so checking every step would be quadratic).
 constexpr int kFoldEveryStepUpTo = 64;
 constexpr int kFoldInterval = 16;
+// Every this many steps a checkpoint's snapshot is taken (invariant 4).
+constexpr int kCheckpointInterval = 5;
 
 bool g_trace = false;
 
@@ -345,6 +352,9 @@ class Run {
     }
     FUZZ_CHECK(!book_.has_pending(), "events left pending after every one was applied");
     check_monotonic();
+    if (step_no % kCheckpointInterval == 0) {
+      checkpoints_.push_back({sla::snapshot_of(book_).SerializeAsString(), timeline_.size()});
+    }
     if (step_no < kFoldEveryStepUpTo || step_no % kFoldInterval == 0) {
       check_fold();
     }
@@ -354,6 +364,7 @@ class Run {
   void finish() {
     check_fold();
     check_recovery_future();
+    check_checkpoints();
     check_replay();
   }
 
@@ -627,15 +638,53 @@ class Run {
                "%s counters differ", name);
   }
 
+  // Invariant 4: each checkpoint, through its bytes, plus the events after it.
+  void check_checkpoints() {
+    for (const auto& [bytes, folded] : checkpoints_) {
+      v1::BookSnapshot snapshot;
+      FUZZ_CHECK(snapshot.ParseFromString(bytes), "a snapshot did not parse back");
+      sla::IncidentBook restored(&policies_);
+      restored.begin_bulk_load();
+      try {
+        sla::restore_snapshot(restored, snapshot);
+      } catch (const sla::BadSnapshot& e) {
+        FUZZ_CHECK(false, "a snapshot of %zu events was refused: %s", folded, e.what());
+      }
+      for (std::size_t i = folded; i < timeline_.size(); ++i) {
+        FUZZ_CHECK(restored.apply(timeline_[i]), "the tail after a checkpoint refused %s",
+                   describe(timeline_[i]).c_str());
+      }
+      restored.end_bulk_load();
+      same_books(restored, "restored from a checkpoint");
+    }
+    if (!checkpoints_.empty()) {
+      check_future(from_checkpoint(checkpoints_[checkpoints_.size() / 2]), "restored from a checkpoint");
+    }
+  }
+
+  sla::IncidentBook from_checkpoint(const std::pair<std::string, std::size_t>& checkpoint) const {
+    v1::BookSnapshot snapshot;
+    snapshot.ParseFromString(checkpoint.first);
+    sla::IncidentBook restored(&policies_);
+    restored.begin_bulk_load();
+    sla::restore_snapshot(restored, snapshot);
+    for (std::size_t i = checkpoint.second; i < timeline_.size(); ++i) {
+      restored.apply(timeline_[i]);
+    }
+    restored.end_bulk_load();
+    return restored;
+  }
+
   // A book recovered from the timeline owes nothing now and fires exactly
   // what the live book fires from here on ("deadlines survive restarts").
-  void check_recovery_future() {
-    sla::IncidentBook recovered = recover();
+  void check_recovery_future() { check_future(recover(), "recovered"); }
+
+  void check_future(sla::IncidentBook recovered, const char* name) {
     sla::IncidentBook live = book_;  // a copy: the live book is left as it is
     sla::Millis now = clock_.now();
     const auto owed = recovered.due(now);
-    FUZZ_CHECK(owed.empty(), "after recovery at %lld, %zu events fell due, first %s",
-               static_cast<long long>(now), owed.size(), describe(owed.front()).c_str());
+    FUZZ_CHECK(owed.empty(), "%s at %lld, %zu events fell due, first %s", name, static_cast<long long>(now),
+               owed.size(), describe(owed.front()).c_str());
     for (int i = 0; i < 256; ++i) {
       auto next = live.next_deadline();
       if (!next) {
@@ -644,11 +693,11 @@ class Run {
       now = std::max(now, *next + 1);
       const auto a = live.due(now);
       const auto b = recovered.due(now);
-      FUZZ_CHECK(a.size() == b.size(), "at %lld the live book fires %zu events, recovered %zu",
-                 static_cast<long long>(now), a.size(), b.size());
+      FUZZ_CHECK(a.size() == b.size(), "at %lld the live book fires %zu events, %s %zu",
+                 static_cast<long long>(now), a.size(), name, b.size());
       for (std::size_t k = 0; k < a.size(); ++k) {
-        FUZZ_CHECK(bytes_of(a[k]) == bytes_of(b[k]), "live fires %s\n  recovered fires %s",
-                   describe(a[k]).c_str(), describe(b[k]).c_str());
+        FUZZ_CHECK(bytes_of(a[k]) == bytes_of(b[k]), "live fires %s\n  %s fires %s",
+                   describe(a[k]).c_str(), name, describe(b[k]).c_str());
         FUZZ_CHECK(live.apply(a[k]) && recovered.apply(b[k]), "apply refused %s",
                    describe(a[k]).c_str());
       }
@@ -687,6 +736,8 @@ class Run {
   sla::PolicyHistory policies_ = policy_history();
   sla::IncidentBook book_;
   std::vector<v1::TimelineEvent> timeline_;
+  // Snapshots as a checkpoint stores them, with how many events they folded.
+  std::vector<std::pair<std::string, std::size_t>> checkpoints_;
   std::map<std::uint64_t, Shadow> shadows_;
   std::uint64_t request_id_ = 0;
 };
