@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include "support/fixtures.hpp"
+#include "support/store_backend.hpp"
 #include "support/ws_client.hpp"
 
 using namespace zonecall;
@@ -18,9 +19,12 @@ std::uint64_t acked_incident(const v1::ServerMessage& reply) {
 
 TEST_CASE("engine: the full lifecycle, each step acknowledged once on disk") {
   const auto mode = GENERATE(WsClient::Mode::binary, WsClient::Mode::json);
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
-  RunningServer server(db);
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  auto rows_at = [&](std::uint64_t seq) {
+    return timeline.value("SELECT count(*) FROM timeline WHERE seq = " + std::to_string(seq));
+  };
+  RunningServer server(timeline.location());
   WsClient grid(server.port(), mode);
 
   auto welcome = grid.hello_on_duty("demo-z1-grid-1");
@@ -36,7 +40,7 @@ TEST_CASE("engine: the full lifecycle, each step acknowledged once on disk") {
   CHECK(ack.ack().seq() == 2);  // after the SetDuty event
   CHECK(ack.ack().at_ms() >= welcome.server_time_ms());
   // Acknowledged means committed: another connection already sees the row.
-  CHECK(count_rows(db, "seq = " + std::to_string(ack.ack().seq())) == 1);
+  CHECK(rows_at(ack.ack().seq()) == 1);
 
   std::uint64_t last_seq = ack.ack().seq();
   for (auto step : {discover_msg(id, "I have it"), respond_msg(id, "on site"),
@@ -46,7 +50,7 @@ TEST_CASE("engine: the full lifecycle, each step acknowledged once on disk") {
     CHECK(reply.ack().incident_id() == id);
     CHECK(reply.ack().seq() > last_seq);
     last_seq = reply.ack().seq();
-    CHECK(count_rows(db, "seq = " + std::to_string(last_seq)) == 1);
+    CHECK(rows_at(last_seq) == 1);
   }
 
   auto view_reply = grid.request(get_incident_msg(id));
@@ -145,9 +149,9 @@ TEST_CASE("engine: pushes reach only the staff of the incident's zone and comman
 }
 
 TEST_CASE("engine: a missed deadline is recorded at its deadline and pushed to the zone") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
-  RunningServer server(db);
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient grid(server.port());
   WsClient chief(server.port());
   grid.hello_on_duty("demo-z3-grid-1");
@@ -191,7 +195,7 @@ TEST_CASE("engine: a missed deadline is recorded at its deadline and pushed to t
   CHECK(late.ack().at_ms() == deadline + 50);
   auto view = grid.request(get_incident_msg(id)).incident();
   CHECK(view.stages(0).late_by_ms() == 50);
-  CHECK(count_rows(db, "kind = 12") == 1);  // a StageBreached row
+  CHECK(timeline.value("SELECT count(*) FROM timeline WHERE kind = 12") == 1);  // a StageBreached row
   bool recorded_on_time = false;
   for (const auto& e : view.timeline()) {
     if (e.has_breached()) {

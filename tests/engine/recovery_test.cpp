@@ -12,6 +12,7 @@
 #include "engine/store/sqlite/sqlite.hpp"
 #include "engine/token.hpp"
 #include "support/fixtures.hpp"
+#include "support/store_backend.hpp"
 #include "support/ws_client.hpp"
 
 using namespace zonecall;
@@ -19,8 +20,9 @@ using namespace zonecall::testing;
 
 
 TEST_CASE("engine: a restart rebuilds every incident from the timeline") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   v1::IncidentView before;
   std::uint64_t id = 0;
   std::uint64_t last_seq = 0;
@@ -87,8 +89,9 @@ TEST_CASE("engine: replaying the stored timeline gives exactly the live state") 
 }
 
 TEST_CASE("engine: a deadline that passed while the server was down fires on restart") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   SimulatedTime time;  // one clock across the restart
   v1::Ack reported;
   {
