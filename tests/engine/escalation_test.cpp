@@ -3,6 +3,7 @@
 
 #include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
+#include "support/store_backend.hpp"
 #include "support/ws_client.hpp"
 
 using namespace zonecall;
@@ -30,8 +31,9 @@ void expect_no_push(WsClient& client) {
 }  // namespace
 
 TEST_CASE("engine: a zone with nobody on duty escalates to its chief and neighbours at once") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   // Z5 neighbours Z2, Z4, Z6, Z8 on the default map; Z9 is not a neighbour.
   WsClient chief(server.port());
   WsClient neighbour(server.port());
@@ -55,8 +57,9 @@ TEST_CASE("engine: a zone with nobody on duty escalates to its chief and neighbo
 }
 
 TEST_CASE("engine: a neighbour may act once mutual aid is requested, and is refused before") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient local(server.port());
   WsClient neighbour(server.port());
   WsClient command(server.port());
@@ -87,8 +90,9 @@ TEST_CASE("engine: a neighbour may act once mutual aid is requested, and is refu
 }
 
 TEST_CASE("engine: a CRITICAL incident alerts command and asks neighbours at report") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient local(server.port());
   WsClient neighbour(server.port());
   WsClient command(server.port());
@@ -162,8 +166,9 @@ TEST_CASE("engine: a department gets the call, accepts late, and the breach is r
 }
 
 TEST_CASE("engine: a call past its acceptance limit is superseded, marked, and its late accept refused") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient chief(server.port());
   WsClient desk(server.port());
   WsClient urban(server.port());
@@ -204,8 +209,9 @@ TEST_CASE("engine: a call past its acceptance limit is superseded, marked, and i
 }
 
 TEST_CASE("engine: a client resumes after a disconnect and misses nothing") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient grid(server.port());
   grid.hello_on_duty("demo-z3-grid-1");
   for (int i = 0; i < 3; ++i) {
@@ -267,8 +273,9 @@ TEST_CASE("engine: a client resumes after a disconnect and misses nothing") {
 }
 
 TEST_CASE("engine: a subscriber sees only what it may read") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient command(server.port());
   command.hello("demo-command");
   command.request(report_msg("Z1", "sanitation"));
@@ -427,8 +434,9 @@ TEST_CASE("engine: a request_id reused for a different request is refused, live 
 }
 
 TEST_CASE("engine: a report with an open incident's dedup_key attaches to it") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient reporter(server.port());
   reporter.hello("demo-reporter");
   auto report = report_msg("Z6", "neighbour_noise");
@@ -442,8 +450,9 @@ TEST_CASE("engine: a report with an open incident's dedup_key attaches to it") {
 }
 
 TEST_CASE("engine: duty decides who is alerted") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient grid(server.port());
   auto welcome = grid.hello("demo-z8-grid-1");
   CHECK_FALSE(welcome.on_duty());
@@ -501,8 +510,9 @@ TEST_CASE("engine: staff who sign in or go on duty while an alert's event is bei
 }
 
 TEST_CASE("engine: the last 256 requests per staff member are remembered, older ones are not") {
-  TempDir dir;
-  RunningServer server(dir.file("zonecall.db"));
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  RunningServer server(timeline.location());
   WsClient grid(server.port());
   grid.hello("demo-z1-grid-1");
   const std::uint64_t base = WsClient::fresh_request_id() + 1'000'000;
