@@ -1,7 +1,6 @@
 // Escalation, mutual aid and the zone-call channel against a real server.
 #include <catch2/catch.hpp>
 
-#include "engine/store/sqlite/sqlite.hpp"
 #include "support/fixtures.hpp"
 #include "support/store_backend.hpp"
 #include "support/ws_client.hpp"
@@ -106,8 +105,9 @@ TEST_CASE("engine: a CRITICAL incident alerts command and asks neighbours at rep
 }
 
 TEST_CASE("engine: a department gets the call, accepts late, and the breach is recorded") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   RunningServer server(db);
   WsClient chief(server.port());
   WsClient desk(server.port());
@@ -298,8 +298,9 @@ TEST_CASE("engine: a subscriber sees only what it may read") {
 }
 
 TEST_CASE("engine: retries with the same request_id get the original reply") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   RunningServer server(db);
   WsClient grid(server.port());
   grid.hello_on_duty("demo-z1-grid-1");
@@ -309,7 +310,7 @@ TEST_CASE("engine: retries with the same request_id get the original reply") {
   auto again = grid.request(report);
   REQUIRE(first.has_ack());
   CHECK(again.SerializeAsString() == first.SerializeAsString());
-  CHECK(count_rows(db, "kind = 10") == 1);
+  CHECK(timeline.value("SELECT count(*) FROM timeline WHERE kind = 10") == 1);
 
   auto discover = discover_msg(first.ack().incident_id());
   discover.set_request_id(78);
@@ -333,7 +334,7 @@ TEST_CASE("engine: retries with the same request_id get the original reply") {
   }
   REQUIRE(replies[0].has_ack());
   CHECK(replies[1].SerializeAsString() == replies[0].SerializeAsString());
-  CHECK(count_rows(db, "kind = 10") == 2);
+  CHECK(timeline.value("SELECT count(*) FROM timeline WHERE kind = 10") == 2);
 
   // The same id for a different request is refused, not answered with
   // the first request's Ack.
@@ -351,8 +352,9 @@ TEST_CASE("engine: retries with the same request_id get the original reply") {
 }
 
 TEST_CASE("engine: retries stay idempotent across a restart") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   auto report = report_msg("Z1", "sanitation");
   report.set_request_id(5);
   v1::ServerMessage first;
@@ -366,15 +368,16 @@ TEST_CASE("engine: retries stay idempotent across a restart") {
   WsClient grid(server.port());
   grid.hello("demo-z1-grid-1");
   CHECK(grid.request(report).SerializeAsString() == first.SerializeAsString());
-  CHECK(count_rows(db, "kind = 10") == 1);
+  CHECK(timeline.value("SELECT count(*) FROM timeline WHERE kind = 10") == 1);
   auto other = discover_msg(first.ack().incident_id());
   other.set_request_id(5);  // recovered from the timeline: a Report's id
   CHECK(grid.request(other).error().code() == v1::BAD_REQUEST);
 }
 
 TEST_CASE("engine: a request_id reused for a different request is refused, live and after a restart") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   auto z1 = report_msg("Z1", "sanitation");
   z1.set_request_id(41);
   // The same kind of message with the same id but another body: a fire in Z5.
@@ -417,7 +420,7 @@ TEST_CASE("engine: a request_id reused for a different request is refused, live 
     REQUIRE(grid.request(visit).has_ack());
     check_refused(grid.request(other_visit));
   }
-  CHECK(count_rows(db, "kind = 10") == 1);
+  CHECK(timeline.value("SELECT count(*) FROM timeline WHERE kind = 10") == 1);
   // After a restart the ledger is rebuilt from the stored digests.
   RunningServer server(db);
   WsClient reporter(server.port());
@@ -430,7 +433,7 @@ TEST_CASE("engine: a request_id reused for a different request is refused, live 
   check_refused(grid.request(other_visit));
   WsClient again(server.port());
   CHECK(again.hello("demo-z1-grid-1").on_duty());  // the refused "off" changed nothing
-  CHECK(count_rows(db, "kind = 10") == 1);
+  CHECK(timeline.value("SELECT count(*) FROM timeline WHERE kind = 10") == 1);
 }
 
 TEST_CASE("engine: a report with an open incident's dedup_key attaches to it") {
@@ -471,8 +474,9 @@ TEST_CASE("engine: duty decides who is alerted") {
 }
 
 TEST_CASE("engine: staff who sign in or go on duty while an alert's event is being committed get it") {
-  TempDir dir;
-  const auto db = dir.file("zonecall.db");
+  const TestTimeline timeline(GENERATE(Backend::sqlite, Backend::postgres));
+  INFO("backend " << backend_name(timeline.backend()));
+  const auto& db = timeline.location();
   RunningServer server(db);
   {
     WsClient earlier(server.port());
@@ -482,9 +486,8 @@ TEST_CASE("engine: staff who sign in or go on duty while an alert's event is bei
   WsClient reporter(server.port());
   reporter.hello("demo-reporter");
 
-  // Another process holds the write lock: the report's commit waits for it.
-  sqlite::Database other(db, SQLITE_OPEN_READWRITE);
-  other.exec("BEGIN IMMEDIATE");
+  // Another connection holds the write lock: the report's commit waits for it.
+  auto held = timeline.lock();
   auto report = report_msg("Z8", "sanitation");
   report.set_request_id(WsClient::fresh_request_id());
   reporter.send(report);
@@ -496,7 +499,7 @@ TEST_CASE("engine: staff who sign in or go on duty while an alert's event is bei
   joining.hello("demo-z8-grid-2");
   joining.send(duty_msg(true));
   joining.request(list_msg());  // the duty change is applied, its commit queued
-  other.exec("ROLLBACK");
+  held->release();
 
   auto ack = reporter.next_push();
   REQUIRE(ack);
